@@ -1,0 +1,67 @@
+"""Detectors: the :class:`Detector` interface, the registry, and the hosted detectors.
+
+Importing this package is cheap: it registers the built-in detectors as lazy ``"module:Class"`` strings together with
+their cards, so listing them imports neither torch nor transformers. :func:`get_detector_class` imports a detector on
+first use; :func:`load_detector` also loads its weights.
+
+Built-in names: ``cnnspot``, ``npr``, ``univfd``, ``antifakeprompt``, ``instructblip``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .afp_cards import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
+from .card import DetectorCard, Preset, WeightsSpec
+from .cards import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
+from .registry import REGISTRY, DetectorRegistry, register_detector
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import Detector, DetectorOutput, LogitDetector, WeightsInfo
+
+__all__ = [
+    "REGISTRY", "DetectorRegistry", "register_detector", "DetectorCard", "Preset", "WeightsSpec",
+    "Detector", "DetectorOutput", "LogitDetector", "WeightsInfo",
+    "BUILTIN_DETECTORS", "list_detectors", "get_detector_class", "load_detector",
+]
+
+#: Lazy targets of the built-in detectors, with their cards (one place; a test checks it against the classes).
+BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
+    "cnnspot": ("detectors.cnnspot:CNNSpot", CNNSPOT_CARD),
+    "npr": ("detectors.npr:NPR", NPR_CARD),
+    "univfd": ("detectors.univfd:UnivFD", UNIVFD_CARD),
+    "antifakeprompt": ("detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
+    "instructblip": ("detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
+}
+
+for _name, (_target, _card) in BUILTIN_DETECTORS.items():
+    REGISTRY.register(_name, _target, card=_card, origin=f"built-in {_target}")
+
+
+def list_detectors() -> list[str]:
+    """Sorted names of every registered detector (built-ins, decorated classes, entry points)."""
+    return REGISTRY.names()
+
+
+def get_detector_class(name: str) -> "type[Detector]":
+    """The class registered as ``name`` (imported on first use).
+
+    Raises:
+        UnknownNameError: unknown name, with close-match suggestions.
+    """
+    return REGISTRY.get(name)
+
+
+def load_detector(name: str, weights: str | os.PathLike | None = None, *, preset: str | None = None,
+                  device: str = "cpu", cache_dir: str | os.PathLike | None = None) -> "Detector":
+    """Build detector ``name`` with its weights; see :meth:`Detector.load` for the arguments and errors."""
+    return get_detector_class(name).load(weights, preset=preset, device=device, cache_dir=cache_dir)
+
+
+def __getattr__(attr: str) -> Any:  # PEP 562: the torch-importing names load on first access
+    if attr in ("Detector", "DetectorOutput", "LogitDetector", "WeightsInfo"):
+        from . import base
+
+        return getattr(base, attr)
+    raise AttributeError(f"module 'detectors' has no attribute {attr!r}")

@@ -1,0 +1,225 @@
+"""The :class:`Detector` interface every hosted detector implements.
+
+The contract, in full:
+
+* **Input.** :meth:`Detector.transform` maps one PIL RGB image to a ``float32`` tensor of shape ``(3, H, W)``,
+  normalised with the preset's mean/std (values roughly in [-2.5, 2.5]). The runner stacks images of equal size into a
+  batch ``(N, 3, H, W)``; with a preset that keeps native sizes, a batch only ever holds images of one size.
+* **Output.** :meth:`Detector.predict` returns a :class:`DetectorOutput`: ``prob`` of shape ``(N,)``, ``float32``, in
+  [0, 1], the **fake probability** (higher = more likely fake), and ``logit`` of shape ``(N,)`` with
+  ``prob == sigmoid(logit)`` for detectors that have one, else ``None``. The hard decision is ``prob > 0.5`` (fake),
+  the strict comparison of the official scripts.
+* **Capabilities** are class attributes: :attr:`Detector.continuous_scores` says whether ``prob`` is a continuous
+  score (AP and ROC-AUC are only computed when it is).
+* **Weights** are loaded by :meth:`Detector.load` from a card tag or a file path, strictly (every tensor matched) and
+  with ``torch.load(weights_only=True)``; the loaded file's sha256 is kept in :attr:`Detector.weights` for provenance.
+  There is no silent random initialisation: a detector built from an unloaded model must say so in its
+  :class:`WeightsInfo` (``tag="random-init"``).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+from PIL import Image
+
+from benchmark.errors import UnknownNameError, WeightsNotFoundError
+
+from .card import DetectorCard, Preset, WeightsSpec, suggest
+
+__all__ = ["WeightsInfo", "DetectorOutput", "Detector", "LogitDetector"]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Provenance of the weights a detector was built with.
+
+    Attributes:
+        tag: the card's weights tag (``progan_4class``), ``"file"`` for a user-supplied file, or ``"random-init"``
+            for a deliberately untrained model (tests, training from scratch).
+        path: the file that was loaded, if any.
+        sha256: hex sha256 of that file, if any.
+    """
+
+    tag: str
+    path: str | None = None
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DetectorOutput:
+    """Scores for one batch.
+
+    Attributes:
+        prob: ``(N,)`` float32 fake probability in [0, 1].
+        logit: ``(N,)`` float32 logit with ``sigmoid(logit) == prob``, or ``None`` when the detector has none.
+    """
+
+    prob: torch.Tensor
+    logit: torch.Tensor | None = None
+
+
+class Detector(abc.ABC):
+    """Base class of every detector (see the module docstring for the input/output contract).
+
+    Subclasses set the class attributes :attr:`name` and :attr:`card` and implement :meth:`load` and
+    :meth:`predict`. Preprocessing defaults to the preset's torchvision transform (:func:`detectors.preprocess.
+    build_transform`); override :meth:`transform` for anything else.
+
+    Args:
+        preset: a :class:`~detectors.card.Preset`, a preset name from the card, or ``None`` for the default of the
+            weights (or of the card).
+        weights: provenance of the loaded weights.
+        device: torch device the model runs on.
+
+    Raises:
+        UnknownNameError: ``preset`` names no preset of the card.
+    """
+
+    #: Registry name.
+    name: ClassVar[str] = ""
+    #: The detector's card (paper, weights, presets).
+    card: ClassVar[DetectorCard]
+    #: Whether :attr:`DetectorOutput.prob` is a continuous score (AP/AUC meaningful) rather than a hard 0/1 label.
+    continuous_scores: ClassVar[bool] = True
+
+    def __init__(self, *, preset: Preset | str | None = None, weights: WeightsInfo, device: str | torch.device = "cpu"):
+        if not isinstance(preset, Preset):
+            if preset is None and weights.tag and self.card.has_weights(weights.tag):
+                preset = self.card.get_weights(weights.tag).preset
+            preset = self.card.get_preset(preset)
+        self.preset: Preset = preset
+        self.weights = weights
+        self.device = torch.device(device)
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
+             device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> "Detector":
+        """Build the detector and load its weights.
+
+        Args:
+            weights: a weights tag of the card (``None`` = the card's default) or a path to a checkpoint file in the
+                official format.
+            preset: preprocessing preset name (``None`` = the one the weights' published numbers used).
+            device: torch device.
+            cache_dir: download cache root (default: :func:`benchmark.env.cache_root`).
+
+        Raises:
+            CheckpointError: the file is unreadable, or its tensors do not match the model.
+            WeightsNotFoundError: a tag's file is neither cached nor downloadable.
+            UnknownNameError: unknown tag or preset.
+        """
+
+    @classmethod
+    def resolve_weights(cls, weights: str | os.PathLike | None,
+                        cache_dir: str | os.PathLike | None = None) -> tuple[Path, WeightsSpec | None]:
+        """Turn a ``weights`` argument into a file on disk.
+
+        A path that exists is used as is (spec ``None``, unless its file name is a card release). A card tag (or
+        ``None`` for the default) is fetched into the cache and sha256-verified by :func:`benchmark.download.
+        fetch_weights`.
+
+        Raises:
+            WeightsNotFoundError: a path that does not exist and is no tag, or a tag that cannot be fetched.
+            UnknownNameError: a tag-like name that is not in the card (with suggestions).
+        """
+        if weights is not None:
+            path = Path(weights).expanduser()
+            if path.is_file():
+                spec = next((w for w in cls.card.weights if w.filename == path.name), None)
+                return path, spec
+            text = str(weights)
+            if not cls.card.has_weights(text):
+                if os.sep in text or text.endswith((".pth", ".pt", ".bin", ".safetensors", ".xz")):
+                    raise WeightsNotFoundError(
+                        f"Checkpoint file {text!r} does not exist. Pass an existing file to --weights, or a weights "
+                        f"tag of {cls.name}: {', '.join(w.tag for w in cls.card.weights)}."
+                    )
+                raise UnknownNameError(suggest(text, [w.tag for w in cls.card.weights], f"{cls.name} weights tag"))
+            spec = cls.card.get_weights(text)
+        else:
+            spec = cls.card.default_weights
+            if spec is None:
+                raise WeightsNotFoundError(f"Detector {cls.name!r} has no default weights; pass --weights PATH.")
+        from benchmark.download import fetch_weights  # local import: downloads pull in gdown/huggingface_hub
+
+        return Path(fetch_weights(cls.card, spec, cache_dir=cache_dir)), spec
+
+    # -- inference ----------------------------------------------------------------------------------------------
+    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL RGB image -> ``(3, H, W)`` float32 normalised tensor, following :attr:`preset`."""
+        from .preprocess import build_transform
+
+        return build_transform(self.preset)
+
+    @abc.abstractmethod
+    def predict(self, batch: torch.Tensor) -> DetectorOutput:
+        """Score a batch.
+
+        Args:
+            batch: ``(N, 3, H, W)`` float32 tensor made by :meth:`transform` (on any device; moved to
+                :attr:`device`).
+
+        Returns:
+            A :class:`DetectorOutput` with ``(N,)`` float32 tensors on the CPU.
+        """
+
+    @torch.inference_mode()
+    def predict_images(self, images: list[Image.Image]) -> DetectorOutput:
+        """Convenience: transform and score PIL images one by one (any sizes), as the official single-image scripts
+        do. Returns ``(N,)`` tensors in input order."""
+        transform = self.transform()
+        outs = [self.predict(transform(img.convert("RGB")).unsqueeze(0)) for img in images]
+        prob = torch.cat([o.prob for o in outs])
+        logit = torch.cat([o.logit for o in outs]) if all(o.logit is not None for o in outs) else None
+        return DetectorOutput(prob=prob, logit=logit)
+
+    # -- provenance ---------------------------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """What determines the outputs: detector name, weights provenance and preset. Used as the cache key."""
+        return {"detector": self.name, "weights": self.weights.to_dict(), "preset": self.preset.to_dict()}
+
+    def fingerprint(self) -> str:
+        """Hex sha256 of :meth:`identity` minus the weights path (same file bytes at another path = same model)."""
+        ident = self.identity()
+        ident["weights"] = {k: v for k, v in ident["weights"].items() if k != "path"}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+    def to(self, device: str | torch.device) -> "Detector":
+        """Move the detector to ``device``; returns ``self``."""
+        self.device = torch.device(device)
+        return self
+
+
+class LogitDetector(Detector):
+    """A detector whose network maps ``(N, 3, H, W)`` to ``(N, 1)`` logits with ``sigmoid(logit) = P(fake)``.
+
+    CNNSpot, NPR and UnivFD are of this kind. ``self.model`` is the network, in eval mode on :attr:`device`.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, preset: Preset | str | None = None, weights: WeightsInfo,
+                 device: str | torch.device = "cpu"):
+        super().__init__(preset=preset, weights=weights, device=device)
+        self.model = model.eval().to(self.device)
+
+    @torch.inference_mode()
+    def predict(self, batch: torch.Tensor) -> DetectorOutput:
+        logit = self.model(batch.to(self.device, torch.float32)).reshape(-1).float().cpu()
+        return DetectorOutput(prob=torch.sigmoid(logit), logit=logit)
+
+    def to(self, device: str | torch.device) -> "LogitDetector":
+        super().to(device)
+        self.model.to(self.device)
+        return self

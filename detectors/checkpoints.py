@@ -1,0 +1,137 @@
+"""Reading official checkpoint files safely and loading them strictly.
+
+* :func:`read_checkpoint` uses ``torch.load(weights_only=True, map_location="cpu")`` (no pickled code runs), reads
+  ``.xz``-compressed files transparently, and turns every failure into a :class:`~benchmark.errors.CheckpointError`
+  that names the file.
+* :func:`unwrap_state_dict` finds the tensors inside the layouts the official repos save: a plain state dict, a
+  ``{'model': state_dict, ...}`` training checkpoint, and ``DataParallel`` ``module.`` prefixes.
+* :func:`load_strict` loads into a module with every key matched and every shape equal; otherwise it raises with the
+  missing, unexpected and mis-shaped keys listed.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.errors import CheckpointError
+from benchmark.files import sha256_file
+
+__all__ = ["read_checkpoint", "unwrap_state_dict", "load_strict", "verify_sha256"]
+
+
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """Load a torch checkpoint with ``weights_only=True`` onto the CPU.
+
+    Args:
+        path: a ``torch.save`` file, optionally xz-compressed (name ending in ``.xz``).
+
+    Returns:
+        Whatever was saved (usually a dict of tensors or a dict holding one).
+
+    Raises:
+        CheckpointError: the file is missing, truncated, not a torch file, or holds objects that ``weights_only``
+            refuses (pickled code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist; check the --weights path.")
+    try:
+        if path.suffix == ".xz":
+            with lzma.open(path, "rb") as handle:
+                source: Any = io.BytesIO(handle.read())
+        else:
+            source = path
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except (lzma.LZMAError, EOFError) as exc:
+        raise CheckpointError(f"Checkpoint {str(path)!r} is truncated or corrupt ({exc}); download it again.") from exc
+    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/ValueError for bad files
+        raise CheckpointError(
+            f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). It is corrupt, truncated, or not a checkpoint; download it again."
+        ) from exc
+
+
+def unwrap_state_dict(obj: Any, path: str | os.PathLike, *, nested_keys: tuple[str, ...] = ("model", "state_dict"),
+                      strip_prefixes: tuple[str, ...] = ("module.",)) -> dict[str, torch.Tensor]:
+    """Extract the state dict from a checkpoint object.
+
+    Args:
+        obj: the object :func:`read_checkpoint` returned.
+        path: the file it came from (for messages).
+        nested_keys: keys under which a training checkpoint stores the weights, tried in order when the top level is
+            not itself a mapping of tensors.
+        strip_prefixes: key prefixes removed when *every* key carries them (``DataParallel``'s ``module.``).
+
+    Returns:
+        A flat ``{name: tensor}`` dict.
+
+    Raises:
+        CheckpointError: no mapping of tensors can be found.
+    """
+    if isinstance(obj, Mapping) and obj and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in nested_keys:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        top = sorted(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} holds no state dict (top level: {top}); expected a dict of tensors or a dict "
+            f"with one under {list(nested_keys)}."
+        )
+    state = dict(obj)
+    for prefix in strip_prefixes:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike,
+                what: str = "model") -> None:
+    """Load ``state`` into ``module`` requiring every key and shape to match.
+
+    Raises:
+        CheckpointError: missing, unexpected or mis-shaped keys; the message lists up to 5 of each, names the file,
+            and suggests checking that the checkpoint belongs to ``what``.
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+            if items:
+                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} does not match the {what} ({'; '.join(parts)}). Is it a {what} checkpoint? "
+            f"Pass the right file with --weights."
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
+    """Hash ``path`` and compare with ``expected``.
+
+    Returns:
+        The file's hex sha256.
+
+    Raises:
+        CheckpointError: ``expected`` is given and differs; the message gives both hashes and the fix.
+    """
+    actual = sha256_file(path)
+    if expected is not None and actual != expected:
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} has sha256 {actual}, expected {expected}. The file is corrupt or a different "
+            f"release; delete it and download it again (fakebench download), or pass the intended file."
+        )
+    return actual
