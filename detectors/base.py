@@ -207,7 +207,49 @@ class LogitDetector(Detector):
     """A detector whose network maps ``(N, 3, H, W)`` to ``(N, 1)`` logits with ``sigmoid(logit) = P(fake)``.
 
     CNNSpot, NPR and UnivFD are of this kind. ``self.model`` is the network, in eval mode on :attr:`device`.
+    Subclasses implement :meth:`build_model` (the untrained network); :meth:`load` then reads an official checkpoint
+    into it strictly.
     """
+
+    @classmethod
+    def build_model(cls) -> torch.nn.Module:
+        """The untrained network, with the official module names (so official state dicts load strictly)."""
+        raise NotImplementedError(f"{cls.__name__} must implement build_model()")
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
+             device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None) -> "LogitDetector":
+        model = cls.build_model()
+        info = cls.load_into(model, weights, cache_dir=cache_dir)
+        return cls(model, preset=preset, weights=info, device=device)
+
+    @classmethod
+    def load_into(cls, model: torch.nn.Module, weights: str | os.PathLike | None,
+                  cache_dir: str | os.PathLike | None = None) -> WeightsInfo:
+        """Resolve ``weights`` (tag or path), verify its sha256 when the card knows it, and load it strictly.
+
+        Accepts a plain state dict, ``{'model': state_dict, ...}`` and ``module.``-prefixed keys.
+
+        Returns:
+            The :class:`WeightsInfo` of the loaded file.
+
+        Raises:
+            CheckpointError: unreadable file, sha256 mismatch, or keys/shapes that do not match ``model``.
+            WeightsNotFoundError, UnknownNameError: see :meth:`Detector.resolve_weights`.
+        """
+        from .checkpoints import load_strict, read_checkpoint, unwrap_state_dict, verify_sha256
+
+        path, spec = cls.resolve_weights(weights, cache_dir)
+        sha = verify_sha256(path, spec.sha256 if spec else None)
+        state = unwrap_state_dict(read_checkpoint(path), path)
+        load_strict(model, state, path, what=f"{cls.name} model")
+        return WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+
+    @classmethod
+    def untrained(cls, *, preset: Preset | str | None = None, device: str | torch.device = "cpu") -> "LogitDetector":
+        """A randomly initialised detector, explicitly labelled ``random-init`` (for training from scratch and
+        tests; never used as a fallback)."""
+        return cls(cls.build_model(), preset=preset, weights=WeightsInfo(tag="random-init"), device=device)
 
     def __init__(self, model: torch.nn.Module, *, preset: Preset | str | None = None, weights: WeightsInfo,
                  device: str | torch.device = "cpu"):

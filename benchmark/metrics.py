@@ -1,0 +1,113 @@
+"""Pure metric functions for binary real/fake detection (fake = positive class 1).
+
+Definitions follow the official evaluation code of CNNDetection/NPR/UnivFD (``validate.py``):
+
+* **accuracy**: fraction of images whose decision ``prob > threshold`` (strict, threshold 0.5) equals the label;
+* **real acc** / **fake acc**: the same accuracy restricted to real (label 0) / fake (label 1) images;
+* **AP** (average precision): ``sum_n (R_n - R_{n-1}) P_n`` over the distinct score thresholds in decreasing order,
+  the step-wise definition scikit-learn's ``average_precision_score`` uses (no interpolation);
+* **ROC-AUC**: the probability that a random fake scores above a random real, ties counting one half
+  (Mann-Whitney U / (n_real * n_fake)).
+
+Every function takes 1-D arrays ``y_true`` (int {0, 1}, shape (N,)) and ``scores`` (float, shape (N,), higher = more
+likely fake) and returns a Python float; values are fractions in [0, 1] (multiply by 100 for the papers' percent).
+Undefined values (AP or AUC with one class only, accuracy of an empty subset) are ``nan``. The tests check every
+function against scikit-learn on seeded random inputs with ties.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["accuracy", "real_accuracy", "fake_accuracy", "average_precision", "roc_auc", "binary_metrics"]
+
+
+def _validate(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1 or y.shape != s.shape:
+        raise ValueError(f"Expected y_true and scores to be 1-D arrays of equal length, but got shapes {y.shape} and "
+                         f"{s.shape}.")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"Expected y_true to hold only 0 (real) and 1 (fake), but got values {np.unique(y)[:5]}.")
+    if np.isnan(s).any():
+        raise ValueError("Expected scores without NaN; drop unreadable images before scoring.")
+    return y.astype(np.int64), s
+
+
+def accuracy(y_true, scores, threshold: float = 0.5) -> float:
+    """Fraction of correct decisions ``scores > threshold``; ``nan`` for empty input."""
+    y, s = _validate(y_true, scores)
+    return float(np.mean((s > threshold).astype(np.int64) == y)) if y.size else math.nan
+
+
+def real_accuracy(y_true, scores, threshold: float = 0.5) -> float:
+    """Accuracy on real images (label 0) only; ``nan`` when there are none."""
+    y, s = _validate(y_true, scores)
+    return accuracy(y[y == 0], s[y == 0], threshold)
+
+
+def fake_accuracy(y_true, scores, threshold: float = 0.5) -> float:
+    """Accuracy on fake images (label 1) only; ``nan`` when there are none."""
+    y, s = _validate(y_true, scores)
+    return accuracy(y[y == 1], s[y == 1], threshold)
+
+
+def average_precision(y_true, scores) -> float:
+    """Step-wise average precision with fake as the positive class; ``nan`` without both classes."""
+    y, s = _validate(y_true, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        return math.nan
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    # last index of each run of equal scores = one threshold
+    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]
+    tp = np.cumsum(y_sorted)[ends]
+    precision = tp / (ends + 1)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def roc_auc(y_true, scores) -> float:
+    """Area under the ROC curve via average ranks (ties count 1/2); ``nan`` without both classes."""
+    y, s = _validate(y_true, scores)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    order = np.argsort(s, kind="mergesort")
+    s_sorted = s[order]
+    ranks = np.empty(y.size, dtype=np.float64)
+    starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
+    stops = np.r_[starts[1:], y.size]
+    for start, stop in zip(starts, stops):  # average rank (1-based) over each run of ties
+        ranks[order[start:stop]] = (start + stop + 1) / 2.0
+    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool = True) -> dict[str, float]:
+    """All metrics of one group of images.
+
+    Args:
+        y_true: ``(N,)`` labels (0 real, 1 fake).
+        scores: ``(N,)`` fake probabilities.
+        threshold: decision threshold (``>``).
+        continuous: whether ``scores`` are continuous; when ``False`` (hard 0/1 labels) AP and AUC are ``nan``
+            rather than numbers that would only reflect one operating point.
+
+    Returns:
+        ``{"n", "n_real", "n_fake", "acc", "real_acc", "fake_acc", "ap", "auc"}``; counts are ints, the rest
+        fractions in [0, 1] or ``nan``.
+    """
+    y, s = _validate(y_true, scores)
+    return {
+        "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
+        "acc": accuracy(y, s, threshold), "real_acc": real_accuracy(y, s, threshold),
+        "fake_acc": fake_accuracy(y, s, threshold),
+        "ap": average_precision(y, s) if continuous else math.nan,
+        "auc": roc_auc(y, s) if continuous else math.nan,
+    }

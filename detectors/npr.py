@@ -1,0 +1,79 @@
+"""NPR (Tan et al., CVPR 2024): a truncated ResNet-50 on neighbouring-pixel-relationship residuals.
+
+Follows ``chuangchuangtan/NPR-DeepfakeDetection`` @ 73cde1c, ``networks/resnet.py`` (``resnet50(num_classes=1)``
+as ``test.py`` builds it): only ``conv1`` (3x3, stride 2), ``layer1`` and ``layer2`` of a ResNet-50, then ``fc1``
+(512 -> 1). The input of ``conv1`` is ``(x - up(down(x))) * 2/3`` where ``down``/``up`` are nearest-neighbour
+interpolations by 0.5 and 2.0 with ``recompute_scale_factor=True``, computed on the ImageNet-normalised image; so the
+residual is zero at the top-left pixel of every 2x2 block and holds the differences to it elsewhere.
+
+Odd heights or widths would make the two tensors disagree in size; like the upstream README advises for
+AIGCDetectBenchmark, the last row/column is trimmed first (a no-op for even sizes, so official outputs are unchanged).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.resnet import Bottleneck, ResNet
+
+from .base import LogitDetector
+from .cards import NPR_CARD
+
+__all__ = ["NPRNet", "npr_residual", "NPR"]
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """The neighbouring pixel relationship residual ``x - up(down(x))``.
+
+    Args:
+        x: ``(N, C, H, W)`` float tensor with even ``H`` and ``W``.
+
+    Returns:
+        ``(N, C, H, W)`` residual, zero at every even (row, column) position.
+    """
+    down = F.interpolate(x, scale_factor=0.5, mode="nearest", recompute_scale_factor=True)
+    return x - F.interpolate(down, scale_factor=2.0, mode="nearest", recompute_scale_factor=True)
+
+
+class NPRNet(nn.Module):
+    """The NPR network with the official state-dict names (``conv1``, ``bn1``, ``layer1``, ``layer2``, ``fc1``).
+
+    Input ``(N, 3, H, W)`` ImageNet-normalised float32 with ``H, W >= 2``; output ``(N, 1)`` logits.
+    146 state-dict entries, 1,437,761 trainable parameters.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Reuse torchvision's ResNet-50 stages (same Bottleneck v1.5 blocks and init as the official file), keeping
+        # only what NPR uses and swapping conv1 for the 3x3/stride-2 stem.
+        base = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=1)
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1 = base.bn1
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = base.layer1
+        self.layer2 = base.layer2
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(512, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = x[..., : h - h % 2, : w - w % 2]
+        x = self.conv1(npr_residual(x) * (2.0 / 3.0))
+        x = self.maxpool(self.relu(self.bn1(x)))
+        x = self.layer2(self.layer1(x))
+        return self.fc1(torch.flatten(self.avgpool(x), 1))
+
+
+class NPR(LogitDetector):
+    """NPR detector; loads ``model_epoch_last_3090.pth`` (plain state dict) and ``NPR.pth`` (``{'model': ...}`` with
+    ``module.`` prefixes) strictly. Presets: ``native`` (default), ``resize256``, ``resize256_crop224``."""
+
+    name = "npr"
+    card = NPR_CARD
+
+    @classmethod
+    def build_model(cls) -> NPRNet:
+        return NPRNet()
