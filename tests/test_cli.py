@@ -1,0 +1,140 @@
+"""The CLI end to end on generated images: evaluate (folder, real/fake dirs, manifest), predict, leaderboard, a user
+detector plugged in with --plugin, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_evaluate_data_dir_then_leaderboard(run, image_tree, npr_checkpoint, tmp_path):
+    out = tmp_path / "runs"
+    res = run("evaluate", "--detector", "npr", "--weights", npr_checkpoint, "--data-dir", image_tree, "--output", out,
+              "--workers", "0", "--quiet")
+    assert res.exit_code == 0, res.output
+    run_dir = out / "npr.file@native" / "testset"
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [r["dataset"] for r in results["metrics"]["per_dataset"]] == ["gen_a", "gen_b"]
+    assert results["detector"]["weights"]["sha256"] and results["detector"]["preset"]["name"] == "native"
+    assert results["git_commit"] is not None and results["environment"]["packages"]["torch"]
+    assert len(pd.read_csv(run_dir / "predictions.csv")) == 16
+    assert "held-out mean" in (run_dir / "metrics.md").read_text()
+    # second run: everything from the cache
+    res = run("evaluate", "--detector", "npr", "--weights", npr_checkpoint, "--data-dir", image_tree, "--output",
+              tmp_path / "runs2", "--workers", "0", "--quiet")
+    assert "0 scored, 16 from cache" in res.output
+    res = run("leaderboard", out, "--output", tmp_path / "board")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "| gen_a | gen_a |" in md and "npr.file@native" in md
+    wide = pd.read_csv(tmp_path / "board" / "leaderboard_acc.csv")
+    assert list(wide["dataset"]) == ["gen_a", "gen_b", "mean", "held-out mean"]
+
+
+def test_manifest_run_shows_published_numbers(run, image_tree, tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(textwrap.dedent(f"""
+        schema_version: 1
+        suites: {{toy: {{title: Toy, path: testset}}}}
+        datasets:
+          - {{name: toy-a, suite: toy, generator: A, family: gan, labels: mixed, layout: real_fake, path: gen_a,
+             expected_count: {{real: 4, fake: 4}}, held_in: [toy-hf], published: {{toy-hf: {{acc: 87.5, source: t}}}}}}
+          - {{name: toy-b, suite: toy, generator: B, family: diffusion, labels: mixed, layout: real_fake, path: gen_b,
+             expected_count: {{real: 4, fake: 5}}}}
+    """))
+    res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--manifest", manifest, "--suite", "toy",
+              "--data-root", image_tree, "--output", tmp_path / "runs", "--workers", "0", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "toy-b: found 4 fake images, manifest expects 5" in res.output
+    results = json.loads((tmp_path / "runs" / "toy-hf.none@native" / "toy" / "results.json").read_text())
+    rows = results["metrics"]["per_dataset"]
+    assert rows[0]["held_in"] and not rows[1]["held_in"] and rows[0]["acc"] == 1.0
+    assert results["data"]["datasets"][0]["name"] == "toy-a" and results["data"]["manifest"]["sha256"]
+    run("leaderboard", tmp_path / "runs", "--output", tmp_path / "board")
+    assert "| toy-a | A | 100.00 (87.50) |" in (tmp_path / "board" / "leaderboard.md").read_text()
+
+
+def test_real_and_fake_dirs(run, image_tree, tmp_path):
+    res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--real-dir", image_tree / "gen_a" / "0_real",
+              "--fake-dir", image_tree / "gen_b" / "1_fake", "--output", tmp_path / "o", "--workers", "0", "--quiet")
+    assert res.exit_code == 0, res.output
+    results = json.loads(next((tmp_path / "o").rglob("results.json")).read_text())
+    row = results["metrics"]["per_dataset"][0]
+    assert (row["n_real"], row["n_fake"]) == (4, 4)
+
+
+def test_user_detector_module_without_touching_the_runner(run, image_tree, tmp_path, monkeypatch):
+    """The README recipe: a detector class in the user's own module, registered with the decorator."""
+    (tmp_path / "my_detector.py").write_text(textwrap.dedent("""
+        import torch
+        from detectors import register_detector
+        from detectors.base import Detector, DetectorOutput, WeightsInfo
+        from detectors.card import DetectorCard, Preset
+
+        @register_detector("brightness")
+        class Brightness(Detector):
+            card = DetectorCard(name="brightness", title="Brightness", paper="-", paper_url="", repo="",
+                                licence="MIT", architecture="mean pixel", score="probability", weights=(),
+                                presets=(Preset("native"),), default_preset="native")
+
+            @classmethod
+            def load(cls, weights=None, *, preset=None, device="cpu", cache_dir=None):
+                return cls(preset=preset, weights=WeightsInfo(tag="none"), device=device)
+
+            def predict(self, batch):
+                prob = torch.sigmoid(batch.mean(dim=(1, 2, 3)))
+                return DetectorOutput(prob=prob, logit=torch.logit(prob))
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    res = run("evaluate", "--plugin", "my_detector", "--detector", "brightness", "--data-dir", image_tree,
+              "--output", tmp_path / "o", "--workers", "0", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "brightness.none@native" / "testset" / "results.json").is_file()
+    res = run("list", "detectors", "--plugin", "my_detector")
+    assert "brightness" in res.output
+
+
+def test_predict_single_images(run, image_tree, npr_checkpoint):
+    images = sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[:2]
+    res = run("predict", "--detector", "npr", "--weights", npr_checkpoint, *images)
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0] == "image\tfake_prob\tlogit\tdecision" and len(lines) == 3
+    prob = float(lines[1].split("\t")[1])
+    assert 0 <= prob <= 1 and lines[1].endswith("Fake" if prob > 0.5 else "Real")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["evaluate", "--detector", "nrp", "--data-dir", "."], "Error: Unknown detector 'nrp'. Did you mean 'npr'?"),
+    (["evaluate", "--detector", "npr", "--weights", "/nope/x.pth", "--data-dir", "."], "/nope/x.pth' does not exist"),
+    (["evaluate", "--detector", "npr", "--weights", "pape", "--data-dir", "."], "Did you mean 'paper'?"),
+    (["list", "datasets", "--manifest", "/nope.yaml"], "Manifest /nope.yaml does not exist"),
+    (["leaderboard", "/nope"], "/nope does not exist"),
+])
+def test_user_errors_are_one_line(args, message):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1
+    assert message in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_missing_data_dir_is_one_line(npr_checkpoint, tmp_path):
+    res = CliRunner().invoke(main, ["evaluate", "--detector", "npr", "--weights", str(npr_checkpoint), "--data-dir",
+                                    str(tmp_path / "none")])
+    assert res.exit_code == 1 and "does not exist. Check the --data-dir path." in res.output

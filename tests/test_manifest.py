@@ -1,0 +1,77 @@
+"""Manifest loading: valid files load; every malformed field is reported with the file, entry and field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from benchmark.errors import ManifestError, UnknownNameError
+from benchmark.manifest import load_manifest
+
+_GOOD = """
+schema_version: 1
+suites:
+  demo: {title: Demo, path: demo, sources: [{kind: url, ref: "http://127.0.0.1/demo.zip", archive: zip}]}
+datasets:
+  - {name: demo-real, suite: demo, generator: COCO, family: real, labels: real, layout: folder, path: demo/real,
+     expected_count: {real: 3, fake: null}}
+  - {name: demo-sd2, suite: demo, generator: SD2, family: diffusion, labels: fake, layout: folder, path: demo/sd2,
+     real_reference: [demo-real], held_in: [npr.paper], published: {npr.paper: {acc: 91.5, source: paper}}}
+  - {name: demo-gan, suite: demo, generator: ProGAN, family: gan, labels: mixed, layout: real_fake, path: demo/gan,
+     crop_box: [1, 1, 9, 9]}
+"""
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_good_manifest_loads(tmp_path):
+    m = load_manifest(_write(tmp_path, _GOOD))
+    assert list(m.datasets) == ["demo-real", "demo-sd2", "demo-gan"]
+    sd2 = m.get("demo-sd2")
+    assert sd2.is_held_in("npr", "paper") and not sd2.is_held_in("npr", "progan_4class")
+    assert sd2.published_for("npr", "paper", "resize256") == {"acc": 91.5, "source": "paper"}
+    assert [e.name for e in m.with_references([sd2])] == ["demo-sd2", "demo-real"]
+    assert [e.name for e in m.select(suites=["demo"])] == ["demo-real", "demo-sd2", "demo-gan"]
+    assert m.suites["demo"].sources[0].archive == "zip"
+    assert len(next(iter(m.digests.values()))) == 64
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("family: diffusion", "family: difusion", r"datasets\[1\] \(demo-sd2\): field 'family': expected one of"),
+    ("crop_box: [1, 1, 9, 9]", "crop_box: [9, 1, 1, 9]", "field 'crop_box'"),
+    ("acc: 91.5", "acc: 191.5", r"field 'published.npr.paper.acc': expected a percentage"),
+    ("real_reference: [demo-real]", "real_reference: [demo-gan]", "is not a real-only dataset"),
+    ("layout: real_fake", "layout: folder", "field 'layout'"),
+    ("suite: demo, generator: ProGAN", "suite: dem, generator: ProGAN", "field 'suite': 'dem' is not defined"),
+    ("expected_count: {real: 3, fake: null}", "expected_count: {real: -3}", "field 'expected_count'"),
+    ("kind: url", "kind: ftp", r"field 'sources\[0\]'"),
+])
+def test_bad_fields_are_named(tmp_path, old, new, message):
+    assert old in _GOOD
+    path = _write(tmp_path, _GOOD.replace(old, new))
+    with pytest.raises(ManifestError, match=message) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_names_and_bad_yaml(tmp_path):
+    dup = _GOOD + "  - {name: demo-real, suite: demo, generator: X, family: real, labels: real, layout: folder, path: x}\n"
+    with pytest.raises(ManifestError, match="duplicate name"):
+        load_manifest(_write(tmp_path, dup))
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load_manifest(_write(tmp_path, "schema_version: [1"))
+    with pytest.raises(ManifestError, match="schema_version"):
+        load_manifest(_write(tmp_path, "schema_version: 2\n"))
+    with pytest.raises(ManifestError, match="does not exist"):
+        load_manifest(tmp_path / "missing.yaml")
+
+
+def test_unknown_dataset_suggests(tmp_path):
+    m = load_manifest(_write(tmp_path, _GOOD))
+    with pytest.raises(UnknownNameError, match="Did you mean 'demo-sd2'"):
+        m.get("demo-sd")

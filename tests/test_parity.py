@@ -1,0 +1,96 @@
+"""Parity with the official implementations: the checkpoints in ../shared/parity, loaded by our code, must reproduce
+the probabilities the official code computed (tolerances from ../shared/parity/README.md)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from PIL import Image
+
+pytestmark = pytest.mark.shared
+
+
+def _expected(path, detector=None):
+    rows = list(csv.DictReader(open(path)))
+    return [r for r in rows if detector is None or r.get("detector") == detector]
+
+
+def _score(det, image_path):
+    img = Image.open(image_path).convert("RGB")
+    return det.predict(det.transform()(img).unsqueeze(0))
+
+
+@pytest.mark.parametrize("checkpoint", ["model_epoch_last_3090_format.pth", "NPR_format.pth"])
+def test_npr_matches_official(shared, checkpoint):
+    from detectors.npr import NPR
+
+    det = NPR.load(shared / "parity" / "npr" / checkpoint, preset="native")
+    rows = _expected(shared / "parity" / "expected.csv", "npr")
+    assert len(rows) == 24
+    for row in rows:
+        out = _score(det, shared / "parity" / "images" / row["image"])
+        assert abs(out.logit.item() - float(row["logit"])) < 1e-4, row["image"]
+        assert abs(out.prob.item() - float(row["prob"])) < 1e-5, row["image"]
+
+
+def test_npr_batched_equals_single(shared):
+    """Same-size images scored as one batch give the single-image outputs."""
+    from detectors.npr import NPR
+
+    det = NPR.load(shared / "parity" / "npr" / "NPR_format.pth")
+    paths = sorted((shared / "parity" / "images").glob("gangen_began_*.png"))
+    t = det.transform()
+    batch = torch.stack([t(Image.open(p).convert("RGB")) for p in paths])
+    together = det.predict(batch).prob
+    alone = torch.cat([det.predict(batch[i:i + 1]).prob for i in range(len(paths))])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_cnnspot_matches_official(shared):
+    from detectors.cnnspot import CNNSpot
+
+    det = CNNSpot.load(shared / "parity" / "cnnspot" / "blur_jpg_prob0.5_format.pth.xz", preset="native")
+    rows = _expected(shared / "parity" / "expected.csv", "cnnspot")
+    assert len(rows) == 24
+    for row in rows:
+        out = _score(det, shared / "parity" / "images" / row["image"])
+        assert abs(out.logit.item() - float(row["logit"])) < 1e-4, row["image"]
+        assert abs(out.prob.item() - float(row["prob"])) < 1e-5, row["image"]
+
+
+def test_univfd_matches_official(shared):
+    """Tiny ViT in the OpenAI CLIP format + the real official head, crop224 preset (10 images, two zero-padded)."""
+    from detectors.univfd import UnivFD
+
+    det = UnivFD.load(shared / "data" / "weights" / "univfd" / "fc_weights.pth",
+                      backbone=shared / "parity" / "univfd" / "tiny_clip_vit_openai_format.pt")
+    assert det.preset.name == "crop224"
+    assert det.weights.sha256 == "477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847"
+    rows = _expected(shared / "parity" / "univfd" / "expected.csv")
+    assert len(rows) == 10
+    for row in rows:
+        out = _score(det, shared / "parity" / "univfd" / "images" / row["image"])
+        assert abs(out.prob.item() - float(row["prob"])) <= 1e-5, row["image"]
+        assert abs(out.logit.item() - float(row["logit"])) < 1e-4, row["image"]
+
+
+def test_npr_residual_is_zero_on_block_corners():
+    from detectors.npr import npr_residual
+
+    x = torch.randn(2, 3, 8, 10)
+    r = npr_residual(x)
+    assert torch.all(r[..., ::2, ::2] == 0)
+    assert torch.equal(r[..., 1::2, ::2], x[..., 1::2, ::2] - x[..., ::2, ::2])
+
+
+def test_npr_handles_odd_sizes():
+    """Odd H/W are trimmed by one row/column (upstream README advice): same output as the trimmed image."""
+    from detectors.npr import NPRNet
+
+    torch.manual_seed(0)
+    net = NPRNet().eval()
+    x = torch.randn(1, 3, 33, 47)
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x[..., :32, :46]))

@@ -1,0 +1,78 @@
+"""Runner: batched scoring, incremental predictions, resume after interruption, content cache, unreadable files."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.cache import PredictionCache
+from benchmark.data import discover_data_dir
+from benchmark.runner import PRED_COLUMNS, collect_predictions, read_predictions
+from conftest import make_image
+from _toy import ToyHF
+
+
+@pytest.fixture
+def toy():
+    ToyHF.calls, ToyHF.fail_after = 0, None
+    return ToyHF.load()
+
+
+def test_scores_every_image_in_order(toy, image_tree, tmp_path):
+    records = discover_data_dir(image_tree)
+    frame, stats = collect_predictions(toy, records, tmp_path / "p.csv", batch_size=4, num_workers=0, progress=False)
+    assert list(frame.columns) == list(PRED_COLUMNS)
+    assert list(frame["image"]) == [r.path for r in records]
+    assert stats.computed == 16 and stats.cached == stats.resumed == stats.unreadable == 0
+    assert ((frame["prob"] > 0.5).astype(int) == frame["decision"]).all()
+    # the toy detector separates the synthetic fakes (2x2 pattern) from the smooth reals
+    assert (frame.loc[frame["label"] == 1, "prob"].min() > frame.loc[frame["label"] == 0, "prob"].max())
+    assert len(frame["sha256"].iloc[0]) == 64
+
+
+def test_resume_after_interruption(toy, image_tree, tmp_path):
+    records = discover_data_dir(image_tree)
+    out = tmp_path / "p.csv"
+    ToyHF.fail_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        collect_predictions(toy, records, out, batch_size=4, num_workers=0, progress=False)
+    saved = read_predictions(out)
+    assert len(saved) == 8  # two batches were written before the interruption
+    with open(out, "a") as handle:  # and a row cut in half by the kill
+        handle.write("/half/written/row.png,abc")
+    ToyHF.fail_after, ToyHF.calls = None, 0
+    frame, stats = collect_predictions(toy, records, out, batch_size=4, num_workers=0, progress=False)
+    assert stats.resumed == 8 and stats.computed == 8 and ToyHF.calls == 2
+    assert len(frame) == 16 and frame["prob"].notna().all()
+    assert "/half/written" not in out.read_text()
+
+
+def test_cache_means_no_model_work(toy, image_tree, tmp_path):
+    records = discover_data_dir(image_tree)
+    cache = PredictionCache(tmp_path / "cache.sqlite")
+    first, _ = collect_predictions(toy, records, tmp_path / "a.csv", batch_size=8, num_workers=0, cache=cache,
+                                   progress=False)
+    ToyHF.calls = 0
+    second, stats = collect_predictions(toy, records, tmp_path / "b.csv", batch_size=8, num_workers=0, cache=cache,
+                                        progress=False)
+    assert ToyHF.calls == 0 and stats.cached == 16 and stats.computed == 0
+    assert second["prob"].tolist() == first["prob"].tolist()
+    # another preset is another fingerprint: cache miss
+    other = ToyHF.load(preset="resize32")
+    _, stats = collect_predictions(other, records, tmp_path / "c.csv", batch_size=8, num_workers=0, cache=cache,
+                                   progress=False)
+    assert stats.computed == 16 and ToyHF.calls == 2
+
+
+def test_unreadable_files_are_reported_and_skipped(toy, image_tree, tmp_path):
+    bad_dir = image_tree / "gen_a" / "1_fake"
+    (bad_dir / "not_an_image.png").write_text("hello")
+    good = make_image(tmp_path / "tmp.png", "fake", seed=9).read_bytes()
+    (bad_dir / "truncated.png").write_bytes(good[: len(good) // 2])
+    records = discover_data_dir(image_tree)
+    frame, stats = collect_predictions(toy, records, tmp_path / "p.csv", batch_size=4, num_workers=1, progress=False)
+    assert stats.unreadable == 2 and stats.computed == 16
+    errors = frame[frame["error"] != ""]
+    assert sorted(errors["image"].map(lambda p: p.rsplit("/", 1)[1])) == ["not_an_image.png", "truncated.png"]
+    assert errors["prob"].isna().all()
+    assert errors["error"].str.contains("not_an_image.png: not an image").any()
+    assert errors["error"].str.contains("truncated.png: cannot decode").any()
