@@ -28,6 +28,7 @@ from .files import atomic_write_json, atomic_write_text
 from .manifest import DatasetEntry, Manifest
 from .provenance import environment, git_commit, now_iso
 from .runner import collect_predictions
+from .tables import to_markdown
 
 __all__ = ["EvalSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "RESULTS_SCHEMA"]
@@ -71,7 +72,7 @@ def sets_from_manifest(manifest: Manifest, entries: Sequence[DatasetEntry], *, d
     sets = []
     for entry in manifest.with_references(list(entries)):
         group = GroupSpec(dataset=entry.name, generator=entry.generator, family=entry.family,
-                          kind=entry.labels if entry.labels != "mixed" else "mixed",
+                          kind=entry.labels,
                           references=entry.real_reference, held_in=entry.is_held_in(detector, weights_tag),
                           published=entry.published_for(detector, weights_tag, preset))
         records = _limit(records_for_entry(entry, root), limit)
@@ -130,16 +131,6 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
             out.update({k: _pct(metrics[key][k]) for k in METRIC_KEYS})
             rows.append(out)
     return pd.DataFrame(rows)
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, row in frame.iterrows():
-        cells = ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else
-                 (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,
@@ -208,6 +199,6 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}\n\n"
              f"Percent; accuracy at prob > 0.5. paper_* = published numbers from the manifest.\n\n")
-    atomic_write_text(run_dir / "metrics.md", title + _markdown(table))
+    atomic_write_text(run_dir / "metrics.md", title + to_markdown(table, numeric=METRIC_KEYS))
     atomic_write_json(run_dir / "results.json", results)
     return run_dir, results

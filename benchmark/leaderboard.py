@@ -18,6 +18,7 @@ import pandas as pd
 from .errors import DataError
 from .evaluator import METRIC_KEYS
 from .files import atomic_write_text
+from .tables import fmt_cell, to_markdown
 
 __all__ = ["find_results", "load_results", "leaderboard_frame", "write_leaderboard"]
 
@@ -113,24 +114,19 @@ def _wide(long: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table
 
 
-def _fmt(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
-
-
-def _markdown(table: pd.DataFrame) -> str:
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    """One column per detector with ``ours (paper)`` cells; mean rows in bold."""
     dets = [c for c in table.columns[2:] if not c.endswith(" [paper]")]
-    lines = ["| test set | generator | " + " | ".join(dets) + " |", "|---|---|" + "---:|" * len(dets)]
-    for _, row in table.iterrows():
-        cells = []
-        for det in dets:
-            cell = _fmt(row[det])
-            paper = row.get(f"{det} [paper]")
-            if paper is not None and not (isinstance(paper, float) and math.isnan(paper)):
-                cell = f"{cell} ({_fmt(paper)})"
-            cells.append(cell)
-        name = f"**{row['dataset']}**" if row["dataset"] in dict(_MEANS) else row["dataset"]
-        lines.append(f"| {name} | {row['generator']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    means = dict(_MEANS)
+    out = pd.DataFrame({"test set": [f"**{d}**" if d in means else d for d in table["dataset"]],
+                        "generator": table["generator"]})
+    for det in dets:
+        ours = table[det].map(fmt_cell)
+        if f"{det} [paper]" in table:
+            paper = table[f"{det} [paper]"].map(fmt_cell)
+            ours = [f"{o} ({p})" if p else o for o, p in zip(ours, paper)]
+        out[det] = list(ours)
+    return out
 
 
 def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, *, title: str = "fakebench leaderboard",
@@ -152,7 +148,8 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
     for metric in metrics:
         table = _wide(long, metric)
         written.append(atomic_write_text(output / f"leaderboard_{metric}.csv", table.to_csv(index=False)))
-        md.append(f"## {_NAMES[metric]}\n\n" + _markdown(table))
+        display = _display(table)
+        md.append(f"## {_NAMES[metric]}\n\n" + to_markdown(display, numeric=tuple(display.columns[2:])))
     sources = sorted({Path(r["_path"]).as_posix() for r in results})
     md.append("Result files:\n\n" + "\n".join(f"- `{s}`" for s in sources) + "\n")
     written.append(atomic_write_text(output / "leaderboard.md", "\n".join(md)))

@@ -94,7 +94,7 @@ def _openai_vit_l14(cache_dir: Path) -> nn.Module:
             f"UnivFD needs the OpenAI CLIP ViT-L/14 backbone (open_clip 'ViT-L-14', pretrained 'openai', hub repo "
             f"timm/vit_large_patch14_clip_224.openai, about 890 MB), which could not be loaded into {cache_dir} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Run once with network access, or pass an "
-            f"OpenAI-format CLIP state dict with --backbone."
+            f"OpenAI-format CLIP state dict file (CLI: -O backbone=PATH; Python: backbone=PATH)."
         ) from exc
     return model.visual.float().eval()
 

@@ -132,3 +132,12 @@ def test_no_silent_random_weights_offline(monkeypatch, tmp_path):
     with pytest.raises(WeightsNotFoundError) as info:
         NPR.load("paper")
     assert "NPR.pth" in str(info.value)
+
+
+def test_univfd_backbone_offline_is_a_clear_error(monkeypatch, shared):
+    """No CLIP weights cached and HF offline: an error naming the backbone and how to supply it, no random ViT."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from detectors.univfd import UnivFD
+
+    with pytest.raises(WeightsNotFoundError, match=r"OpenAI CLIP ViT-L/14 backbone .*-O backbone=PATH"):
+        UnivFD.load(shared / "data" / "weights" / "univfd" / "fc_weights.pth")
