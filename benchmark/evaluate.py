@@ -153,7 +153,8 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
     Returns:
         ``(run_dir, results)``: the folder written and the results dict (as in ``results.json``).
     """
-    run_dir = Path(output) / _slug(f"{detector.name}.{detector.weights.tag}@{detector.preset.name}") / _slug(data_label)
+    label = f"{detector.name}.{detector.weights.label}@{detector.preset.name}"
+    run_dir = Path(output) / _slug(label) / _slug(data_label)
     records = [r for s in sets for r in s.records]
     cache = PredictionCache(cache_root() / "predictions.sqlite") if use_cache else None
     try:

@@ -65,8 +65,10 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
 
 
 def _label(result: dict[str, Any]) -> str:
+    from detectors.base import WeightsInfo
+
     det = result["detector"]
-    return f"{det['name']}.{det['weights']['tag']}@{det['preset']['name']}"
+    return f"{det['name']}.{WeightsInfo(**det['weights']).label}@{det['preset']['name']}"
 
 
 def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ their images skipped. Unreadable images get a row with an ``error`` and no score
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,8 @@ from detectors.base import Detector
 
 from .cache import PredictionCache, cache_key
 from .data import ImageDataset, ImageRecord, collate_by_shape
-from .files import sha256_file
+from .errors import DataError
+from .files import atomic_write_json, sha256_file
 
 __all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers"]
 
@@ -103,6 +105,27 @@ class _PredictionWriter:
         self._handle.close()
 
 
+def _check_owner(path: Path, detector: Detector) -> None:
+    """Resume only predictions of the same detector fingerprint; record the owner of a new file.
+
+    Raises:
+        DataError: ``path`` holds predictions of another detector, weights file or preset.
+    """
+    owner = path.with_name(path.name + ".owner.json")
+    fingerprint = detector.fingerprint()
+    if owner.is_file():
+        recorded = json.loads(owner.read_text(encoding="utf-8")).get("fingerprint")
+        if recorded != fingerprint:
+            raise DataError(
+                f"{path} holds predictions of another detector, weights file or preset (fingerprint {recorded[:12]}, "
+                f"this run {fingerprint[:12]}); pass another --output folder or delete {path.parent}."
+            )
+    elif path.exists() and path.stat().st_size:
+        raise DataError(f"{path} exists but has no owner record {owner.name}; delete it or pass another --output.")
+    else:
+        atomic_write_json(owner, {"fingerprint": fingerprint, "identity": detector.identity()})
+
+
 def _row(record: ImageRecord, sha: str, logit: float | None, prob: float | None, error: str = "",
          note: str = "") -> dict[str, Any]:
     return {"image": record.path, "sha256": sha, "dataset": record.dataset, "generator": record.generator,
@@ -152,6 +175,7 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     start = time.perf_counter()
     path = Path(predictions_csv)
     stats = RunStats(total=len(records))
+    _check_owner(path, detector)
     previous = read_predictions(path)
     done = set(previous.loc[previous["error"].fillna("") == "", "image"])
     todo = [r for r in records if r.path not in done]

@@ -52,6 +52,12 @@ class WeightsInfo:
     path: str | None = None
     sha256: str | None = None
 
+    @property
+    def label(self) -> str:
+        """Short name for folders and table columns: the tag, with the sha256 prefix for user files
+        (``file-1a2b3c4d``) so two different checkpoints never share a name."""
+        return f"file-{self.sha256[:8]}" if self.tag == "file" and self.sha256 else self.tag
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

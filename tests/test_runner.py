@@ -76,3 +76,14 @@ def test_unreadable_files_are_reported_and_skipped(toy, image_tree, tmp_path):
     assert errors["prob"].isna().all()
     assert errors["error"].str.contains("not_an_image.png: not an image").any()
     assert errors["error"].str.contains("truncated.png: cannot decode").any()
+
+
+def test_predictions_of_another_detector_are_not_resumed(toy, image_tree, tmp_path):
+    records = discover_data_dir(image_tree)
+    out = tmp_path / "p.csv"
+    collect_predictions(toy, records[:4], out, batch_size=4, num_workers=0, progress=False)
+    other = ToyHF.load(preset="resize32")
+    from benchmark.errors import DataError
+
+    with pytest.raises(DataError, match="holds predictions of another detector"):
+        collect_predictions(other, records, out, batch_size=4, num_workers=0, progress=False)
