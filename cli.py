@@ -11,6 +11,7 @@ import logging
 import click
 
 from benchmark import __version__
+from benchmark.commands.download import download
 from benchmark.commands.evaluate import evaluate
 from benchmark.commands.leaderboard import leaderboard
 from benchmark.commands.listing import list_cmd
@@ -30,6 +31,7 @@ main.add_command(list_cmd)
 main.add_command(evaluate)
 main.add_command(predict)
 main.add_command(leaderboard)
+main.add_command(download)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -33,12 +33,14 @@ NPR_CARD = DetectorCard(
             tag="progan_4class",
             filename="model_epoch_last_3090.pth",
             sources=(Source("url", f"https://github.com/{_NPR_REPO}/raw/{_NPR_COMMIT}/model_epoch_last_3090.pth",
-                            filename="model_epoch_last_3090.pth", size=5842385),),
+                            filename="model_epoch_last_3090.pth"),),
             format="plain state dict (OrderedDict, 146 keys, no prefix)",
             trained_on="ForenSynths ProGAN, 4 classes (car, cat, chair, horse)",
             licence="none stated",
             preset="native",
-            notes="Used for the upstream README's AIGCDetectBenchmark table (native size, no crop, batch 1).",
+            notes="Used for the upstream README's AIGCDetectBenchmark table (native size, no crop, batch 1). A third "
+                  "party reports 5,842,385 bytes (unverified, so not enforced); the first download's sha256 is "
+                  "recorded and later cache hits are checked against it.",
         ),
         WeightsSpec(
             tag="paper",
