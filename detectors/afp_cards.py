@@ -10,7 +10,8 @@ from benchmark.sources import Source
 
 from .card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
 
-__all__ = ["ANTIFAKEPROMPT_CARD", "INSTRUCTBLIP_CARD", "AFP_SD2_MEAN", "AFP_SD2_STD", "AFP_LAMA_MEAN", "AFP_LAMA_STD"]
+__all__ = ["ANTIFAKEPROMPT_CARD", "INSTRUCTBLIP_CARD", "AFP_SD2_MEAN", "AFP_SD2_STD", "AFP_LAMA_MEAN", "AFP_LAMA_STD",
+           "AFP_MEMORY", "AFP_NOTES"]
 
 AFP_SD2_MEAN = (0.4730, 0.4499, 0.4129)
 AFP_SD2_STD = (0.2780, 0.2713, 0.2872)
@@ -29,6 +30,29 @@ _AFP_PRESETS = (
     Preset("clip_square", resize=224, resize_mode="square", interpolation="bicubic", mean=CLIP_MEAN, std=CLIP_STD,
            source="stock InstructBLIP processor (blip_image_eval; HF preprocessor_config.json)",
            description="square bicubic 224x224 resize, CLIP normalisation (stock InstructBLIP)"),
+)
+
+#: Memory/speed facts shared by both cards. Parameter counts are exact (HF InstructBLIP Vicuna-7B architecture);
+#: the memory figures are computed from them (weights + small activations), not yet measured on a GPU:
+#: ``python -m benchmark.bench_afp --config full --device cuda`` measures them.
+AFP_MEMORY = (
+    "7.91 B parameters (EVA ViT-g 0.99 B, Q-Former 0.19 B, projection 3 M, Vicuna-7B 6.74 B). Scoring on a GPU needs "
+    "about 16.5 GB in fp16/bf16 (ViT and LLM in half precision, Q-Former and projection in fp32 as LAVIS; batch-8 "
+    "activations add well under 1 GB), so a 24 GB card; about 10 GB with quantization='8bit' and 6.5 GB with '4bit' "
+    "(LLM only, bitsandbytes). Prompt tuning (fp16, batch 6): about 18 GB. On CPU it runs in fp32 (about 32 GB of "
+    "RAM, tens of seconds per image) with a warning. Loading reads only the non-LLM part of the base checkpoint "
+    "(1.45 B parameters with its LLM embedding and output matrices) plus Vicuna v1.3 (13.5 GB in fp16); the base "
+    "repo is 31.7 GB to download."
+)
+
+#: Fidelity notes shared by both cards.
+AFP_NOTES = (
+    "Port to HF InstructBlipForConditionalGeneration: vision/Q-Former/query tokens/projection from "
+    "Salesforce/instructblip-vicuna-7b, LLM replaced by lmsys/vicuna-7b-v1.3 (the paper's; the HF checkpoint bundles "
+    "another Vicuna). Prompt ids pinned to the slow LAVIS tokenizer: '</s> ▁Is ▁this ▁photo ▁real [*] ▁?'. "
+    "Official output is a hard yes/no by candidate loss; the continuous score (softmax over the two answers' "
+    "log-likelihoods) is this port's addition, its 0.5 threshold reproduces the official decision. Base models: "
+    "Vicuna v1.3 is non-commercial; InstructBLIP 'other'."
 )
 
 _AFP_NOTES_2024 = ("2024 SD3-based checkpoint (README at e261aa6). Upstream shipped no new normalisation constants "
@@ -71,12 +95,14 @@ ANTIFAKEPROMPT_CARD = DetectorCard(
             sources=(Source("gdrive", "1bltqH3KPT03ypb49c4bs0VXKsaY6lKb7", filename="COCO_150k_SD2_SD2IP_lama.pth"),),
             format="LAVIS runner checkpoint {'model': {pseudo-word embeddings + buffers}, ...}",
             trained_on="COCO + SD2 + SD2-inpainting + LaMa (180k images; 2023 v1 release)", licence="none stated",
-            preset="afp_lama"),
+            preset="afp_lama",
+            notes="The +LaMa normalisation was the active config when this checkpoint was evaluated (commit e549082); "
+                  "the README-era test.py (957c1e1) would use the 'afp' values instead."),
     ),
     presets=_AFP_PRESETS,
     default_preset="afp",
-    memory="About 8 billion parameters: ~16 GB of GPU memory in bf16/fp16 (~9 GB in 8-bit, ~6 GB in 4-bit with "
-           "bitsandbytes); on CPU it runs in fp32 (~32 GB RAM) and very slowly.",
+    memory=AFP_MEMORY,
+    notes=AFP_NOTES,
 )
 
 INSTRUCTBLIP_CARD = DetectorCard(
@@ -91,5 +117,6 @@ INSTRUCTBLIP_CARD = DetectorCard(
     weights=(),
     presets=_AFP_PRESETS,
     default_preset="afp",
-    memory=ANTIFAKEPROMPT_CARD.memory,
+    memory=AFP_MEMORY,
+    notes=AFP_NOTES,
 )
