@@ -49,6 +49,13 @@ class GroupSpec:
     family: str = ""
 
 
+def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """labels, probabilities, and the logits for ranking when every row has one."""
+    logit = frame["logit"] if "logit" in frame else None
+    ranking = logit.to_numpy(float) if logit is not None and logit.notna().all() else None
+    return frame["label"].to_numpy(int), frame["prob"].to_numpy(float), ranking
+
+
 def _nanmean(values: Iterable[float]) -> float:
     vals = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.mean(vals)) if vals else math.nan
@@ -60,7 +67,8 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
 
     Args:
         predictions: one row per image with at least ``dataset`` (str), ``label`` (0/1) and ``prob`` (float in
-            [0, 1]); rows whose ``prob`` is missing (unreadable images) are ignored.
+            [0, 1]); rows whose ``prob`` is missing (unreadable images) are ignored. When a ``logit`` column is
+            filled for every row of a set, AP and AUC rank by it (same ranking, no float32 saturation at 0/1).
         groups: the test sets to report, in order.
         continuous: whether ``prob`` is a continuous score (else AP/AUC are ``nan``).
         threshold: decision threshold (``prob > threshold`` = fake).
@@ -80,22 +88,23 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         if group.dataset not in by_dataset:
             raise ValueError(f"Test set {group.dataset!r} has no scored image in the predictions.")
         own = by_dataset[group.dataset]
-        y, p = own["label"].to_numpy(int), own["prob"].to_numpy(float)
+        y, p, rank = _columns(own)
         row: dict[str, Any] = {"dataset": group.dataset, "generator": group.generator, "family": group.family,
                                "kind": group.kind, "held_in": group.held_in}
         if group.kind == "fake" and group.references:
             missing = [r for r in group.references if r not in by_dataset]
             if missing:
                 raise ValueError(f"Test set {group.dataset!r}: reference real set(s) {missing} have no predictions.")
-            refs = pd.concat([by_dataset[r] for r in group.references])
-            pooled = binary_metrics(np.r_[y, refs["label"].to_numpy(int)], np.r_[p, refs["prob"].to_numpy(float)],
-                                    threshold=threshold, continuous=continuous)
+            y_ref, p_ref, rank_ref = _columns(pd.concat([by_dataset[r] for r in group.references]))
+            pooled_rank = np.r_[rank, rank_ref] if rank is not None and rank_ref is not None else None
+            pooled = binary_metrics(np.r_[y, y_ref], np.r_[p, p_ref], threshold=threshold, continuous=continuous,
+                                    ranking=pooled_rank)
             own_metrics = binary_metrics(y, p, threshold=threshold, continuous=continuous)
             row.update(pooled)
             row.update(n=own_metrics["n"], n_real=0, n_fake=own_metrics["n_fake"], acc=own_metrics["acc"],
                        fake_acc=own_metrics["fake_acc"], n_reference_real=pooled["n_real"])
         else:
-            row.update(binary_metrics(y, p, threshold=threshold, continuous=continuous))
+            row.update(binary_metrics(y, p, threshold=threshold, continuous=continuous, ranking=rank))
         row["published"] = dict(group.published)
         rows.append(row)
 

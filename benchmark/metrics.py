@@ -89,7 +89,8 @@ def roc_auc(y_true, scores) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool = True) -> dict[str, float]:
+def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool = True,
+                   ranking=None) -> dict[str, float]:
     """All metrics of one group of images.
 
     Args:
@@ -98,16 +99,20 @@ def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool =
         threshold: decision threshold (``>``).
         continuous: whether ``scores`` are continuous; when ``False`` (hard 0/1 labels) AP and AUC are ``nan``
             rather than numbers that would only reflect one operating point.
+        ranking: optional ``(N,)`` scores in the same order as ``scores`` (e.g. logits) used for AP and AUC instead
+            of ``scores``: both metrics only depend on the ranking, and logits keep it where float32 probabilities
+            saturate at 0 or 1.
 
     Returns:
         ``{"n", "n_real", "n_fake", "acc", "real_acc", "fake_acc", "ap", "auc"}``; counts are ints, the rest
         fractions in [0, 1] or ``nan``.
     """
     y, s = _validate(y_true, scores)
+    r = s if ranking is None else _validate(y_true, ranking)[1]
     return {
         "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
         "acc": accuracy(y, s, threshold), "real_acc": real_accuracy(y, s, threshold),
         "fake_acc": fake_accuracy(y, s, threshold),
-        "ap": average_precision(y, s) if continuous else math.nan,
-        "auc": roc_auc(y, s) if continuous else math.nan,
+        "ap": average_precision(y, r) if continuous else math.nan,
+        "auc": roc_auc(y, r) if continuous else math.nan,
     }

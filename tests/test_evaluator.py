@@ -43,3 +43,14 @@ def test_per_set_rows_and_means():
 def test_missing_set_is_an_error():
     with pytest.raises(ValueError, match="no scored image"):
         evaluate_predictions(_frame(), [GroupSpec("nope", "Nope")])
+
+
+def test_ap_ranks_by_logit_when_probabilities_saturate():
+    """Two fakes with logits 20 and 30 both have float32 prob 1.0; the logits still rank them above a real at 25."""
+    frame = pd.DataFrame({"dataset": ["s"] * 3, "generator": ["s"] * 3, "label": [1, 0, 1],
+                          "logit": [30.0, 25.0, 20.0], "prob": [1.0, 1.0, 1.0]})
+    row = evaluate_predictions(frame, [GroupSpec("s", "s")])["per_dataset"][0]
+    assert row["ap"] == pytest.approx(average_precision_score([1, 0, 1], [30.0, 25.0, 20.0]))
+    assert row["auc"] == pytest.approx(0.5)
+    no_logit = evaluate_predictions(frame.drop(columns="logit"), [GroupSpec("s", "s")])["per_dataset"][0]
+    assert no_logit["auc"] == pytest.approx(0.5) and no_logit["ap"] == pytest.approx(2 / 3)
