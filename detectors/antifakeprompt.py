@@ -359,7 +359,7 @@ def read_pseudo_word_checkpoint(path: str | os.PathLike) -> PseudoWordState:
         CheckpointError: unreadable file, missing or unexpected tensors, or tensors that are not ``[1, d]``; the
             message names the file and the keys.
     """
-    from .checkpoints import read_checkpoint, unwrap_state_dict
+    from .checkpoints import key_mismatch, read_checkpoint, unwrap_state_dict
 
     raw = read_checkpoint(path)
     state = unwrap_state_dict(raw, path)
@@ -367,14 +367,9 @@ def read_pseudo_word_checkpoint(path: str | os.PathLike) -> PseudoWordState:
     missing = [k for k in wanted if k not in state]
     unexpected = [k for k in state if k not in wanted and not any(p.fullmatch(k) for p in _IGNORED_KEYS)]
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if unexpected:
-            more = f" (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else ""
-            parts.append(f"unexpected {', '.join(unexpected[:5])}{more}")
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} is not an AntifakePrompt pseudo-word checkpoint ({'; '.join(parts)}). "
+            f"Checkpoint {str(path)!r} is not an AntifakePrompt pseudo-word checkpoint "
+            f"({key_mismatch(missing, unexpected)}). "
             f"Expected checkpoint['model'] with exactly {LAVIS_QFORMER_KEY} [1, 768] and {LAVIS_LLM_KEY} [1, 4096] "
             f"(plus LAVIS position_ids / inv_freq buffers), as in COCO_150k_SD3_SD2IP.pth. Pass such a file to "
             f"--weights, or a weights tag of antifakeprompt.")

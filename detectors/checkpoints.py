@@ -23,7 +23,7 @@ import torch
 from benchmark.errors import CheckpointError
 from benchmark.files import sha256_file
 
-__all__ = ["read_checkpoint", "unwrap_state_dict", "load_strict", "verify_sha256"]
+__all__ = ["read_checkpoint", "unwrap_state_dict", "key_mismatch", "load_strict", "verify_sha256"]
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
@@ -93,6 +93,16 @@ def unwrap_state_dict(obj: Any, path: str | os.PathLike, *, nested_keys: tuple[s
     return state
 
 
+def key_mismatch(missing: list[str], unexpected: list[str], shapes: list[str] = ()) -> str:
+    """``"2 missing: a, b; 1 unexpected: c"``, at most 5 names per kind (empty string when all lists are empty)."""
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", list(shapes))):
+        if items:
+            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+            parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
+    return "; ".join(parts)
+
+
 def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike,
                 what: str = "model") -> None:
     """Load ``state`` into ``module`` requiring every key and shape to match.
@@ -107,13 +117,9 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
               for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or shapes:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
-            if items:
-                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} does not match the {what} ({'; '.join(parts)}). Is it a {what} checkpoint? "
+            f"Checkpoint {str(path)!r} does not match the {what} ({key_mismatch(missing, unexpected, shapes)}). "
+            f"Is it a {what} checkpoint? "
             f"Pass the right file with --weights."
         )
     module.load_state_dict(state, strict=True)

@@ -167,8 +167,8 @@ def test_pseudo_word_id_beyond_the_matrix_is_routed_to_the_vector(tmp_path):
 
 
 @pytest.mark.parametrize("case, match", [
-    ("missing", "missing llm_model.model.train_embed_tokens.weight"),
-    ("unexpected", "unexpected Qformer.bert.encoder.layer.0.attention.self.query.weight"),
+    ("missing", "1 missing: llm_model.model.train_embed_tokens.weight"),
+    ("unexpected", "1 unexpected: Qformer.bert.encoder.layer.0.attention.self.query.weight"),
     ("width", r"LLM hidden size gives \[1, 48\]"),
     ("garbage", "Cannot read checkpoint"),
     ("not_a_state_dict", "holds no state dict"),
