@@ -130,7 +130,8 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
             out = {"dataset": label, "generator": f"{metrics[key]['n_datasets']} sets"}
             out.update({k: _pct(metrics[key][k]) for k in METRIC_KEYS})
             rows.append(out)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.astype({"n_real": "Int64", "n_fake": "Int64"})
 
 
 def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,

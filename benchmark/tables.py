@@ -11,8 +11,8 @@ __all__ = ["fmt_cell", "to_markdown"]
 
 
 def fmt_cell(value: Any) -> str:
-    """``None``/NaN -> ``""``, floats -> 2 decimals, anything else -> ``str``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """``None``/NaN/``pd.NA`` -> ``""``, floats -> 2 decimals, anything else -> ``str``."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
