@@ -109,6 +109,10 @@ CNNSPOT_CARD = DetectorCard(
                description="native resolution, center crop 224, ImageNet normalisation"),
         Preset("native", source="CNNDetection README 'No crop' columns (eval.py --no_crop --batch_size 1)",
                description="native resolution, no crop"),
+        Preset("resize256_crop224", resize=256, resize_mode="shorter", interpolation="bilinear", crop=224,
+               source="CNNDetection data/datasets.py with loadSize 256, cropSize 224 (the training/validation "
+                      "pipeline when no_resize is off)",
+               description="shorter side bilinear 256, center crop 224 (matches the training pipeline)"),
     ),
     default_preset="crop224",
     memory="23.5M parameters; ~4 GFLOPs per 224x224 image.",
