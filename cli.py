@@ -16,6 +16,7 @@ from benchmark.commands.evaluate import evaluate
 from benchmark.commands.leaderboard import leaderboard
 from benchmark.commands.listing import list_cmd
 from benchmark.commands.predict import predict
+from benchmark.commands.train import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -32,6 +33,7 @@ main.add_command(evaluate)
 main.add_command(predict)
 main.add_command(leaderboard)
 main.add_command(download)
+main.add_command(train)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
