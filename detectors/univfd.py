@@ -138,6 +138,7 @@ class UnivFD(LogitDetector):
         else:
             visual = load_openai_clip_visual(backbone)
             backbone_info = {"name": "openai-format state dict", "path": str(backbone), "sha256": sha256_file(backbone)}
+        visual.requires_grad_(False)  # frozen, as in the paper (--fix_backbone); also keeps torch on the inference path
         width = visual.output_dim if hasattr(visual, "output_dim") else EMBED_DIM
         model = UnivFDNet(visual, nn.Linear(width, 1))
         info = cls.load_into(model.fc, weights, cache_dir=cache_dir)

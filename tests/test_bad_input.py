@@ -119,7 +119,7 @@ def test_sha256_mismatch_for_a_known_release(tmp_path):
     from detectors.univfd import UnivFD
 
     torch.save({"weight": torch.zeros(1, 768), "bias": torch.zeros(1)}, tmp_path / "fc_weights.pth")
-    backbone = nn.Sequential(nn.Flatten(), nn.LazyLinear(768))
+    backbone = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 768))
     with pytest.raises(CheckpointError, match=r"fc_weights\.pth' has sha256 [0-9a-f]{64}, expected 4771007"):
         UnivFD.load(tmp_path / "fc_weights.pth", backbone=backbone)
 
