@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .afp_cards import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
-from .card import DetectorCard, Preset, WeightsSpec
-from .cards import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
-from .registry import REGISTRY, DetectorRegistry, register_detector
+from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
+from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
+from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import Detector, DetectorOutput, LogitDetector, WeightsInfo
+    from fakebench.detectors.base import Detector, DetectorOutput, LogitDetector, WeightsInfo
 
 __all__ = [
     "REGISTRY", "DetectorRegistry", "register_detector", "DetectorCard", "Preset", "WeightsSpec",
@@ -28,11 +28,11 @@ __all__ = [
 
 #: Lazy targets of the built-in detectors, with their cards (one place; a test checks it against the classes).
 BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
-    "cnnspot": ("detectors.cnnspot:CNNSpot", CNNSPOT_CARD),
-    "npr": ("detectors.npr:NPR", NPR_CARD),
-    "univfd": ("detectors.univfd:UnivFD", UNIVFD_CARD),
-    "antifakeprompt": ("detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
-    "instructblip": ("detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
+    "cnnspot": ("fakebench.detectors.cnnspot:CNNSpot", CNNSPOT_CARD),
+    "npr": ("fakebench.detectors.npr:NPR", NPR_CARD),
+    "univfd": ("fakebench.detectors.univfd:UnivFD", UNIVFD_CARD),
+    "antifakeprompt": ("fakebench.detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
+    "instructblip": ("fakebench.detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
@@ -61,7 +61,7 @@ def load_detector(name: str, weights: str | os.PathLike | None = None, *, preset
 
 def __getattr__(attr: str) -> Any:  # PEP 562: the torch-importing names load on first access
     if attr in ("Detector", "DetectorOutput", "LogitDetector", "WeightsInfo"):
-        from . import base
+        from fakebench.detectors import base
 
         return getattr(base, attr)
     raise AttributeError(f"module 'detectors' has no attribute {attr!r}")

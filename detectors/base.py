@@ -30,9 +30,10 @@ from typing import Any, Callable, ClassVar
 import torch
 from PIL import Image
 
-from benchmark.errors import UnknownNameError, WeightsNotFoundError
+from fakebench.core.errors import UnknownNameError, WeightsNotFoundError
 
-from .card import DetectorCard, Preset, WeightsSpec, suggest
+from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
+from fakebench.core.names import suggest
 
 __all__ = ["WeightsInfo", "DetectorOutput", "Detector", "LogitDetector"]
 
@@ -79,11 +80,11 @@ class Detector(abc.ABC):
     """Base class of every detector (see the module docstring for the input/output contract).
 
     Subclasses set the class attributes :attr:`name` and :attr:`card` and implement :meth:`load` and
-    :meth:`predict`. Preprocessing defaults to the preset's torchvision transform (:func:`detectors.preprocess.
+    :meth:`predict`. Preprocessing defaults to the preset's torchvision transform (:func:`fakebench.detectors.preprocess.
     build_transform`); override :meth:`transform` for anything else.
 
     Args:
-        preset: a :class:`~detectors.card.Preset`, a preset name from the card, or ``None`` for the default of the
+        preset: a :class:`~fakebench.detectors.card.Preset`, a preset name from the card, or ``None`` for the default of the
             weights (or of the card).
         weights: provenance of the loaded weights.
         device: torch device the model runs on.
@@ -120,7 +121,7 @@ class Detector(abc.ABC):
                 official format.
             preset: preprocessing preset name (``None`` = the one the weights' published numbers used).
             device: torch device.
-            cache_dir: download cache root (default: :func:`benchmark.env.cache_root`).
+            cache_dir: download cache root (default: :func:`fakebench.core.env.cache_root`).
 
         Raises:
             CheckpointError: the file is unreadable, or its tensors do not match the model.
@@ -134,7 +135,7 @@ class Detector(abc.ABC):
         """Turn a ``weights`` argument into a file on disk.
 
         A path that exists is used as is (spec ``None``, unless its file name is a card release). A card tag (or
-        ``None`` for the default) is fetched into the cache and sha256-verified by :func:`benchmark.download.
+        ``None`` for the default) is fetched into the cache and sha256-verified by :func:`fakebench.hub.fetch.
         fetch_weights`.
 
         Raises:
@@ -159,14 +160,14 @@ class Detector(abc.ABC):
             spec = cls.card.default_weights
             if spec is None:
                 raise WeightsNotFoundError(f"Detector {cls.name!r} has no default weights; pass --weights PATH.")
-        from benchmark.download import fetch_weights  # local import: downloads pull in gdown/huggingface_hub
+        from fakebench.hub.weights import fetch_weights  # local import: downloads pull in gdown/huggingface_hub
 
         return Path(fetch_weights(cls.card, spec, cache_dir=cache_dir)), spec
 
     # -- inference ----------------------------------------------------------------------------------------------
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         """PIL RGB image -> ``(3, H, W)`` float32 normalised tensor, following :attr:`preset`."""
-        from .preprocess import build_transform
+        from fakebench.detectors.preprocess import build_transform
 
         return build_transform(self.preset)
 
@@ -243,7 +244,7 @@ class LogitDetector(Detector):
             CheckpointError: unreadable file, sha256 mismatch, or keys/shapes that do not match ``model``.
             WeightsNotFoundError, UnknownNameError: see :meth:`Detector.resolve_weights`.
         """
-        from .checkpoints import load_strict, read_checkpoint, unwrap_state_dict, verify_sha256
+        from fakebench.detectors.checkpoints import load_strict, read_checkpoint, unwrap_state_dict, verify_sha256
 
         path, spec = cls.resolve_weights(weights, cache_dir)
         sha = verify_sha256(path, spec.sha256 if spec else None)

@@ -7,12 +7,12 @@ the official repository; it is recorded with every result.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmark.errors import UnknownNameError
-from benchmark.sources import Source
+from fakebench.core.errors import UnknownNameError
+from fakebench.core.names import suggest
+from fakebench.hub.weights import WeightsSpec
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "Preset", "WeightsSpec", "DetectorCard",
            "suggest"]
@@ -21,15 +21,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def suggest(name: str, choices, kind: str) -> str:
-    """An "unknown name" message with close matches and the (truncated) list of valid names."""
-    choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    listed = ", ".join(choices[:20]) + (f", ... ({len(choices)} in all)" if len(choices) > 20 else "")
-    return f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {listed}."
 
 
 @dataclass(frozen=True)
@@ -78,39 +69,6 @@ class Preset:
         """JSON-ready dict of every field."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
-        return data
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """One released checkpoint of a detector.
-
-    Attributes:
-        tag: short name, unique within a card (e.g. ``progan_4class``); ``<detector>.<tag>`` names it globally.
-        filename: file name of the official release (also the name it is cached under).
-        sources: places to fetch it from, tried in order.
-        sha256: hex sha256 of the official file when known, else ``None``.
-        format: how the file is laid out (e.g. ``{'model': state_dict}`` with ``module.`` prefixes).
-        trained_on: the training data, in the paper's words.
-        licence: licence of the weights as far as it is known.
-        preset: name of the preset its published numbers were measured with.
-        notes: anything else a user must know.
-    """
-
-    tag: str
-    filename: str
-    sources: tuple[Source, ...] = ()
-    sha256: str | None = None
-    format: str = ""
-    trained_on: str = ""
-    licence: str = ""
-    preset: str | None = None
-    notes: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (sources as dicts)."""
-        data = asdict(self)
-        data["sources"] = [s.to_dict() for s in self.sources]
         return data
 
 

@@ -1,7 +1,7 @@
 """Reading official checkpoint files safely and loading them strictly.
 
 * :func:`read_checkpoint` uses ``torch.load(weights_only=True, map_location="cpu")`` (no pickled code runs), reads
-  ``.xz``-compressed files transparently, and turns every failure into a :class:`~benchmark.errors.CheckpointError`
+  ``.xz``-compressed files transparently, and turns every failure into a :class:`~fakebench.core.errors.CheckpointError`
   that names the file.
 * :func:`unwrap_state_dict` finds the tensors inside the layouts the official repos save: a plain state dict, a
   ``{'model': state_dict, ...}`` training checkpoint, and ``DataParallel`` ``module.`` prefixes.
@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from benchmark.errors import CheckpointError
-from benchmark.files import sha256_file
+from fakebench.core.errors import CheckpointError
+from fakebench.core.files import sha256_file
 
 __all__ = ["read_checkpoint", "unwrap_state_dict", "key_mismatch", "load_strict", "verify_sha256"]
 

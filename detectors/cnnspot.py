@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import resnet50
 
-from .base import LogitDetector
-from .cards import CNNSPOT_CARD
+from fakebench.detectors.base import LogitDetector
+from fakebench.detectors.catalog import CNNSPOT_CARD
 
 __all__ = ["build_resnet50", "CNNSpot"]
 

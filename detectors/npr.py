@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from .base import LogitDetector
-from .cards import NPR_CARD
+from fakebench.detectors.base import LogitDetector
+from fakebench.detectors.catalog import NPR_CARD
 
 __all__ = ["NPRNet", "npr_residual", "NPR"]
 

@@ -1,4 +1,4 @@
-"""Build the torchvision transform of a :class:`~detectors.card.Preset`.
+"""Build the torchvision transform of a :class:`~fakebench.detectors.card.Preset`.
 
 The transforms run on PIL images, as in every official repository (NPR/CNNDetection ``data/datasets.py``, UnivFD
 ``validate.py``, AntifakePrompt ``lavis/processors/blip_processors.py``), so resizes use PIL's filters and give the
@@ -14,7 +14,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
-from .card import Preset
+from fakebench.detectors.card import Preset
 
 __all__ = ["build_transform"]
 

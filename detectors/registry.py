@@ -1,17 +1,17 @@
 """A registry of detector classes that lists names without importing them.
 
-Built-in detectors are registered as lazy ``"module:Class"`` strings with their :class:`~detectors.card.DetectorCard`,
+Built-in detectors are registered as lazy ``"module:Class"`` strings with their :class:`~fakebench.detectors.card.DetectorCard`,
 so listing them never imports torch, open_clip or transformers; the class is imported on first :meth:`get`.
 User detectors join in one of three ways, none of which touches the runner:
 
-1. the :func:`register_detector` decorator on a :class:`~detectors.base.Detector` subclass in the user's module,
+1. the :func:`register_detector` decorator on a :class:`~fakebench.detectors.base.Detector` subclass in the user's module,
    imported before the run (``fakebench evaluate --plugin my_pkg.my_detector``);
 2. a lazy string, ``REGISTRY.register("mine", "my_pkg.my_detector:MyDetector", card=MY_CARD)``;
 3. a ``fakebench.detectors`` entry point in the user's package metadata (``mine = my_pkg.my_detector:MyDetector``),
    discovered automatically.
 
 Names are unique: registering a taken name is an error unless it is the same class (or the class a lazy string
-pointed at). Unknown names raise :class:`~benchmark.errors.UnknownNameError` with close-match suggestions.
+pointed at). Unknown names raise :class:`~fakebench.core.errors.UnknownNameError` with close-match suggestions.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from benchmark.errors import FakebenchError, UnknownNameError
+from fakebench.core.errors import FakebenchError, UnknownNameError
 
-from .card import DetectorCard, suggest
+from fakebench.detectors.card import DetectorCard
+from fakebench.core.names import suggest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import Detector
+    from fakebench.detectors.base import Detector
 
 __all__ = ["DetectorRegistry", "REGISTRY", "register_detector", "ENTRY_POINT_GROUP"]
 
@@ -169,7 +170,7 @@ REGISTRY = DetectorRegistry()
 
 
 def register_detector(name: str | None = None) -> Callable[[T], T]:
-    """Class decorator that registers a :class:`~detectors.base.Detector` subclass in :data:`REGISTRY`.
+    """Class decorator that registers a :class:`~fakebench.detectors.base.Detector` subclass in :data:`REGISTRY`.
 
     Args:
         name: registry name; defaults to the class attribute ``name``.

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.errors import CheckpointError, WeightsNotFoundError
+from fakebench.core.errors import CheckpointError, WeightsNotFoundError
 
-from .base import LogitDetector, WeightsInfo
-from .card import Preset
-from .cards import UNIVFD_CARD
+from fakebench.detectors.base import LogitDetector, WeightsInfo
+from fakebench.detectors.card import Preset
+from fakebench.detectors.catalog import UNIVFD_CARD
 
 __all__ = ["UnivFDNet", "build_openai_clip_visual", "load_openai_clip_visual", "UnivFD"]
 
@@ -73,7 +73,7 @@ def load_openai_clip_visual(path: str | os.PathLike) -> nn.Module:
     Raises:
         CheckpointError: unreadable file or not a CLIP state dict (the message names the file).
     """
-    from .checkpoints import read_checkpoint, unwrap_state_dict
+    from fakebench.detectors.checkpoints import read_checkpoint, unwrap_state_dict
 
     state = unwrap_state_dict(read_checkpoint(path), path, nested_keys=("state_dict", "model"))
     try:
@@ -127,8 +127,8 @@ class UnivFD(LogitDetector):
             CheckpointError: head or backbone file unreadable or mismatched (e.g. head width != embedding width).
             WeightsNotFoundError: the backbone or head cannot be obtained (offline).
         """
-        from benchmark.env import cache_root
-        from benchmark.files import sha256_file
+        from fakebench.core.env import cache_root
+        from fakebench.core.files import sha256_file
 
         if backbone is None:
             visual = _openai_vit_l14(Path(cache_dir or cache_root()) / "open_clip")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from detectors import register_detector
-from detectors.base import Detector, DetectorOutput, WeightsInfo
-from detectors.card import DetectorCard, Preset
+from fakebench.detectors import register_detector
+from fakebench.detectors.base import Detector, DetectorOutput, WeightsInfo
+from fakebench.detectors.card import DetectorCard, Preset
 
 TOY_CARD = DetectorCard(
     name="toy-hf", title="Toy high-frequency detector", paper="(test fixture)", paper_url="", repo="", licence="MIT",

@@ -63,7 +63,7 @@ def image_tree(tmp_path) -> Path:
 @pytest.fixture
 def npr_checkpoint(tmp_path) -> Path:
     """An untrained NPR saved in the official plain-state-dict format (seeded)."""
-    from detectors.npr import NPRNet
+    from fakebench.detectors.npr import NPRNet
 
     torch.manual_seed(0)
     path = tmp_path / "npr_random.pth"

@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from _tiny_instructblip import build_tiny, save_tiny_hub, tiny_llm_tokenizer, write_official_checkpoint
-from benchmark.errors import CheckpointError, DataError, FakebenchError, WeightsNotFoundError
+from fakebench.core.errors import CheckpointError, DataError, FakebenchError, WeightsNotFoundError
 from conftest import make_image
-from detectors.afp_cards import AFP_LAMA_MEAN, AFP_LAMA_STD, AFP_SD2_MEAN, AFP_SD2_STD
-from detectors.antifakeprompt import (AFP_PROMPT, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, AntifakePrompt,
+from fakebench.detectors.catalog import AFP_LAMA_MEAN, AFP_LAMA_STD, AFP_SD2_MEAN, AFP_SD2_STD
+from fakebench.detectors.antifakeprompt import (AFP_PROMPT, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, AntifakePrompt,
                                       InstructBlipZeroShot, PseudoWordEmbedding, apply_lavis_precision,
                                       encode_chunk, read_pseudo_word_checkpoint)
-from detectors.card import Preset
+from fakebench.detectors.card import Preset
 
 AFP_PIECES = ["</s>", "▁Is", "▁this", "▁photo", "▁real", "[*]", "▁?"]  # LAVIS slow-tokenizer pieces
 SMALL = dict(image_size=64, patch_size=16, num_query_tokens=8)  # cheaper model for the training tests
@@ -54,7 +54,7 @@ def _images(n: int, size: int = 224) -> torch.Tensor:
 
 # -- registry and cards ------------------------------------------------------------------------------------------------
 def test_registered_names_cards_and_default_presets():
-    import detectors
+    from fakebench import detectors
 
     assert detectors.get_detector_class("antifakeprompt") is AntifakePrompt
     assert detectors.get_detector_class("instructblip") is InstructBlipZeroShot
@@ -96,7 +96,7 @@ def test_tokenizer_without_image_token_cannot_hand_its_id_to_the_pseudo_word():
 def test_pseudo_word_that_is_a_regular_token_is_refused():
     parts = build_tiny(0)
     with pytest.raises(FakebenchError, match="already a regular token"):
-        from detectors.antifakeprompt import install_pseudo_word
+        from fakebench.detectors.antifakeprompt import install_pseudo_word
 
         install_pseudo_word(parts.model, parts.qformer_tokenizer, parts.tokenizer, pseudo_word="photo")
 
@@ -142,7 +142,7 @@ def test_official_checkpoint_vectors_land_in_the_pseudo_word_rows(tmp_path):
     base_llm = parts.model.get_input_embeddings().weight.detach().clone()
     det = AntifakePrompt.from_model(parts.model, parts.qformer_tokenizer, parts.tokenizer, checkpoint=path)
     assert det.weights.tag == "coco_sd2_sd2ip_lama" and det.preset.name == "afp_lama"
-    from benchmark.files import sha256_file
+    from fakebench.core.files import sha256_file
 
     assert det.weights.sha256 == sha256_file(path)
     q_id, l_id = det.pseudo_ids.qformer, det.pseudo_ids.llm
@@ -336,8 +336,8 @@ def _parts_tuple():
 
 
 def test_runs_through_the_evaluation_runner(tmp_path, image_tree):
-    from benchmark.evaluate import run_evaluation, sets_from_data_dir
-    from benchmark.runner import read_predictions
+    from fakebench.eval.harness import run_evaluation, sets_from_data_dir
+    from fakebench.eval.runner import read_predictions
 
     det = _afp()
     run_dir, results = run_evaluation(det, sets_from_data_dir(image_tree), output=tmp_path / "out", data_label="t",
@@ -366,7 +366,7 @@ def _small_afp(vec_seed: int = 1) -> AntifakePrompt:
 
 
 def test_training_changes_only_the_two_vectors_and_round_trips(tmp_path, train_dirs):
-    from detectors.antifakeprompt_train import train_prompt
+    from fakebench.train.antifakeprompt import train_prompt
 
     det = _small_afp()
     before = {k: v.clone() for k, v in det.model.state_dict().items()}
@@ -398,7 +398,7 @@ def test_training_changes_only_the_two_vectors_and_round_trips(tmp_path, train_d
 
 
 def test_training_lowers_the_validation_loss(tmp_path, train_dirs):
-    from detectors.antifakeprompt_train import train_prompt
+    from fakebench.train.antifakeprompt import train_prompt
 
     det = _small_afp()
     out = train_prompt(real_dir=train_dirs[0], fake_dir=train_dirs[1], val_real_dir=train_dirs[0],
@@ -412,7 +412,7 @@ def test_training_lowers_the_validation_loss(tmp_path, train_dirs):
 
 
 def test_resumed_training_matches_an_uninterrupted_run(tmp_path, train_dirs):
-    from detectors.antifakeprompt_train import resume_state_path, train_prompt
+    from fakebench.train.antifakeprompt import resume_state_path, train_prompt
 
     args = dict(real_dir=train_dirs[0], fake_dir=train_dirs[1], epochs=2, batch_size=4, lr=1e-2)
     clean = _small_afp()
@@ -437,7 +437,7 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path, train_dirs):
 
 
 def test_training_argument_errors(tmp_path, train_dirs):
-    from detectors.antifakeprompt_train import train_prompt
+    from fakebench.train.antifakeprompt import train_prompt
 
     with pytest.raises(DataError, match="both val_real_dir and val_fake_dir"):
         train_prompt(real_dir=train_dirs[0], fake_dir=train_dirs[1], val_real_dir=train_dirs[0], out=tmp_path / "a",
@@ -502,7 +502,7 @@ def _real_tokenizers():
 
 @pytest.mark.weights
 def test_real_tokenizers_give_the_lavis_ids():
-    from detectors.antifakeprompt import build_llm_prompt_ids, ensure_image_token
+    from fakebench.detectors.antifakeprompt import build_llm_prompt_ids, ensure_image_token
 
     tok, qtok = _real_tokenizers()
     ensure_image_token(tok, 32001)

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from benchmark.data import UnreadableImage, discover_data_dir, discover_folder, discover_real_fake, load_image
-from benchmark.errors import CheckpointError, DataError, UnknownNameError, WeightsNotFoundError
+from fakebench.data.images import UnreadableImage, discover_data_dir, discover_folder, discover_real_fake, load_image
+from fakebench.core.errors import CheckpointError, DataError, UnknownNameError, WeightsNotFoundError
 from conftest import make_image
 
 
@@ -63,8 +63,8 @@ def test_empty_and_missing_folders(tmp_path):
 
 def test_image_smaller_than_crop_is_padded_and_reported(tmp_path, image_tree):
     """CNNSpot's crop224 preset on 64x64 images zero-pads (as torchvision CenterCrop in the official code) and says so."""
-    from benchmark.evaluate import run_evaluation, sets_from_data_dir
-    from detectors.cnnspot import CNNSpot
+    from fakebench.eval.harness import run_evaluation, sets_from_data_dir
+    from fakebench.detectors.cnnspot import CNNSpot
 
     torch.manual_seed(0)
     det = CNNSpot.untrained(preset="crop224")
@@ -76,7 +76,7 @@ def test_image_smaller_than_crop_is_padded_and_reported(tmp_path, image_tree):
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------
 def test_missing_checkpoint(tmp_path):
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     with pytest.raises(WeightsNotFoundError, match=r"missing\.pth' does not exist.*progan_4class"):
         NPR.load(str(tmp_path / "missing.pth"))
@@ -85,7 +85,7 @@ def test_missing_checkpoint(tmp_path):
 
 
 def test_wrong_architecture_lists_keys(npr_checkpoint):
-    from detectors.cnnspot import CNNSpot
+    from fakebench.detectors.cnnspot import CNNSpot
 
     with pytest.raises(CheckpointError) as info:
         CNNSpot.load(npr_checkpoint)
@@ -95,7 +95,7 @@ def test_wrong_architecture_lists_keys(npr_checkpoint):
 
 
 def test_corrupt_and_unsafe_checkpoints(tmp_path, npr_checkpoint):
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     data = npr_checkpoint.read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
@@ -116,7 +116,7 @@ def test_corrupt_and_unsafe_checkpoints(tmp_path, npr_checkpoint):
 
 def test_sha256_mismatch_for_a_known_release(tmp_path):
     """A file named like the official UnivFD head but with other bytes is refused (the card knows its sha256)."""
-    from detectors.univfd import UnivFD
+    from fakebench.detectors.univfd import UnivFD
 
     torch.save({"weight": torch.zeros(1, 768), "bias": torch.zeros(1)}, tmp_path / "fc_weights.pth")
     backbone = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 768))
@@ -127,7 +127,7 @@ def test_sha256_mismatch_for_a_known_release(tmp_path):
 def test_no_silent_random_weights_offline(monkeypatch, tmp_path):
     """Offline with an empty cache, a weights tag is an error that says where to put the file -- never random init."""
     monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     with pytest.raises(WeightsNotFoundError) as info:
         NPR.load("paper")
@@ -137,7 +137,7 @@ def test_no_silent_random_weights_offline(monkeypatch, tmp_path):
 def test_univfd_backbone_offline_is_a_clear_error(monkeypatch, shared):
     """No CLIP weights cached and HF offline: an error naming the backbone and how to supply it, no random ViT."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from detectors.univfd import UnivFD
+    from fakebench.detectors.univfd import UnivFD
 
     with pytest.raises(WeightsNotFoundError, match=r"OpenAI CLIP ViT-L/14 backbone .*-O backbone=PATH"):
         UnivFD.load(shared / "data" / "weights" / "univfd" / "fc_weights.pth")

@@ -83,9 +83,9 @@ def test_user_detector_module_without_touching_the_runner(run, image_tree, tmp_p
     """The README recipe: a detector class in the user's own module, registered with the decorator."""
     (tmp_path / "my_detector.py").write_text(textwrap.dedent("""
         import torch
-        from detectors import register_detector
-        from detectors.base import Detector, DetectorOutput, WeightsInfo
-        from detectors.card import DetectorCard, Preset
+        from fakebench.detectors import register_detector
+        from fakebench.detectors.base import Detector, DetectorOutput, WeightsInfo
+        from fakebench.detectors.card import DetectorCard, Preset
 
         @register_detector("brightness")
         class Brightness(Detector):

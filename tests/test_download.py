@@ -25,16 +25,16 @@ import yaml
 from click.testing import CliRunner
 
 from _loopback import LoopbackServer, loopback  # noqa: F401 - loopback is a pytest fixture
-from benchmark.archive import CorruptArchiveError, UnsafeArchiveError, safe_extract
-from benchmark.commands.download import download
-from benchmark.download import (MARKER, ChecksumError, FetchOptions, ManualDownloadRequired, SourceUnavailable,
-                                download_dataset, download_datasets, fetch, fetch_hub_snapshot, fetch_weights,
-                                hub_cache_dir, weights_path)
-from benchmark.errors import DataError, DownloadError, WeightsNotFoundError
-from benchmark.manifest import load_manifest
-from benchmark.sources import Source
-from detectors import REGISTRY
-from detectors.card import DetectorCard, Preset, WeightsSpec
+from fakebench.hub.archive import CorruptArchiveError, UnsafeArchiveError, safe_extract
+from fakebench.cli.download import download
+from fakebench.hub.fetch import MARKER, ChecksumError, FetchOptions, ManualDownloadRequired, SourceUnavailable, fetch, fetch_hub_snapshot, hub_cache_dir
+from fakebench.data.download import download_dataset, download_datasets
+from fakebench.hub.weights import fetch_weights, weights_path
+from fakebench.core.errors import DataError, DownloadError, WeightsNotFoundError
+from fakebench.data.manifest import load_manifest
+from fakebench.hub.sources import Source
+from fakebench.detectors import REGISTRY
+from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 
 FAST = FetchOptions(retries=2, backoff=0.0, timeout=10, progress=False)
 PAYLOAD = bytes(range(256)) * 800  # 204,800 bytes
@@ -270,7 +270,7 @@ def test_unreachable_source_is_weights_not_found(tmp_path):
 
 
 def test_real_detector_resolves_weights_through_fetch_weights(monkeypatch, cache):
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError) as info:

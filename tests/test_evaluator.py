@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from benchmark.evaluator import GroupSpec, evaluate_predictions
+from fakebench.eval.scoring import GroupSpec, evaluate_predictions
 
 
 def _frame():

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from benchmark.errors import ManifestError, UnknownNameError
-from benchmark.manifest import load_manifest
+from fakebench.core.errors import ManifestError, UnknownNameError
+from fakebench.data.manifest import load_manifest
 
 _GOOD = """
 schema_version: 1

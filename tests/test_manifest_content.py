@@ -1,4 +1,4 @@
-"""Facts of the committed manifests (``datasets/manifest.yaml``, ``datasets/shared_samples.yaml``).
+"""Facts of the committed manifests (``benchmark/data/manifests/manifest.yaml``, ``benchmark/data/manifests/shared_samples.yaml``).
 
 These tests read the YAML with ``yaml.safe_load`` directly, so they check the files themselves and not the loader.
 Transcription checks recompute the averages printed in the source tables from the per-set values in the manifest.
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from detectors import BUILTIN_DETECTORS
+from fakebench.detectors import BUILTIN_DETECTORS
 
 REPO = Path(__file__).resolve().parent.parent
-MAIN = REPO / "datasets" / "manifest.yaml"
-SHARED_MANIFEST = REPO / "datasets" / "shared_samples.yaml"
+MAIN = REPO / "benchmark" / "data" / "manifests" / "manifest.yaml"
+SHARED_MANIFEST = REPO / "benchmark" / "data" / "manifests" / "shared_samples.yaml"
 SHARED = Path(os.environ.get("FAKEBENCH_SHARED", REPO.parent / "shared")).resolve()
 
 V3, V3L = "antifakeprompt.coco_sd3_sd2ip", "antifakeprompt.coco_sd3_sd2ip_lama"
@@ -48,7 +48,7 @@ def shared_manifest() -> dict:
 
 @pytest.fixture(scope="module", params=["manifest.yaml", "shared_samples.yaml"])
 def manifest(request) -> dict:
-    return _load(REPO / "datasets" / request.param)
+    return _load(REPO / "benchmark" / "data" / "manifests" / request.param)
 
 
 def _afp(main: dict) -> dict[str, dict]:
@@ -227,7 +227,7 @@ def test_detector_keys_name_real_cards(manifest):
 
 
 def test_sources_are_well_formed(manifest):
-    from benchmark.sources import Source
+    from fakebench.hub.sources import Source
 
     for name, suite in manifest["suites"].items():
         for source in suite.get("sources") or []:
@@ -238,7 +238,7 @@ def test_sources_are_well_formed(manifest):
 
 
 def test_loader_accepts_both_manifests():
-    from benchmark.manifest import load_manifest, load_manifests
+    from fakebench.data.manifest import load_manifest, load_manifests
 
     assert len(load_manifest(MAIN).datasets) == 66
     assert len(load_manifest(SHARED_MANIFEST).datasets) == 49

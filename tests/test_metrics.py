@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-from benchmark.metrics import accuracy, average_precision, binary_metrics, fake_accuracy, real_accuracy, roc_auc
+from fakebench.eval.metrics import accuracy, average_precision, binary_metrics, fake_accuracy, real_accuracy, roc_auc
 
 # seeded inputs, defined once: (labels, scores) with few distinct values (ties) and with continuous values
 _CASES = []

@@ -28,7 +28,7 @@ def _score(det, image_path):
     ("cnnspot", "cnnspot/blur_jpg_prob0.5_format.pth.xz"),  # {'model': ...}, xz-compressed
 ])
 def test_cnn_detectors_match_official(shared, detector, checkpoint):
-    import detectors
+    from fakebench import detectors
 
     det = detectors.get_detector_class(detector).load(shared / "parity" / checkpoint, preset="native")
     rows = _expected(shared / "parity" / "expected.csv", detector)
@@ -41,7 +41,7 @@ def test_cnn_detectors_match_official(shared, detector, checkpoint):
 
 def test_npr_batched_equals_single(shared):
     """Same-size images scored as one batch give the single-image outputs."""
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     det = NPR.load(shared / "parity" / "npr" / "NPR_format.pth")
     paths = sorted((shared / "parity" / "images").glob("gangen_began_*.png"))
@@ -54,7 +54,7 @@ def test_npr_batched_equals_single(shared):
 
 def test_univfd_matches_official(shared):
     """Tiny ViT in the OpenAI CLIP format + the real official head, crop224 preset (10 images, two zero-padded)."""
-    from detectors.univfd import UnivFD
+    from fakebench.detectors.univfd import UnivFD
 
     det = UnivFD.load(shared / "data" / "weights" / "univfd" / "fc_weights.pth",
                       backbone=shared / "parity" / "univfd" / "tiny_clip_vit_openai_format.pt")
@@ -69,7 +69,7 @@ def test_univfd_matches_official(shared):
 
 
 def test_npr_residual_is_zero_on_block_corners():
-    from detectors.npr import npr_residual
+    from fakebench.detectors.npr import npr_residual
 
     x = torch.randn(2, 3, 8, 10)
     r = npr_residual(x)
@@ -79,7 +79,7 @@ def test_npr_residual_is_zero_on_block_corners():
 
 def test_npr_handles_odd_sizes():
     """Odd H/W are trimmed by one row/column (upstream README advice): same output as the trimmed image."""
-    from detectors.npr import NPRNet
+    from fakebench.detectors.npr import NPRNet
 
     torch.manual_seed(0)
     net = NPRNet().eval()

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-import detectors
-from benchmark.errors import UnknownNameError
-from detectors.registry import DetectorRegistry
+from fakebench import detectors
+from fakebench.core.errors import UnknownNameError
+from fakebench.detectors.registry import DetectorRegistry
 
 from conftest import REPO
 

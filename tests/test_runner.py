@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.cache import PredictionCache
-from benchmark.data import discover_data_dir
-from benchmark.runner import PRED_COLUMNS, collect_predictions, read_predictions
+from fakebench.eval.cache import PredictionCache
+from fakebench.data.images import discover_data_dir
+from fakebench.eval.runner import PRED_COLUMNS, collect_predictions, read_predictions
 from conftest import make_image
 from _toy import ToyHF
 
@@ -83,7 +83,7 @@ def test_predictions_of_another_detector_are_not_resumed(toy, image_tree, tmp_pa
     out = tmp_path / "p.csv"
     collect_predictions(toy, records[:4], out, batch_size=4, num_workers=0, progress=False)
     other = ToyHF.load(preset="resize32")
-    from benchmark.errors import DataError
+    from fakebench.core.errors import DataError
 
     with pytest.raises(DataError, match="holds predictions of another detector"):
         collect_predictions(other, records, out, batch_size=4, num_workers=0, progress=False)

@@ -17,13 +17,13 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from benchmark.commands.train import train
-from benchmark.errors import DataError, FakebenchError, WeightsNotFoundError
-from benchmark.manifest import load_manifests
-from benchmark.training import RECIPES, get_recipe
-from benchmark.training.augment import RecipeTransform, jpeg_methods, sample_rng
-from benchmark.training.loop import companion_paths, train_detector
-from benchmark.training.split import make_split
+from fakebench.cli.train import train
+from fakebench.core.errors import DataError, FakebenchError, WeightsNotFoundError
+from fakebench.data.manifest import load_manifests
+from fakebench.train import RECIPES, get_recipe
+from fakebench.train.augment import RecipeTransform, jpeg_methods, sample_rng
+from fakebench.train.loop import companion_paths, train_detector
+from fakebench.train.split import make_split
 from conftest import make_image
 
 SMALL = {"resize": 48, "crop": 40}  # shrink the 256/224 pipeline so a step takes milliseconds
@@ -90,16 +90,16 @@ def test_augmentation_is_seeded_per_image_and_epoch(tmp_path):
 
 
 def test_jpeg_falls_back_to_pil_without_opencv_and_says_so(monkeypatch):
-    monkeypatch.setattr("benchmark.training.augment.has_opencv", lambda: False)
+    monkeypatch.setattr("fakebench.train.augment.has_opencv", lambda: False)
     methods, note = jpeg_methods(("cv2", "pil"))
     assert methods == ("pil",) and "OpenCV" in note
-    monkeypatch.setattr("benchmark.training.augment.has_opencv", lambda: True)
+    monkeypatch.setattr("fakebench.train.augment.has_opencv", lambda: True)
     assert jpeg_methods(("cv2", "pil")) == (("cv2", "pil"), "")
 
 
 # -- the loop -------------------------------------------------------------------------------------------------------------
 def test_npr_loss_decreases_and_checkpoint_reloads_identically(tiny_train, tmp_path):
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     out = tmp_path / "ckpt" / "npr.pth"
     result = train_detector("npr", out=out, train_dirs=[tiny_train], val_fraction=0.25, epochs=6, batch_size=6,
@@ -178,8 +178,8 @@ def test_cnnspot_init_must_be_explicit_and_imagenet_must_be_cached(tiny_train, t
 def test_cnnspot_from_a_resnet50_file_with_plateau_schedule(tiny_train, tmp_path):
     from torchvision.models import resnet50
 
-    from benchmark.files import sha256_file
-    from detectors.cnnspot import CNNSpot
+    from fakebench.core.files import sha256_file
+    from fakebench.detectors.cnnspot import CNNSpot
 
     torch.manual_seed(0)
     init_file = tmp_path / "resnet50_init.pth"
@@ -198,7 +198,7 @@ def test_cnnspot_from_a_resnet50_file_with_plateau_schedule(tiny_train, tmp_path
 
 
 def test_univfd_probe_trains_only_the_head(tiny_train, tmp_path, shared):
-    from detectors.univfd import UnivFD, load_openai_clip_visual
+    from fakebench.detectors.univfd import UnivFD, load_openai_clip_visual
 
     backbone = shared / "parity" / "univfd" / "tiny_clip_vit_openai_format.pt"
     out = tmp_path / "fc.pth"
@@ -248,14 +248,14 @@ def test_cli_errors_are_one_line(tiny_train, tmp_path):
 
 def test_cli_dispatches_antifakeprompt(tmp_path, monkeypatch):
     calls = []
-    module = types.ModuleType("detectors.antifakeprompt_train")
+    module = types.ModuleType("fakebench.train.antifakeprompt")
 
     def train_prompt(**kwargs):
         calls.append(kwargs)
         return Path(kwargs["out"])
 
     module.train_prompt = train_prompt
-    monkeypatch.setitem(sys.modules, "detectors.antifakeprompt_train", module)
+    monkeypatch.setitem(sys.modules, "fakebench.train.antifakeprompt", module)
     real, fake = tmp_path / "real", tmp_path / "fake"
     res = CliRunner().invoke(train, ["antifakeprompt", "--real-dir", str(real), "--fake-dir", str(fake), "--out",
                                      str(tmp_path / "afp.pth"), "--val-real-dir", str(real), "--epochs", "3"])
@@ -305,14 +305,14 @@ def test_torchrun_two_processes_share_one_run(tiny_train, tmp_path):
     import os
     import subprocess
 
-    from detectors.npr import NPR
+    from fakebench.detectors.npr import NPR
 
     out = tmp_path / "ddp" / "npr.pth"
     script = tmp_path / "run.py"
     script.write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
-        "from benchmark.training.loop import train_detector\n"
+        "from fakebench.train.loop import train_detector\n"
         f"train_detector('npr', out={str(out)!r}, train_dirs=[{str(tiny_train)!r}], val_fraction=0.25, epochs=2,\n"
         "               batch_size=6, overrides={'resize': 48, 'crop': 40}, progress=False, device='cpu')\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,0 +1,76 @@
+"""Helpers shared by the CLI commands: option parsing and turning library errors into one-line messages."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any, Callable
+
+import click
+
+from fakebench.core.errors import FakebenchError
+
+__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins"]
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: a :class:`~fakebench.core.errors.FakebenchError` (or a bad env var) becomes a one-line
+    ``click.ClickException`` instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FakebenchError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ValueError as exc:
+            if "Expected FAKEBENCH_" in str(exc) or "Expected HF_HUB_" in str(exc):
+                raise click.ClickException(str(exc)) from exc
+            raise
+
+    return wrapper
+
+
+def parse_crop_box(value: str | None) -> tuple[int, int, int, int] | None:
+    """``"50,50,306,306"`` -> ``(50, 50, 306, 306)``.
+
+    Raises:
+        click.BadParameter: not four integers with left < right and top < bottom.
+    """
+    if not value:
+        return None
+    try:
+        box = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or box[0] >= box[2] or box[1] >= box[3]:
+        raise click.BadParameter(f"expected LEFT,TOP,RIGHT,BOTTOM integers (e.g. 50,50,306,306), got {value!r}")
+    return box  # type: ignore[return-value]
+
+
+def parse_key_values(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("backbone=/x.pt",)`` -> ``{"backbone": "/x.pt"}``.
+
+    Raises:
+        click.BadParameter: an item without ``=``.
+    """
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def import_plugins(modules: tuple[str, ...]) -> None:
+    """Import user modules that register detectors (``--plugin my_pkg.my_detector``).
+
+    Raises:
+        click.ClickException: a module cannot be imported.
+    """
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise click.ClickException(f"Cannot import plugin module {name!r}: {exc}. Is it on PYTHONPATH?") from exc

@@ -1,0 +1,42 @@
+"""``fakebench predict IMAGE...`` -- score single images, like the official demo/test scripts."""
+
+from __future__ import annotations
+
+import click
+
+from fakebench.cli.common import import_plugins, parse_key_values, user_errors
+
+
+@click.command("predict")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--detector", required=True, help="Registered detector name.")
+@click.option("--weights", help="Weights tag or checkpoint path.")
+@click.option("--preset", help="Preprocessing preset.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
+@click.option("--detector-option", "-O", "options", multiple=True, help="KEY=VALUE passed to the detector's load().")
+@user_errors
+def predict(images: tuple[str, ...], detector: str, weights: str | None, preset: str | None, device: str,
+            plugins: tuple[str, ...], options: tuple[str, ...]) -> None:
+    """Print the fake probability, logit and decision of each IMAGE (one line each, tab-separated)."""
+    kwargs = parse_key_values(options)
+    import_plugins(plugins)
+    from fakebench import detectors
+    from fakebench.data.images import UnreadableImage, load_image
+
+    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    click.echo("image\tfake_prob\tlogit\tdecision")
+    failed = 0
+    for path in images:
+        try:
+            img, _ = load_image(path)
+        except UnreadableImage as exc:
+            failed += 1
+            click.echo(f"{path}\t\t\terror: {exc}")
+            continue
+        out = det.predict_images([img])
+        prob = out.prob.item()
+        logit = "" if out.logit is None else f"{out.logit.item():.6f}"
+        click.echo(f"{path}\t{prob:.6f}\t{logit}\t{'Fake' if prob > 0.5 else 'Real'}")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(images)} images could not be read (see above).")

@@ -1,0 +1,276 @@
+"""Finding images on disk and decoding them robustly.
+
+Layouts (labels: 0 = real, 1 = fake):
+
+* ``real_fake`` -- the ``0_real``/``1_fake`` convention of CNNDetection, NPR and UnivFD: a folder holding ``0_real``
+  and ``1_fake``, or holding generator folders that each hold them, possibly with class folders in between
+  (``progan/airplane/0_real``). An image's label is its nearest ``0_real``/``1_fake`` ancestor.
+* ``folder`` -- a single-label folder searched recursively (AntifakePrompt's ``--real_dir``/``--fake_dir``).
+
+Decoding (:func:`load_image`) always returns an 8-bit RGB PIL image as the official code's ``.convert('RGB')`` does,
+with a note for lossy conversions (alpha dropped, 16-bit scaled to 8-bit, CMYK converted). An unreadable file
+(truncated, not an image) raises :class:`UnreadableImage`; :class:`ImageDataset` turns that into an error string in
+its output so the runner can report and skip the file instead of dying.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fakebench.core.errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "REAL_DIR", "FAKE_DIR", "ImageRecord", "UnreadableImage", "list_images",
+           "discover_real_fake", "discover_folder", "discover_data_dir", "records_for_entry", "load_image",
+           "ImageDataset", "collate_by_shape"]
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+REAL_DIR, FAKE_DIR = "0_real", "1_fake"
+_LABEL_DIRS = {REAL_DIR: 0, FAKE_DIR: 1}
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image to score.
+
+    Attributes:
+        path: absolute file path.
+        label: 0 = real, 1 = fake.
+        dataset: the test set it belongs to (the evaluator's grouping key).
+        generator: display name of the generator (or real source).
+        crop_box: optional ``(left, top, right, bottom)`` crop applied right after decoding.
+    """
+
+    path: str
+    label: int
+    dataset: str
+    generator: str
+    crop_box: tuple[int, int, int, int] | None = None
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be decoded as an image; the message says why."""
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursive, extensions case-insensitive, hidden files skipped), sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in filenames
+                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
+
+
+def _require_dir(path: Path, hint: str) -> None:
+    if not path.is_dir():
+        raise DataError(f"Folder {path} does not exist. {hint}")
+
+
+def _label_of(path: Path, root: Path) -> int | None:
+    for part in reversed(path.relative_to(root).parts[:-1]):
+        if part in _LABEL_DIRS:
+            return _LABEL_DIRS[part]
+    return None
+
+
+def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, generator: str | None = None,
+                       crop_box: tuple[int, int, int, int] | None = None) -> list[ImageRecord]:
+    """Images of one test set in the ``0_real``/``1_fake`` layout (class subfolders allowed).
+
+    Args:
+        root: the set's folder.
+        dataset: dataset name for the records (default: the folder name).
+        generator: generator name (default: the folder name).
+        crop_box: optional crop applied after decoding.
+
+    Raises:
+        DataError: the folder does not exist or holds no image under a ``0_real``/``1_fake`` folder.
+    """
+    root = Path(root).expanduser().resolve()
+    _require_dir(root, "Check the path, or download the data first (fakebench download).")
+    records = []
+    for path in list_images(root):
+        label = _label_of(path, root)
+        if label is not None:
+            records.append(ImageRecord(str(path), label, dataset or root.name, generator or root.name, crop_box))
+    if not records:
+        raise DataError(
+            f"No images found under a {REAL_DIR}/ or {FAKE_DIR}/ folder in {root}. Expected {root}/{REAL_DIR}/*.png "
+            f"and {root}/{FAKE_DIR}/*.png (optionally per generator: {root}/<generator>/{REAL_DIR}); for two plain "
+            f"folders use --real-dir and --fake-dir."
+        )
+    return records
+
+
+def discover_folder(root: str | os.PathLike, label: int, *, dataset: str | None = None,
+                    generator: str | None = None, crop_box: tuple[int, int, int, int] | None = None
+                    ) -> list[ImageRecord]:
+    """Every image under ``root`` (recursively), all with ``label`` (0 real, 1 fake).
+
+    Raises:
+        DataError: the folder does not exist or holds no image.
+    """
+    root = Path(root).expanduser().resolve()
+    _require_dir(root, "Check the --real-dir/--fake-dir path.")
+    records = [ImageRecord(str(p), label, dataset or root.name, generator or root.name, crop_box)
+               for p in list_images(root)]
+    if not records:
+        raise DataError(f"No image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}.")
+    return records
+
+
+def discover_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int, int] | None = None
+                      ) -> list[ImageRecord]:
+    """A folder of test sets: ``root`` itself in the ``0_real``/``1_fake`` layout (one generator), or one generator
+    subfolder per set (each in that layout), as NPR's and CNNDetection's test roots.
+
+    Raises:
+        DataError: nothing in either layout.
+    """
+    root = Path(root).expanduser().resolve()
+    _require_dir(root, "Check the --data-dir path.")
+    if any((root / d).is_dir() for d in _LABEL_DIRS):
+        return discover_real_fake(root, crop_box=crop_box)
+    records: list[ImageRecord] = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if any(sub.name in _LABEL_DIRS for sub in child.rglob("*") if sub.is_dir()):
+            records += discover_real_fake(child, crop_box=crop_box)
+    if not records:
+        raise DataError(
+            f"No test sets found in {root}: expected {root}/{REAL_DIR} and {root}/{FAKE_DIR}, or generator folders "
+            f"such as {root}/<generator>/{REAL_DIR}. For two plain folders use --real-dir and --fake-dir."
+        )
+    return records
+
+
+def records_for_entry(entry: Any, data_root: str | os.PathLike) -> list[ImageRecord]:
+    """The images of a manifest :class:`~fakebench.data.manifest.DatasetEntry` under ``data_root``.
+
+    Raises:
+        DataError: the folder is missing (the message gives the download command) or empty.
+    """
+    folder = Path(data_root).expanduser() / entry.path
+    if not folder.is_dir():
+        raise DataError(
+            f"Dataset {entry.name!r}: folder {folder} does not exist. Download it with `fakebench download --dataset "
+            f"{entry.name}`, or point --data-root (or FAKEBENCH_DATA) at the folder that holds {entry.path}."
+        )
+    crop = tuple(entry.crop_box) if entry.crop_box else None
+    if entry.layout == "real_fake":
+        return discover_real_fake(folder, dataset=entry.name, generator=entry.generator, crop_box=crop)
+    return discover_folder(folder, 1 if entry.labels == "fake" else 0, dataset=entry.name, generator=entry.generator,
+                           crop_box=crop)
+
+
+def _to_8bit_rgb(img: Image.Image) -> tuple[Image.Image, str]:
+    """Convert any PIL mode to RGB as ``.convert('RGB')`` does, scaling high-bit-depth modes properly first."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB"), f"{mode} image scaled to 8 bits"
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(np.round(arr * (255.0 if arr.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB"), "float image scaled to 8 bits"
+    if mode == "RGB":
+        return img, ""
+    note = {"RGBA": "alpha channel dropped", "LA": "alpha channel dropped", "PA": "alpha channel dropped",
+            "CMYK": "CMYK converted to RGB"}.get(mode, "")
+    if mode == "P" and "transparency" in img.info:
+        img, note = img.convert("RGBA"), "alpha channel dropped"
+    return img.convert("RGB"), note
+
+
+def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None = None) -> tuple[Image.Image, str]:
+    """Decode an image file (or its bytes) to 8-bit RGB.
+
+    Args:
+        source: path or raw file bytes.
+        crop_box: optional ``(left, top, right, bottom)`` crop; must lie inside the image.
+
+    Returns:
+        ``(image, note)``: an RGB PIL image and a note on any lossy conversion ('' when none).
+
+    Raises:
+        UnreadableImage: missing, truncated or non-image file, or a crop box outside the image.
+    """
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+        with handle, Image.open(handle) as img:
+            img.load()  # decode now, so truncation surfaces here and not later in a transform
+            rgb, note = _to_8bit_rgb(img)
+            rgb.load()
+    except FileNotFoundError as exc:
+        raise UnreadableImage(f"{name}: file not found") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage(f"{name}: not an image PIL can read") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImage(f"{name}: cannot decode ({exc})") from exc
+    if crop_box is not None:
+        left, top, right, bottom = crop_box
+        if right > rgb.width or bottom > rgb.height:
+            raise UnreadableImage(f"{name}: crop box {tuple(crop_box)} lies outside the {rgb.width}x{rgb.height} image")
+        rgb = rgb.crop(tuple(crop_box))
+    return rgb, note
+
+
+class ImageDataset:
+    """A torch-style dataset that decodes and transforms images and never raises on a bad file.
+
+    ``dataset[i]`` is a dict ``{"index": i, "image": (3, H, W) float32 tensor or None, "error": str, "note": str}``.
+    ``error`` is empty unless the file could not be read (then ``image`` is ``None``).
+
+    Args:
+        records: the images.
+        transform: PIL RGB image -> tensor (the detector's :meth:`~fakebench.detectors.base.Detector.transform`).
+        pad_below: when the transform center-crops this size without resizing first, images smaller than it get a
+            note that they were zero-padded (what torchvision's ``CenterCrop`` in the official code does).
+    """
+
+    def __init__(self, records: Sequence[ImageRecord], transform: Callable[[Image.Image], Any],
+                 pad_below: int | None = None) -> None:
+        self.records = records
+        self.transform = transform
+        self.pad_below = pad_below
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        try:
+            img, note = load_image(record.path, record.crop_box)
+            if self.pad_below and min(img.size) < self.pad_below:
+                pad = f"{img.width}x{img.height} is smaller than the {self.pad_below} crop: zero-padded"
+                note = f"{note}; {pad}" if note else pad
+            return {"index": index, "image": self.transform(img), "error": "", "note": note}
+        except UnreadableImage as exc:
+            return {"index": index, "image": None, "error": str(exc), "note": ""}
+
+
+def collate_by_shape(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Collate dataset items: good images stacked per shape (``groups``: list of ``(indices, (B, 3, H, W))``),
+    unreadable ones listed with their errors, notes kept by index."""
+    import torch
+
+    by_shape: dict[tuple, list[dict[str, Any]]] = {}
+    errors, notes = [], {}
+    for item in items:
+        if item["image"] is None:
+            errors.append((item["index"], item["error"]))
+            continue
+        if item["note"]:
+            notes[item["index"]] = item["note"]
+        by_shape.setdefault(tuple(item["image"].shape), []).append(item)
+    groups = [([it["index"] for it in group], torch.stack([it["image"] for it in group])) for group in by_shape.values()]
+    return {"groups": groups, "errors": errors, "notes": notes}

@@ -1,0 +1,359 @@
+"""The dataset manifest: declarative records of every benchmark test set, validated on load.
+
+A manifest is a YAML file (bundled: ``fakebench/data/manifests/manifest.yaml``; field reference in ``datasets/README.md``) with
+``schema_version: 1``, a ``suites`` mapping and a ``datasets`` list. Each dataset record holds everything about one
+test set: label, generator, family, folder layout, expected image counts, held-in status per checkpoint, published
+numbers, download sources. Loading checks every field and raises :class:`~fakebench.core.errors.ManifestError` naming the
+file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from fakebench.core.env import BUNDLED_MANIFESTS, bundled_manifest, default_manifest_path
+from fakebench.core.errors import ManifestError, UnknownNameError
+from fakebench.core.files import sha256_file
+from fakebench.hub.sources import Source
+
+__all__ = ["FAMILIES", "METRICS", "SuiteEntry", "DatasetEntry", "Manifest", "load_manifest", "load_manifests",
+           "resolve_manifest_path"]
+
+FAMILIES = ("real", "gan", "diffusion", "autoregressive", "inpainting", "super-resolution", "style-transfer",
+            "face-swap", "face-manipulation", "low-level-vision", "adversarial", "backdoor", "data-poisoning", "mixed",
+            "unknown")
+#: Metrics a ``published`` record may give, in percent.
+METRICS = ("acc", "ap", "real_acc", "fake_acc", "auc")
+_LABELS = ("real", "fake", "mixed")
+_LAYOUTS = ("folder", "real_fake")
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """A benchmark suite (a group of test sets from one paper/release)."""
+
+    name: str
+    title: str = ""
+    paper: str = ""
+    url: str = ""
+    path: str = ""
+    licence: str = ""
+    sources: tuple[Source, ...] = ()
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = [s.to_dict() for s in self.sources]
+        return data
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One test set.
+
+    Attributes:
+        name: unique name (``afp-sd2``, ``forensynths-progan``).
+        suite: the suite it belongs to.
+        generator: display name of the generator (for real-only sets, the real source).
+        family: one of :data:`FAMILIES`.
+        labels: ``real`` or ``fake`` (every image has that label) or ``mixed`` (``0_real``/``1_fake`` folders).
+        layout: ``folder`` (single-label folder, searched recursively) or ``real_fake`` (the ``0_real``/``1_fake``
+            convention, with optional class subfolders each holding both).
+        path: folder relative to the data root.
+        real_reference: for single-label fake sets, the real sets whose images are paired with it for AP/AUC.
+        expected_count: ``{'real': int|None, 'fake': int|None}`` images expected on disk.
+        held_in: weights ids (``detector.tag``) whose training distribution includes this set.
+        published: ``{"detector[.tag][@preset]": {metric: percent, ..., "source": str}}``.
+        sources: per-dataset download sources (empty: the suite's sources provide it).
+        crop_box: optional ``(left, top, right, bottom)`` crop applied to every image before any detector
+            preprocessing (e.g. to remove a baked-in frame).
+        licence: licence of the images.
+        notes: caveats.
+    """
+
+    name: str
+    suite: str
+    generator: str
+    family: str
+    labels: str
+    layout: str
+    path: str
+    real_reference: tuple[str, ...] = ()
+    expected_count: Mapping[str, int | None] = field(default_factory=lambda: {"real": None, "fake": None})
+    held_in: tuple[str, ...] = ()
+    published: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sources: tuple[Source, ...] = ()
+    crop_box: tuple[int, int, int, int] | None = None
+    licence: str = ""
+    notes: str = ""
+
+    def is_held_in(self, detector: str, tag: str | None = None) -> bool:
+        """True when the set is in the training distribution of ``detector`` (``.tag`` if given)."""
+        keys = {detector, f"{detector}.{tag}"} if tag else {detector}
+        return any(h in keys for h in self.held_in)
+
+    def published_for(self, detector: str, tag: str | None = None, preset: str | None = None) -> dict[str, Any]:
+        """The most specific published record for ``detector[.tag][@preset]`` (empty dict when none)."""
+        candidates = []
+        if tag and preset:
+            candidates.append(f"{detector}.{tag}@{preset}")
+        if tag:
+            candidates.append(f"{detector}.{tag}")
+        if preset:
+            candidates.append(f"{detector}@{preset}")
+        candidates.append(detector)
+        for key in candidates:
+            if key in self.published:
+                return dict(self.published[key])
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = [s.to_dict() for s in self.sources]
+        data["real_reference"] = list(self.real_reference)
+        data["held_in"] = list(self.held_in)
+        data["crop_box"] = list(self.crop_box) if self.crop_box else None
+        data["expected_count"] = dict(self.expected_count)
+        data["published"] = {k: dict(v) for k, v in self.published.items()}
+        return data
+
+
+@dataclass
+class Manifest:
+    """A loaded manifest (or several merged).
+
+    Attributes:
+        paths: the files it was read from.
+        digests: ``{path: sha256}`` of those files, recorded in every result.
+        suites: suite name -> :class:`SuiteEntry`.
+        datasets: dataset name -> :class:`DatasetEntry`, in file order.
+    """
+
+    paths: list[Path]
+    digests: dict[str, str]
+    suites: dict[str, SuiteEntry]
+    datasets: dict[str, DatasetEntry]
+
+    @property
+    def path(self) -> Path:
+        """The first file the manifest was read from."""
+        return self.paths[0]
+
+    def get(self, name: str) -> DatasetEntry:
+        """The dataset called ``name``.
+
+        Raises:
+            UnknownNameError: no such dataset (with suggestions).
+        """
+        from fakebench.core.names import suggest
+
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise UnknownNameError(suggest(name, self.datasets, "dataset")) from None
+
+    def select(self, names: Iterable[str] = (), suites: Iterable[str] = ()) -> list[DatasetEntry]:
+        """Datasets by name and/or by suite, in manifest order, each once.
+
+        Raises:
+            UnknownNameError: an unknown dataset or suite name (with suggestions).
+        """
+        from fakebench.core.names import suggest
+
+        chosen = [self.get(n).name for n in names]
+        for suite in suites:
+            if suite not in self.suites:
+                raise UnknownNameError(suggest(suite, self.suites, "suite"))
+            chosen += [d.name for d in self.datasets.values() if d.suite == suite]
+        wanted = set(chosen)
+        return [d for d in self.datasets.values() if d.name in wanted]
+
+    def with_references(self, entries: list[DatasetEntry]) -> list[DatasetEntry]:
+        """``entries`` plus the real sets they name in ``real_reference`` (so fake-only sets can get AP/AUC)."""
+        names = {e.name for e in entries}
+        extra = [self.get(r) for e in entries for r in e.real_reference if r not in names]
+        seen: set[str] = set()
+        out = []
+        for entry in entries + extra:
+            if entry.name not in seen:
+                seen.add(entry.name)
+                out.append(entry)
+        return out
+
+
+class _Checker:
+    """Field validation with messages that name the file, the entry and the field."""
+
+    def __init__(self, path: Path, where: str) -> None:
+        self.path, self.where = path, where
+
+    def fail(self, field_name: str, message: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {self.where}: field {field_name!r}: {message}")
+
+    def string(self, data: Mapping, key: str, *, required: bool = False, choices: tuple[str, ...] = ()) -> str:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "is required.")
+            return ""
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {type(value).__name__} {value!r}.")
+        if choices and value not in choices:
+            raise self.fail(key, f"expected one of {', '.join(choices)}; got {value!r}.")
+        return value
+
+    def strings(self, data: Mapping, key: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, got {value!r}.")
+        return tuple(value)
+
+    def sources(self, data: Mapping, key: str = "sources") -> tuple[Source, ...]:
+        value = data.get(key) or []
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of sources, got {type(value).__name__}.")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise self.fail(f"{key}[{i}]", f"expected a mapping with kind/ref, got {item!r}.")
+            try:
+                out.append(Source.from_dict(item))
+            except (TypeError, ValueError) as exc:
+                raise self.fail(f"{key}[{i}]", str(exc)) from None
+        return tuple(out)
+
+
+def _parse_suite(name: str, data: Any, path: Path) -> SuiteEntry:
+    check = _Checker(path, f"suites.{name}")
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{path}: suites.{name}: expected a mapping, got {type(data).__name__}.")
+    known = {"title", "paper", "url", "path", "licence", "sources", "notes"}
+    if set(data) - known:
+        raise check.fail(sorted(set(data) - known)[0], f"unknown field; expected some of {sorted(known)}.")
+    return SuiteEntry(name=name, title=check.string(data, "title"), paper=check.string(data, "paper"),
+                      url=check.string(data, "url"), path=check.string(data, "path"),
+                      licence=check.string(data, "licence"), sources=check.sources(data),
+                      notes=check.string(data, "notes"))
+
+
+def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{path}: datasets[{index}]: expected a mapping, got {type(data).__name__}.")
+    check = _Checker(path, f"datasets[{index}] ({data.get('name', '?')})")
+    known = {f for f in DatasetEntry.__dataclass_fields__}
+    if set(data) - known:
+        raise check.fail(sorted(set(data) - known)[0], f"unknown field; expected some of {sorted(known)}.")
+    counts = data.get("expected_count") or {}
+    if not isinstance(counts, Mapping) or set(counts) - {"real", "fake"} or not all(
+            v is None or (isinstance(v, int) and v >= 0) for v in counts.values()):
+        raise check.fail("expected_count", f"expected {{real: int|null, fake: int|null}}, got {counts!r}.")
+    published = data.get("published") or {}
+    if not isinstance(published, Mapping):
+        raise check.fail("published", f"expected a mapping of detector -> metrics, got {published!r}.")
+    for key, record in published.items():
+        if not isinstance(record, Mapping):
+            raise check.fail(f"published.{key}", f"expected a mapping of metric -> percent, got {record!r}.")
+        for metric, value in record.items():
+            if metric in ("source", "notes"):
+                continue
+            if metric not in METRICS:
+                raise check.fail(f"published.{key}.{metric}", f"unknown metric; expected one of {', '.join(METRICS)}.")
+            if not isinstance(value, (int, float)) or not 0 <= value <= 100:
+                raise check.fail(f"published.{key}.{metric}", f"expected a percentage in [0, 100], got {value!r}.")
+    crop = data.get("crop_box")
+    if crop is not None and (not isinstance(crop, list) or len(crop) != 4 or not all(isinstance(v, int) for v in crop)
+                             or crop[0] >= crop[2] or crop[1] >= crop[3]):
+        raise check.fail("crop_box", f"expected [left, top, right, bottom] integers with left<right, top<bottom; "
+                                     f"got {crop!r}.")
+    labels = check.string(data, "labels", required=True, choices=_LABELS)
+    layout = check.string(data, "layout", required=True, choices=_LAYOUTS)
+    if (labels == "mixed") != (layout == "real_fake"):
+        raise check.fail("layout", f"labels {labels!r} needs layout {'real_fake' if labels == 'mixed' else 'folder'}.")
+    return DatasetEntry(
+        name=check.string(data, "name", required=True), suite=check.string(data, "suite", required=True),
+        generator=check.string(data, "generator", required=True),
+        family=check.string(data, "family", required=True, choices=FAMILIES), labels=labels, layout=layout,
+        path=check.string(data, "path", required=True), real_reference=check.strings(data, "real_reference"),
+        expected_count={"real": counts.get("real"), "fake": counts.get("fake")},
+        held_in=check.strings(data, "held_in"), published={k: dict(v) for k, v in published.items()},
+        sources=check.sources(data), crop_box=tuple(crop) if crop else None,
+        licence=check.string(data, "licence"), notes=check.string(data, "notes"))
+
+
+def _read(path: Path) -> tuple[dict[str, SuiteEntry], list[DatasetEntry]]:
+    if not path.is_file():
+        raise ManifestError(f"Manifest {path} does not exist; pass an existing YAML file with --manifest.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML ({exc}).") from exc
+    if not isinstance(raw, Mapping):
+        raise ManifestError(f"{path}: expected a mapping with schema_version, suites and datasets at the top level.")
+    if raw.get("schema_version") != 1:
+        raise ManifestError(f"{path}: field 'schema_version': expected 1, got {raw.get('schema_version')!r}.")
+    suites_raw = raw.get("suites") or {}
+    datasets_raw = raw.get("datasets") or []
+    if not isinstance(suites_raw, Mapping):
+        raise ManifestError(f"{path}: field 'suites': expected a mapping of suite name -> suite.")
+    if not isinstance(datasets_raw, list):
+        raise ManifestError(f"{path}: field 'datasets': expected a list of dataset records.")
+    suites = {name: _parse_suite(name, data, path) for name, data in suites_raw.items()}
+    return suites, [_parse_dataset(i, d, path) for i, d in enumerate(datasets_raw)]
+
+
+def resolve_manifest_path(path: str | os.PathLike) -> Path:
+    """A manifest argument as a file path: an existing file, or the name of a bundled manifest.
+
+    Args:
+        path: a YAML file, or ``default`` / ``shared-samples`` (:data:`~fakebench.core.env.BUNDLED_MANIFESTS`).
+
+    >>> resolve_manifest_path("shared-samples").name
+    'shared_samples.yaml'
+    """
+    text = os.fspath(path)
+    if text in BUNDLED_MANIFESTS and not Path(text).exists():
+        return bundled_manifest(text)
+    return Path(text).expanduser().resolve()
+
+
+def load_manifests(paths: Iterable[str | os.PathLike]) -> Manifest:
+    """Load and merge several manifest files, then validate cross-references.
+
+    Each path is a YAML file or the name of a bundled manifest (``default``, ``shared-samples``).
+
+    Raises:
+        ManifestError: unreadable file, malformed field, duplicate dataset/suite name, a dataset whose suite is not
+            defined, or a ``real_reference`` that is not a real set.
+    """
+    paths = [resolve_manifest_path(p) for p in paths]
+    suites: dict[str, SuiteEntry] = {}
+    datasets: dict[str, DatasetEntry] = {}
+    origin: dict[str, Path] = {}
+    for path in paths:
+        file_suites, file_datasets = _read(path)
+        for name, suite in file_suites.items():
+            if name in suites:
+                raise ManifestError(f"{path}: suites.{name}: duplicate suite name (also in {origin['suite:' + name]}).")
+            suites[name], origin["suite:" + name] = suite, path
+        for entry in file_datasets:
+            if entry.name in datasets:
+                raise ManifestError(f"{path}: dataset {entry.name!r}: duplicate name (also in {origin[entry.name]}).")
+            datasets[entry.name], origin[entry.name] = entry, path
+    for entry in datasets.values():
+        where = f"{origin[entry.name]}: dataset {entry.name!r}"
+        if entry.suite not in suites:
+            raise ManifestError(f"{where}: field 'suite': {entry.suite!r} is not defined under suites.")
+        for ref in entry.real_reference:
+            if ref not in datasets or datasets[ref].labels != "real":
+                raise ManifestError(f"{where}: field 'real_reference': {ref!r} is not a real-only dataset.")
+    return Manifest(paths=paths, digests={str(p): sha256_file(p) for p in paths}, suites=suites, datasets=datasets)
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
+    """Load one manifest (default: the bundled ``manifest.yaml``); see :func:`load_manifests`."""
+    return load_manifests([path or default_manifest_path()])
