@@ -261,10 +261,38 @@ def test_cli_dispatches_antifakeprompt(tmp_path, monkeypatch):
                                      str(tmp_path / "afp.pth"), "--val-real-dir", str(real), "--epochs", "3"])
     assert res.exit_code == 0, res.output
     assert calls == [{"real_dir": str(real), "fake_dir": str(fake), "out": str(tmp_path / "afp.pth"),
-                      "val_real_dir": str(real), "val_fake_dir": None, "resume": True, "epochs": 3}]
+                      "val_real_dir": str(real), "val_fake_dir": None, "resume": True, "epochs": 3, "seed": 42,
+                      "workers": 0, "progress": True}]
     res = CliRunner().invoke(train, ["antifakeprompt", "--train-dir", str(real), "--real-dir", str(real),
                                      "--fake-dir", str(fake), "--out", str(tmp_path / "afp.pth")])
     assert res.exit_code == 2 and "--train-dir" in res.output and len(calls) == 1
+    # --workers and --quiet reach the prompt trainer (they were silently ignored before); --seed overrides 42
+    res = CliRunner().invoke(train, ["antifakeprompt", "--real-dir", str(real), "--fake-dir", str(fake), "--out",
+                                     str(tmp_path / "afp.pth"), "--workers", "2", "--quiet", "--seed", "7"])
+    assert res.exit_code == 0, res.output
+    assert (calls[-1]["workers"], calls[-1]["progress"], calls[-1]["seed"]) == (2, False, 7)
+    # options of the recipe trainer are refused by name, with the list of what the prompt trainer takes
+    res = CliRunner().invoke(train, ["antifakeprompt", "--real-dir", str(real), "--fake-dir", str(fake), "--out",
+                                     str(tmp_path / "afp.pth"), "--init", "imagenet", "--set", "resize=64"])
+    assert res.exit_code == 2 and "does not take --init, --set" in res.output and "--val-real-dir" in res.output
+
+
+def test_trainer_specs_cover_every_trainable_detector_and_their_functions_exist():
+    import importlib
+    import inspect
+
+    from fakebench.train.trainers import TRAINERS, get_trainer
+
+    for spec in TRAINERS.values():
+        module, _, name = spec.target.partition(":")
+        function = getattr(importlib.import_module(module), name)
+        params = inspect.signature(function).parameters
+        # every shared option reaches the function under a name it takes
+        for option in ("epochs", "batch_size", "lr", "seed", "device", "workers"):
+            assert option in params, (spec.name, option)
+    assert get_trainer("npr").default_seed == 0 and get_trainer("antifakeprompt").default_seed == 42
+    with pytest.raises(Exception, match="Did you mean 'npr'"):
+        get_trainer("nrp")
 
 
 # -- held-out split ------------------------------------------------------------------------------------------------------

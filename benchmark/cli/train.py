@@ -25,11 +25,6 @@ Examples:
   torchrun --nproc_per_node 4 cli.py train npr --train-dir data/train --val-dir data/val --out npr.pth
 """
 
-#: The options ``fakebench train antifakeprompt`` accepts (parameter names).
-_AFP_OPTIONS = ("detector", "real_dirs", "fake_dirs", "val_real_dirs", "val_fake_dirs", "epochs", "batch_size", "lr",
-                "seed", "device", "no_resume", "out", "quiet", "workers")
-
-
 @click.command("train", epilog=_EXAMPLES)
 @click.argument("detector")
 @click.option("--train-dir", "train_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -57,7 +52,8 @@ _AFP_OPTIONS = ("detector", "real_dirs", "fake_dirs", "val_real_dirs", "val_fake
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Initial learning rate (default: the recipe's).")
 @click.option("--set", "sets", multiple=True, help="Override another recipe field, KEY=VALUE (e.g. --set resize=128).")
 @click.option("--crop-box", help="LEFT,TOP,RIGHT,BOTTOM crop applied to every image after decoding.")
-@click.option("--seed", type=int, help="Seed of initialisation, shuffling and augmentation (default 0; AFP 42).")
+@click.option("--seed", type=int, help="Seed of initialisation, shuffling and augmentation (default: the official "
+              "recipe's, 0; AntifakePrompt 42).")
 @click.option("--device", help="torch device (default: cuda if available, else cpu; torchrun: cuda:LOCAL_RANK).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers per process.")
 @click.option("--no-resume", is_flag=True, help="Start over even if <stem>.last.pth exists.")
@@ -73,8 +69,21 @@ def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...]
     Progress bars show the running loss and images/s; every epoch is logged (loss, validation accuracy/AP, time),
     checkpointed atomically and resumable: rerun the same command after an interruption.
     """
-    if detector == "antifakeprompt":
-        _train_antifakeprompt(locals())
+    args = dict(locals())  # first statement: exactly the command's parameters
+    from fakebench.train.trainers import get_trainer, unsupported_options
+
+    spec = get_trainer(detector)
+    unsupported = unsupported_options(spec, args)
+    if unsupported:
+        names = ", ".join("--" + k.replace("_dirs", "-dir").replace("_", "-").replace("sets", "set")
+                          for k in unsupported)
+        takes = ", ".join(sorted("--" + k.replace("_dirs", "-dir").replace("_", "-").replace("sets", "set")
+                                 for k in spec.accepted if k != "detector"))
+        raise click.UsageError(f"{detector} training ({spec.name} trainer) does not take {names}; it takes {takes}.")
+    if seed is None:
+        seed = spec.default_seed
+    if spec.name == "prompt":
+        _train_antifakeprompt({**args, "seed": seed})
         return
     import yaml
 
@@ -86,7 +95,7 @@ def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...]
         detector, out=out, recipe=recipe, train_dirs=train_dirs, real_dirs=real_dirs, fake_dirs=fake_dirs,
         val_dirs=val_dirs, val_real_dirs=val_real_dirs, val_fake_dirs=val_fake_dirs, val_fraction=val_fraction,
         crop_box=parse_crop_box(crop_box), epochs=epochs, batch_size=batch_size, lr=lr, overrides=overrides,
-        init=init, backbone=backbone, seed=0 if seed is None else seed, device=device, workers=workers,
+        init=init, backbone=backbone, seed=seed, device=device, workers=workers,
         resume=not no_resume, progress=not quiet, echo=click.echo)
     if int(os.environ.get("RANK", "0")) != 0 or not result.out.is_file():
         return
@@ -99,12 +108,7 @@ def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...]
 
 
 def _train_antifakeprompt(args: dict) -> None:
-    """Dispatch to :func:`fakebench.detectors.antifakeprompt_train.train_prompt` (AntifakePrompt's prompt tuning)."""
-    unsupported = [k for k, v in args.items() if k not in _AFP_OPTIONS and v not in (None, (), False)]
-    if unsupported:
-        names = ", ".join("--" + k.replace("_dirs", "-dir").replace("_", "-") for k in sorted(unsupported))
-        raise click.UsageError(f"antifakeprompt training takes --real-dir/--fake-dir (and --val-real-dir/"
-                               f"--val-fake-dir, --epochs, --batch-size, --lr, --seed, --device); not {names}.")
+    """Dispatch to :func:`fakebench.train.antifakeprompt.train_prompt` (options already checked by the trainer spec)."""
     for key in ("real_dirs", "fake_dirs"):
         if len(args[key]) != 1:
             raise click.UsageError("antifakeprompt training needs exactly one --real-dir and one --fake-dir.")
@@ -115,8 +119,9 @@ def _train_antifakeprompt(args: dict) -> None:
 
     kwargs = {"real_dir": args["real_dirs"][0], "fake_dir": args["fake_dirs"][0], "out": args["out"],
               "val_real_dir": (args["val_real_dirs"] or (None,))[0], "val_fake_dir": (args["val_fake_dirs"] or (None,))[0],
-              "resume": not args["no_resume"]}
-    for key in ("epochs", "batch_size", "lr", "seed", "device"):
+              "resume": not args["no_resume"], "seed": args["seed"], "workers": args["workers"],
+              "progress": not args["quiet"]}
+    for key in ("epochs", "batch_size", "lr", "device"):
         if args[key] is not None:
             kwargs[key] = args[key]
     path = train_prompt(**kwargs)

@@ -44,6 +44,7 @@ from fakebench.core.errors import DataError, FakebenchError
 from fakebench.detectors.antifakeprompt import (DEFAULT_BASE_MODEL, DEFAULT_LLM_MODEL, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, PSEUDO_WORD,
                              AntifakePrompt, PseudoWordState, write_pseudo_word_checkpoint)
 from fakebench.detectors.antifakeprompt.checkpoint import _check_primitives
+from fakebench.train.data import DIGEST_METHOD
 from fakebench.detectors.base import WeightsInfo
 
 __all__ = ["train_prompt", "prompt_tuning_loss", "lr_at", "resume_state_path", "FORMAT"]
@@ -150,11 +151,13 @@ def _records(real_dir: Any, fake_dir: Any, what: str) -> list[Any]:
 
 
 def _digest(records: Sequence[Any], roots: dict[int, Path]) -> str:
-    """sha256 over the sorted ``label / path relative to its folder / size`` lines (a file-list digest, not a content
-    hash: renamed, added, removed or resized files change it)."""
-    lines = sorted(f"{r.label}\t{Path(r.path).relative_to(roots[r.label]).as_posix()}\t{os.path.getsize(r.path)}"
-                   for r in records)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    """The training-data digest shared with the recipe trainer (:func:`fakebench.train.data.describe_data`): sha256
+    over the sorted ``<folder name>/<relative path>\t<label>\t<file sha256>`` lines, so renamed, added, removed or
+    edited files all change it, and two checkpoints trained on the same bytes carry the same digest."""
+    from fakebench.train.data import describe_data
+
+    sources = [{"path": str(roots[label]), "kind": kind} for label, kind in ((0, "real"), (1, "fake"))]
+    return describe_data(records, sources, role="digest")["digest"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -253,7 +256,8 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
                  epochs: int = 10, batch_size: int = 6, lr: float = 1e-5, weight_decay: float = 0.05,
                  base_model: str | os.PathLike | None = None, llm_model: str | os.PathLike | None = None,
                  seed: int = 42, device: str | torch.device | None = None, resume: bool = True,
-                 max_steps: int | None = None, model: AntifakePrompt | None = None) -> Path:
+                 max_steps: int | None = None, model: AntifakePrompt | None = None, workers: int | None = None,
+                 progress: bool = True) -> Path:
     """Tune AntifakePrompt's two pseudo-word vectors on a real and a fake image folder (the paper's recipe; see the
     module docstring) and save a checkpoint that :meth:`AntifakePrompt.load` reads.
 
@@ -282,6 +286,8 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
         model: an :class:`AntifakePrompt` to train in place (tests pass a tiny one); its current vectors are the
             starting point. ``None`` builds :meth:`AntifakePrompt.untrained` from ``base_model``/``llm_model`` with
             vectors drawn from N(0, 0.02) with ``seed``. Afterwards its vectors are those saved in ``out``.
+        workers: DataLoader worker processes (``None``: up to 4 on CUDA, 0 on CPU).
+        progress: show tqdm progress bars (``False`` for ``--quiet``).
 
     Returns:
         The path of the written checkpoint (``out``, resolved).
@@ -310,7 +316,7 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
     roots = {0: Path(real_dir).expanduser().resolve(), 1: Path(fake_dir).expanduser().resolve()}
     data = {"real_dir": str(roots[0]), "fake_dir": str(roots[1]),
             "n_real": sum(r.label == 0 for r in train_records), "n_fake": sum(r.label == 1 for r in train_records),
-            "digest": _digest(train_records, roots), "digest_method": "sha256 of sorted 'label\\trelpath\\tsize' lines",
+            "digest": _digest(train_records, roots), "digest_method": DIGEST_METHOD,
             "val_real_dir": None, "val_fake_dir": None, "n_val_real": 0, "n_val_fake": 0, "val_digest": None}
     if val_records:
         val_roots = {0: Path(val_real_dir).expanduser().resolve(), 1: Path(val_fake_dir).expanduser().resolve()}
@@ -364,7 +370,8 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
         progress = dict(meta["progress"])
 
     train_set = _Images(train_records, det, augment=True, seed=seed)
-    workers = min(4, os.cpu_count() or 1) if det.device.type == "cuda" else 0
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1) if det.device.type == "cuda" else 0
     val_loader = (DataLoader(_Images(val_records, det, augment=False, seed=seed), batch_size=batch_size,
                              num_workers=workers, collate_fn=_collate) if val_records else None)
 
@@ -388,7 +395,7 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
             skip = progress["step_in_epoch"] if epoch == progress["epoch"] else 0
             loader = DataLoader(train_set, batch_sampler=batches[skip:], num_workers=workers, collate_fn=_collate)
             bar = tqdm(total=len(batches), initial=skip, desc=f"AntifakePrompt epoch {epoch + 1}/{epochs}",
-                       unit="step", dynamic_ncols=True)
+                       unit="step", dynamic_ncols=True, disable=not progress)
             done, loss_sum, images, started = skip, 0.0, 0, time.perf_counter()
             for pixels, labels in loader:
                 if max_steps is not None and progress["global_step"] >= max_steps:

@@ -26,7 +26,7 @@ from fakebench.core.files import sha256_file
 
 from fakebench.train.augment import RecipeTransform, sample_rng
 
-__all__ = ["collect_records", "describe_data", "split_validation", "TrainImageDataset"]
+__all__ = ["DIGEST_METHOD", "collect_records", "describe_data", "split_validation", "TrainImageDataset"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,10 @@ def collect_records(*, train_dirs: Sequence[str | os.PathLike] = (), real_dirs: 
     return records, [{"path": str(s.root.expanduser().resolve()), "kind": s.kind} for s in sources]
 
 
+#: How every trainer's data digest is computed (recorded beside the digest in each checkpoint).
+DIGEST_METHOD = "sha256 of sorted '<folder name>/<relative path>\\t<label>\\t<file sha256>' lines"
+
+
 def _relative(path: str, roots: Sequence[Path]) -> str:
     resolved = Path(path)
     for root in roots:
@@ -113,6 +117,7 @@ def describe_data(records: Sequence[ImageRecord], sources: Sequence[dict[str, st
         "n_real": sum(r.label == 0 for r in records),
         "n_fake": sum(r.label == 1 for r in records),
         "digest": hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest(),
+        "digest_method": DIGEST_METHOD,
         "crop_box": list(next(iter(crops))) if len(crops) == 1 and None not in crops else None,
     }
 
