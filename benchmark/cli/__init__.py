@@ -11,11 +11,13 @@ import logging
 import click
 
 from fakebench import __version__
+from fakebench.cli.audit import audit
 from fakebench.cli.download import download
 from fakebench.cli.evaluate import evaluate
 from fakebench.cli.leaderboard import leaderboard
 from fakebench.cli.listing import list_cmd
 from fakebench.cli.predict import predict
+from fakebench.cli.robustness import robustness
 from fakebench.cli.train import train
 
 
@@ -34,4 +36,6 @@ main.add_command(predict)
 main.add_command(leaderboard)
 main.add_command(download)
 main.add_command(train)
+main.add_command(robustness)
+main.add_command(audit)
 
