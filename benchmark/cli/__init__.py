@@ -14,6 +14,7 @@ from fakebench import __version__
 from fakebench.cli.audit import audit
 from fakebench.cli.download import download
 from fakebench.cli.evaluate import evaluate
+from fakebench.cli.explain import explain
 from fakebench.cli.leaderboard import leaderboard
 from fakebench.cli.listing import list_cmd
 from fakebench.cli.predict import predict
@@ -38,4 +39,5 @@ main.add_command(download)
 main.add_command(train)
 main.add_command(robustness)
 main.add_command(audit)
+main.add_command(explain)
 
