@@ -18,6 +18,7 @@ from fakebench.cli.explain import explain
 from fakebench.cli.leaderboard import leaderboard
 from fakebench.cli.listing import list_cmd
 from fakebench.cli.predict import predict
+from fakebench.cli.report import report
 from fakebench.cli.robustness import robustness
 from fakebench.cli.train import train
 
@@ -40,4 +41,5 @@ main.add_command(train)
 main.add_command(robustness)
 main.add_command(audit)
 main.add_command(explain)
+main.add_command(report)
 
