@@ -27,9 +27,9 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class Preset:
     """A named test-time preprocessing protocol, applied to a PIL RGB image.
 
-    The transform is, in order: optional resize, optional center crop, ``ToTensor`` (uint8 HWC -> float32 CHW in
-    [0, 1]), ``Normalize(mean, std)``. Center crops larger than the image zero-pad it, exactly as torchvision's
-    ``CenterCrop`` does in the official code.
+    The transform is, in order: optional resize, optional "translate-duplicate" tiling, optional center crop,
+    ``ToTensor`` (uint8 HWC -> float32 CHW in [0, 1]), ``Normalize(mean, std)``. Center crops larger than the image
+    zero-pad it, exactly as torchvision's ``CenterCrop`` does in the official code.
 
     Attributes:
         name: short identifier, unique within a card (e.g. ``native``, ``resize256``).
@@ -38,6 +38,9 @@ class Preset:
             side to ``resize`` keeping aspect ratio.
         interpolation: PIL resampling filter for the resize: ``bilinear``, ``bicubic`` or ``nearest``.
         crop: center-crop size in pixels, or ``None`` for no crop.
+        tile: NPR's GenImage recipe ("translate and duplicate", NPR README): when the shorter side is under ``tile``
+            pixels, the image is pasted ``ceil(tile / W)`` times across and ``ceil(tile / H)`` times down onto a new
+            RGB canvas (left to right, top to bottom), so a following crop of ``tile`` never pads; ``None`` = off.
         mean: per-channel normalisation mean (RGB, on the [0, 1] scale).
         std: per-channel normalisation std.
         source: where the protocol comes from (paper section, repo file).
@@ -53,12 +56,23 @@ class Preset:
     std: tuple[float, float, float] = IMAGENET_STD
     source: str = ""
     description: str = ""
+    tile: int | None = None
 
     def __post_init__(self) -> None:
+        if self.tile is not None and (not isinstance(self.tile, int) or self.tile < 1):
+            raise ValueError(f"Preset {self.name!r}: tile must be a positive pixel size or None, got {self.tile!r}.")
         if self.resize_mode not in ("square", "shorter"):
             raise ValueError(f"Preset {self.name!r}: expected resize_mode 'square' or 'shorter', got {self.resize_mode!r}.")
         if self.interpolation not in ("bilinear", "bicubic", "nearest"):
             raise ValueError(f"Preset {self.name!r}: unsupported interpolation {self.interpolation!r}.")
+
+    @property
+    def pads_below(self) -> int | None:
+        """The crop size below which an image is zero-padded (a crop with no resize and no tiling that reaches it),
+        else ``None``; the runner notes padded images."""
+        if self.crop is None or self.resize is not None or (self.tile is not None and self.tile >= self.crop):
+            return None
+        return self.crop
 
     @property
     def fixed_size(self) -> bool:
@@ -66,9 +80,11 @@ class Preset:
         return self.crop is not None or (self.resize is not None and self.resize_mode == "square")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of every field."""
+        """JSON-ready dict of every field (``tile`` only when set, so presets without it keep their identity)."""
         data = asdict(self)
         data["mean"], data["std"] = list(self.mean), list(self.std)
+        if data["tile"] is None:
+            del data["tile"]
         return data
 
 

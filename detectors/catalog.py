@@ -14,8 +14,23 @@ from fakebench.hub.sources import Source
 
 from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
 
+#: Hugging Face repository of SIDBench (Schinas and Papadopoulos, SIDBench, ACM ICMR 2024 workshop; code
+#: mever-team/sidbench), which re-hosts several official checkpoints. What it holds was read from the SIDBench README
+#: at mever-team/sidbench @ b33f51c ("hf download dkarageo/sidbench --local-dir weights" and its weights table:
+#: cnndetect/blur_jpg_prob0.1.pth, cnndetect/blur_jpg_prob0.5.pth, npr/NPR.pth, univfd/fc_weights.pth, ...); the
+#: hub repository itself could not be listed from here, so byte identity with the official files is not verified:
+#: a pinned sha256 (UnivFD) is enforced on the mirror as on the official URL.
+SIDBENCH_HF = "dkarageo/sidbench"
+_SIDBENCH_NOTE = ("Mirror: SIDBench's Hugging Face repository (listed in the SIDBench README, mever-team/sidbench "
+                  "@ b33f51c); byte identity with the official file not verified here.")
+
+
+def _sidbench(path: str) -> Source:
+    """A SIDBench mirror source for the file at ``path`` in :data:`SIDBENCH_HF`."""
+    return Source("hf", SIDBENCH_HF, filename=path, notes=_SIDBENCH_NOTE)
+
 __all__ = ["CNNSPOT_CARD", "NPR_CARD", "UNIVFD_CARD", "ANTIFAKEPROMPT_CARD", "INSTRUCTBLIP_CARD", "AFP_SD2_MEAN", "AFP_SD2_STD", "AFP_LAMA_MEAN", "AFP_LAMA_STD",
-           "AFP_MEMORY", "AFP_NOTES"]
+           "AFP_MEMORY", "AFP_NOTES", "AFP_PROMPT_TOKENS", "SIDBENCH_HF"]
 
 _NPR_REPO = "chuangchuangtan/NPR-DeepfakeDetection"
 _NPR_COMMIT = "73cde1ced21291bfb504a2add2b53fbe99c4f433"
@@ -50,7 +65,8 @@ NPR_CARD = DetectorCard(
         WeightsSpec(
             tag="paper",
             filename="NPR.pth",
-            sources=(Source("url", f"https://github.com/{_NPR_REPO}/raw/{_NPR_COMMIT}/NPR.pth", filename="NPR.pth"),),
+            sources=(Source("url", f"https://github.com/{_NPR_REPO}/raw/{_NPR_COMMIT}/NPR.pth", filename="NPR.pth"),
+                     _sidbench("npr/NPR.pth")),
             format="{'model': state_dict} with DataParallel 'module.' prefixes (may hold optimizer state too)",
             trained_on="ForenSynths ProGAN, 4 classes",
             licence="none stated",
@@ -68,11 +84,19 @@ NPR_CARD = DetectorCard(
         Preset("resize256_crop224", resize=256, resize_mode="square", interpolation="bilinear", crop=224,
                source="NPR data/datasets.py defaults (loadSize 256, cropSize 224)",
                description="square 256x256 resize then center crop 224"),
+        Preset("genimage", crop=224, tile=224,
+               source="NPR README, GenImage: the resize replaced by translate_duplicate(img, cropSize=224), "
+                      "no_crop=False at test time (CenterCrop 224)",
+               description="images with a side under 224 tiled ('translate and duplicate'), then center crop 224, "
+                           "ImageNet normalisation (the GenImage recipe)"),
     ),
     default_preset="native",
     memory="1.44M parameters; about 100 MB of activations per 256x256 image in a batch on CPU; no GPU needed.",
     notes="Both official checkpoint formats load strictly. The official test.py disables cuDNN and seeds; results are "
-          "deterministic here on CPU. Reported reproduction gaps of 1-7 points upstream (issues #4, #35).",
+          "deterministic here on CPU. The protocol follows the test set (test.py): GANGen-Detection at native size, "
+          "ForenSynths, DiffusionForensics and UniversalFakeDetect resized to 256x256; the manifest records it per "
+          "suite. Users report reproduction gaps upstream although the maintainer asks them to match the environment "
+          "(issue #17): issue #4, and issue #35 with an 8.4-point gap. The SIDBench mirror holds NPR.pth only.",
 )
 
 _CNN_REPO = "PeterWang512/CNNDetection"
@@ -92,7 +116,7 @@ CNNSPOT_CARD = DetectorCard(
             tag="blur_jpg_prob0.5",
             filename="blur_jpg_prob0.5.pth",
             sources=(Source("url", "https://www.dropbox.com/s/2g2jagq2jn1fd0i/blur_jpg_prob0.5.pth?dl=1",
-                            filename="blur_jpg_prob0.5.pth"),),
+                            filename="blur_jpg_prob0.5.pth"), _sidbench("cnndetect/blur_jpg_prob0.5.pth")),
             format="{'model': state_dict, 'optimizer': ..., 'total_steps': ...}, no prefix",
             trained_on="ForenSynths ProGAN, 20 classes, blur and JPEG augmentation with probability 0.5",
             licence="CC BY-NC-SA 4.0",
@@ -102,7 +126,7 @@ CNNSPOT_CARD = DetectorCard(
             tag="blur_jpg_prob0.1",
             filename="blur_jpg_prob0.1.pth",
             sources=(Source("url", "https://www.dropbox.com/s/h7tkpcgiwuftb6g/blur_jpg_prob0.1.pth?dl=1",
-                            filename="blur_jpg_prob0.1.pth"),),
+                            filename="blur_jpg_prob0.1.pth"), _sidbench("cnndetect/blur_jpg_prob0.1.pth")),
             format="{'model': state_dict, 'optimizer': ..., 'total_steps': ...}, no prefix",
             trained_on="ForenSynths ProGAN, 20 classes, blur and JPEG augmentation with probability 0.1",
             licence="CC BY-NC-SA 4.0",
@@ -123,7 +147,7 @@ CNNSPOT_CARD = DetectorCard(
     memory="23.5M parameters; ~4 GFLOPs per 224x224 image.",
 )
 
-_UFD_REPO = "Yuheng-Li/UniversalFakeDetect"
+_UFD_REPO = "WisconsinAIVision/UniversalFakeDetect"  # moved from Yuheng-Li/UniversalFakeDetect (same history)
 _UFD_COMMIT = "1abc48606aea45e18d10847e51d21d6173cc957d"
 
 UNIVFD_CARD = DetectorCard(
@@ -133,7 +157,8 @@ UNIVFD_CARD = DetectorCard(
           "CVPR 2023",
     paper_url="https://arxiv.org/abs/2302.10174",
     repo=f"https://github.com/{_UFD_REPO} @ {_UFD_COMMIT[:7]}",
-    licence="none stated upstream (vendors OpenAI CLIP, MIT); CLIP weights: OpenAI, MIT",
+    licence="MIT since 2025 (LICENSE added upstream; the port follows 1abc486, which had none); vendors OpenAI CLIP "
+            "(MIT); CLIP weights: OpenAI, MIT",
     architecture="Frozen OpenAI CLIP ViT-L/14 image encoder (224 px, patch 14, width 1024, 24 layers), final projected "
                  "768-d image embedding without L2 normalisation, then the official linear head fc 768->1. Runs in "
                  "fp32 as the official CPU load does. The backbone comes through open_clip ('ViT-L-14', 'openai').",
@@ -144,7 +169,8 @@ UNIVFD_CARD = DetectorCard(
             filename="fc_weights.pth",
             sources=(Source("url", f"https://github.com/{_UFD_REPO}/raw/{_UFD_COMMIT}/pretrained_weights/fc_weights.pth",
                             filename="fc_weights.pth",
-                            sha256="477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847", size=4083),),
+                            sha256="477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847", size=4083),
+                     _sidbench("univfd/fc_weights.pth")),
             sha256="477100745713bcc957beb2b40859536859b6483fd6301b3b9293151b194c7847",
             format="OrderedDict{weight: [1, 768], bias: [1]} saved on cuda:0 (loaded with map_location='cpu')",
             trained_on="ForenSynths ProGAN (linear probe on frozen CLIP features)",
@@ -160,6 +186,13 @@ UNIVFD_CARD = DetectorCard(
         Preset("clip", resize=224, resize_mode="shorter", interpolation="bicubic", crop=224, mean=CLIP_MEAN,
                std=CLIP_STD, source="OpenAI CLIP preprocess (not the UnivFD test protocol)",
                description="shorter side bicubic 224, center crop 224, CLIP normalisation"),
+        Preset("resize256_crop224", resize=256, resize_mode="shorter", interpolation="bilinear", crop=224,
+               mean=CLIP_MEAN, std=CLIP_STD,
+               source="UnivFD first release, validate.py RealFakeDataset @ d4914f7 (Resize(256), CenterCrop(224); "
+                      "Resize removed in 3bf7228); also the training-time validation of data/datasets.py "
+                      "(custom_resize to loadSize 256, bilinear, then CenterCrop 224)",
+               description="shorter side bilinear 256, center crop 224, CLIP normalisation (first-release "
+                           "validate.py)"),
     ),
     default_preset="crop224",
     memory="304M parameters (ViT-L/14 visual); ~1.2 GB fp32 weights; ~81 GFLOPs per image.",
@@ -193,7 +226,9 @@ _AFP_PRESETS = (
 #: ``python -m benchmark.bench_afp --config full --device cuda`` measures them.
 AFP_MEMORY = (
     "7.91 B parameters (EVA ViT-g 0.99 B, Q-Former 0.19 B, projection 3 M, Vicuna-7B 6.74 B). Scoring on a GPU needs "
-    "about 16.5 GB in fp16/bf16 (ViT and LLM in half precision, Q-Former and projection in fp32 as LAVIS; batch-8 "
+    "about 17 GB in fp16/bf16 (LAVIS mixed precision: ViT and LLM matmul weights in half precision, Q-Former, "
+    "projection and the 0.13 B-parameter LLM input embeddings in fp32; the non-LLM base weights are read in fp32 "
+    "first, about 5.8 GB, then converted; batch-8 "
     "activations add well under 1 GB), so a 24 GB card; about 10 GB with quantization='8bit' and 6.5 GB with '4bit' "
     "(LLM only, bitsandbytes). Prompt tuning (fp16, batch 6): about 18 GB. On CPU it runs in fp32 (about 32 GB of "
     "RAM, tens of seconds per image) with a warning. Loading reads only the non-LLM part of the base checkpoint "
@@ -205,11 +240,33 @@ AFP_MEMORY = (
 AFP_NOTES = (
     "Port to HF InstructBlipForConditionalGeneration: vision/Q-Former/query tokens/projection from "
     "Salesforce/instructblip-vicuna-7b, LLM replaced by lmsys/vicuna-7b-v1.3 (the paper's; the HF checkpoint bundles "
-    "another Vicuna). Prompt ids pinned to the slow LAVIS tokenizer: '</s> ▁Is ▁this ▁photo ▁real [*] ▁?'. "
+    "another Vicuna). Prompt ids pinned to the slow LAVIS tokenizer, selectable with prompt_tokens: 'legacy' "
+    "(transformers <= 4.33) '</s> ▁Is ▁this ▁photo ▁real [*] ▁?' or 'spaced' (>= 4.34) '</s> ▁Is ▁this ▁photo "
+    "▁real ▁ [*] ▁?'; each checkpoint's default and its reason are in its weights notes, and the variant is recorded "
+    "in the provenance. Log-probabilities are taken over Vicuna's 32,001 LAVIS rows (32,000 + [PAD]); the padding "
+    "rows of the HF 32,064-row head are masked. On CUDA the LAVIS mixed precision is reproduced (ViT embeddings, "
+    "LayerNorms and the LLM input embeddings in fp32, matmuls under fp16 autocast, Q-Former and projection in fp32 "
+    "outside autocast). "
     "Official output is a hard yes/no by candidate loss; the continuous score (softmax over the two answers' "
     "log-likelihoods) is this port's addition, its 0.5 threshold reproduces the official decision. Base models: "
     "Vicuna v1.3 is non-commercial; InstructBLIP 'other'."
 )
+
+#: Default prompt-token variant per AntifakePrompt checkpoint (``legacy``: transformers <= 4.33, ``</s> ▁Is ▁this
+#: ▁photo ▁real [*] ▁?``; ``spaced``: transformers >= 4.34, an extra ``▁`` before ``[*]``), with the reason.
+AFP_PROMPT_TOKENS = {
+    "coco_sd2_sd2ip": ("legacy", "trained before transformers 4.34 existed: the authors' log of this run "
+                                 "(COCO_90k_SD2_SD2IP.pth, renamed 150k on release) is dated 2023-09-24, and 4.34 "
+                                 "was released on 2023-10-03"),
+    "coco_sd2_sd2ip_lama": ("legacy", "the +LaMa run of the same series; its log was committed on 2023-09-29, before "
+                                      "transformers 4.34 (2023-10-03)"),
+    "coco_sd3_sd2ip": ("legacy", "not verifiable: trained in 2024 with the unchanged 2023 training code and an "
+                                 "unpinned requirement (transformers>=4.28, untouched since 2023-10-23); fakebench "
+                                 "assumes the 2023 environment was kept. If scores look off, compare with "
+                                 "prompt_tokens='spaced'"),
+    "coco_sd3_sd2ip_lama": ("legacy", "as coco_sd3_sd2ip: not verifiable, the 2023 environment is assumed; compare "
+                                      "with prompt_tokens='spaced'"),
+}
 
 _AFP_NOTES_2024 = ("2024 SD3-based checkpoint (README at e261aa6). Upstream shipped no new normalisation constants "
                    "for it, so the official code uses the SD2-era ones (preset 'afp').")
@@ -233,19 +290,22 @@ ANTIFAKEPROMPT_CARD = DetectorCard(
             sources=(Source("gdrive", "1EUnVG4OZZPXeOyWaa5P590yCKGH-nunQ", filename="COCO_150k_SD3_SD2IP.pth"),),
             format="LAVIS runner checkpoint {'model': {pseudo-word embeddings + buffers}, 'optimizer', 'config', ...}",
             trained_on="COCO + SD2-inpainting + SD3 (150k images)", licence="none stated", preset="afp",
-            notes=_AFP_NOTES_2024),
+            notes=_AFP_NOTES_2024 + " Prompt tokens: 'legacy' by default (" + AFP_PROMPT_TOKENS["coco_sd3_sd2ip"][1]
+            + ")."),
         WeightsSpec(
             tag="coco_sd3_sd2ip_lama", filename="COCO_150k_SD3_SD2IP_lama.pth",
             sources=(Source("gdrive", "1qnZfCknNHgC-Nhlwbab9Jg3x9sOof3gG", filename="COCO_150k_SD3_SD2IP_lama.pth"),),
             format="LAVIS runner checkpoint {'model': {pseudo-word embeddings + buffers}, ...}",
             trained_on="COCO + SD2-inpainting + SD3 + LaMa (180k images)", licence="none stated", preset="afp",
-            notes=_AFP_NOTES_2024),
+            notes=_AFP_NOTES_2024 + " Prompt tokens: 'legacy' by default ("
+            + AFP_PROMPT_TOKENS["coco_sd3_sd2ip_lama"][1] + ")."),
         WeightsSpec(
             tag="coco_sd2_sd2ip", filename="COCO_150k_SD2_SD2IP.pth",
             sources=(Source("gdrive", "1fu8oxPI0eXrqtlgYKg00SfgXC-jZVCaT", filename="COCO_150k_SD2_SD2IP.pth"),),
             format="LAVIS runner checkpoint {'model': {pseudo-word embeddings + buffers}, ...}",
             trained_on="COCO + SD2 + SD2-inpainting (150k images; 2023 v1 release)", licence="none stated",
-            preset="afp"),
+            preset="afp",
+            notes="Prompt tokens: 'legacy' by default (" + AFP_PROMPT_TOKENS["coco_sd2_sd2ip"][1] + ")."),
         WeightsSpec(
             tag="coco_sd2_sd2ip_lama", filename="COCO_150k_SD2_SD2IP_lama.pth",
             sources=(Source("gdrive", "1bltqH3KPT03ypb49c4bs0VXKsaY6lKb7", filename="COCO_150k_SD2_SD2IP_lama.pth"),),
@@ -253,7 +313,8 @@ ANTIFAKEPROMPT_CARD = DetectorCard(
             trained_on="COCO + SD2 + SD2-inpainting + LaMa (180k images; 2023 v1 release)", licence="none stated",
             preset="afp_lama",
             notes="The +LaMa normalisation was the active config when this checkpoint was evaluated (commit e549082); "
-                  "the README-era test.py (957c1e1) would use the 'afp' values instead."),
+                  "the README-era test.py (957c1e1) would use the 'afp' values instead. Prompt tokens: 'legacy' by "
+                  "default (" + AFP_PROMPT_TOKENS["coco_sd2_sd2ip_lama"][1] + ")."),
     ),
     presets=_AFP_PRESETS,
     default_preset="afp",
@@ -266,13 +327,23 @@ INSTRUCTBLIP_CARD = DetectorCard(
     title="InstructBLIP zero-shot (Vicuna-7B v1.3), the AntifakePrompt paper's baseline",
     paper="Dai et al., InstructBLIP, NeurIPS 2023; as a zero-shot detector in Chang et al., arXiv 2310.17419",
     paper_url="https://arxiv.org/abs/2305.06500",
-    repo="https://github.com/nctu-eva-lab/AntifakePrompt @ 957c1e1 (zero-shot prompt 'Is this photo real?')",
+    repo="https://github.com/nctu-eva-lab/AntifakePrompt @ 957c1e1 (the zero-shot prompt 'Is this photo real?' is "
+         "not in the repo's test.py, which hard-codes 'Is this photo real [*]?'; it is recorded only in the authors' "
+         "logs, deepfake-detection/log/*, removed in a659ccb)",
     licence="BSD-3-Clause (LAVIS); Vicuna v1.3 weights: non-commercial",
-    architecture="The AntifakePrompt pipeline without the learned pseudo-word: prompt 'Is this photo real?'.",
+    architecture="The AntifakePrompt pipeline without the learned pseudo-word: prompt 'Is this photo real?'. "
+                 "Decision rules: 'likelihood' (default; yes/no likelihoods, a continuous score) or 'generate' "
+                 "(the paper-era rule: beam-search generation, real iff the answer is exactly 'yes').",
     score="logit = log p('no') - log p('yes') at the answer position; sigmoid(logit) = P(fake)",
     weights=(),
     presets=_AFP_PRESETS,
     default_preset="afp",
     memory=AFP_MEMORY,
-    notes=AFP_NOTES,
+    notes=AFP_NOTES + " Published numbers and their decision rule: the 'InstructBLIP (P)' column of the AntifakePrompt "
+          "tables (v1 and v3 share it) equals the authors' zero-shot logs of 2023-08-01 (deepfake-detection/log/"
+          "original.txt), written by the CSV-era test script, whose committed version (deepfake-detection/test.py "
+          "@ 04df44d) decides by predict_answers(inference_method='generate') (beam 5, at most 10 new tokens, "
+          "repetition penalty 1.5, length penalty 0) and then an exact match with 'yes': use "
+          "decision='generate' to reproduce that column (hard 0/1 outputs, no AP/AUC). The default 'likelihood' "
+          "rule is the README-era test.py (predict_class, e549082 onward) applied to the zero-shot prompt.",
 )

@@ -2,12 +2,14 @@
 
 Follows ``chuangchuangtan/NPR-DeepfakeDetection`` @ 73cde1c, ``networks/resnet.py`` (``resnet50(num_classes=1)``
 as ``test.py`` builds it): only ``conv1`` (3x3, stride 2), ``layer1`` and ``layer2`` of a ResNet-50, then ``fc1``
-(512 -> 1). The input of ``conv1`` is ``(x - up(down(x))) * 2/3`` where ``down``/``up`` are nearest-neighbour
+(512 -> 1). The input of ``conv1`` is ``(x - up(down(x))) * 2.0 / 3.0`` (in that order: times 2, then divided by 3,
+as the official ``NPR*2.0/3.0``, so outputs are bit-identical) where ``down``/``up`` are nearest-neighbour
 interpolations by 0.5 and 2.0 with ``recompute_scale_factor=True``, computed on the ImageNet-normalised image; so the
 residual is zero at the top-left pixel of every 2x2 block and holds the differences to it elsewhere.
 
 Odd heights or widths would make the two tensors disagree in size; like the upstream README advises for
 AIGCDetectBenchmark, the last row/column is trimmed first (a no-op for even sizes, so official outputs are unchanged).
+:meth:`NPR.input_note` says so for each image (:func:`odd_size_note`), for the ``note`` column of the predictions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 from fakebench.detectors.base import LogitDetector
 from fakebench.detectors.catalog import NPR_CARD
 
-__all__ = ["NPRNet", "npr_residual", "NPR"]
+__all__ = ["NPRNet", "npr_residual", "odd_size_note", "NPR"]
 
 
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
@@ -34,6 +36,20 @@ def npr_residual(x: torch.Tensor) -> torch.Tensor:
     """
     down = F.interpolate(x, scale_factor=0.5, mode="nearest", recompute_scale_factor=True)
     return x - F.interpolate(down, scale_factor=2.0, mode="nearest", recompute_scale_factor=True)
+
+
+def odd_size_note(height: int, width: int) -> str:
+    """The note for an input of ``height`` x ``width`` pixels (after preprocessing) that :class:`NPRNet` trims.
+
+    Returns:
+        ``""`` when both are even (nothing is trimmed), else e.g. ``"odd size 47x33 (WxH): last row and last column
+        trimmed before the NPR residual (NPR README, AIGCDetectBenchmark)"``.
+    """
+    parts = [what for what, odd in (("last row", height % 2), ("last column", width % 2)) if odd]
+    if not parts:
+        return ""
+    return (f"odd size {width}x{height} (WxH): {' and '.join(parts)} trimmed before the NPR residual "
+            f"(NPR README, AIGCDetectBenchmark)")
 
 
 class NPRNet(nn.Module):
@@ -61,7 +77,7 @@ class NPRNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         x = x[..., : h - h % 2, : w - w % 2]
-        x = self.conv1(npr_residual(x) * (2.0 / 3.0))
+        x = self.conv1(npr_residual(x) * 2.0 / 3.0)  # official order: (NPR * 2.0) / 3.0
         x = self.maxpool(self.relu(self.bn1(x)))
         x = self.layer2(self.layer1(x))
         return self.fc1(torch.flatten(self.avgpool(x), 1))
@@ -73,6 +89,11 @@ class NPR(LogitDetector):
 
     name = "npr"
     card = NPR_CARD
+
+    def input_note(self, image: torch.Tensor) -> str:
+        """A note for the ``note`` column when the network will trim ``image`` (``(3, H, W)`` or ``(N, 3, H, W)``,
+        from :meth:`transform`): see :func:`odd_size_note`; ``""`` for even sizes."""
+        return odd_size_note(int(image.shape[-2]), int(image.shape[-1]))
 
     @classmethod
     def build_model(cls) -> NPRNet:

@@ -221,13 +221,22 @@ def test_preset_that_does_not_match_the_model_size_is_refused():
 
 
 # -- scoring -----------------------------------------------------------------------------------------------------------
-def _official_losses(det, pixels: torch.Tensor, candidates: list[list[int]]) -> torch.Tensor:
+def _lavis_rows(tokenizer) -> int:
+    """Output rows of LAVIS' Vicuna: the base vocabulary plus [PAD] (32,001), written out independently of the port:
+    every id up to and including [PAD]."""
+    return tokenizer.convert_tokens_to_ids("[PAD]") + 1
+
+
+def _official_losses(det, pixels: torch.Tensor, candidates: list[list[int]],
+                     pieces: list[str] = AFP_PIECES) -> torch.Tensor:
     """LAVIS ``_predict_class``: per candidate, the LM loss on prompt + candidate with only the candidate labelled,
-    reduction 'none' = mean over all (padded, equal-length) positions, ignored ones counting 0. Ids are built by hand
-    from the expected pieces, independently of the detector's builder. Returns (N, C) losses and the length."""
+    reduction 'none' = mean over all (padded, equal-length) positions, ignored ones counting 0, over the output rows
+    LAVIS' Vicuna has (:func:`_lavis_rows`). Ids are built by hand from the expected pieces, independently of the
+    detector's builder. Returns (N, C) losses and the length."""
     tok, qtok, model = det.tokenizer, det.qformer_tokenizer, det.model
     n_query = model.config.num_query_tokens
-    prompt = [model.config.image_token_index] * n_query + tok.convert_tokens_to_ids(AFP_PIECES)
+    prompt = [model.config.image_token_index] * n_query + tok.convert_tokens_to_ids(pieces)
+    rows = _lavis_rows(tok)
     q_ids = torch.tensor([qtok.convert_tokens_to_ids(["[CLS]", "is", "this", "photo", "real", "[*]", "?", "[SEP]"])])
     width = max(len(c) for c in candidates)
     losses = []
@@ -238,7 +247,7 @@ def _official_losses(det, pixels: torch.Tensor, candidates: list[list[int]]) -> 
             labels = torch.tensor([[-100] * len(prompt) + cand + [-100] * pad]).expand(len(pixels), -1)
             mask = ((labels != -100) | (torch.arange(ids.shape[1]) < len(prompt))).long()
             logits = model(pixel_values=pixels, qformer_input_ids=q_ids.expand(len(pixels), -1), input_ids=ids,
-                           attention_mask=mask).logits
+                           attention_mask=mask).logits[..., :rows]
             ce = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none")
             losses.append(ce.mean(1))
     return torch.stack(losses, 1), ids.shape[1] - 1
@@ -303,17 +312,58 @@ def test_multi_token_answers_use_the_summed_log_likelihood():
     assert torch.equal(det.predict(pixels).prob > 0.5, ~(losses[:, 0] < losses[:, 1]))
 
 
-def test_half_precision_keeps_qformer_in_fp32_and_stays_close():
+def _dtypes(module) -> set:
+    return {p.dtype for p in module.parameters()}
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_lavis_mixed_precision_layout(half):
+    """LAVIS on a GPU (eva_vit convert_weights_to_fp16, LlamaModelTextualInversion, maybe_autocast): ViT matmuls in
+    half, ViT embeddings and LayerNorms fp32; Q-Former, query tokens and projection fp32; LLM half except its input
+    embeddings (fp32, with the pseudo-word vector). Checked on CPU: the module dtypes after the precision function."""
+    det = _afp()
+    model = det.model
+    pos_before = model.vision_model.embeddings.position_embedding.detach().clone()
+    emb_before = model.language_model.get_input_embeddings().weight.detach().clone()
+    apply_lavis_precision(model, half)
+    vision = model.vision_model
+    assert _dtypes(vision.embeddings) == {torch.float32}  # patch conv, class and position embeddings
+    assert torch.equal(vision.embeddings.position_embedding, pos_before)  # fp32 values kept exactly
+    norms = [m for m in vision.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 5 and all(_dtypes(m) == {torch.float32} for m in norms)  # 2 per layer + post_layernorm
+    linears = [m for m in vision.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(_dtypes(m) == {half} for m in linears)
+    assert _dtypes(model.qformer) == _dtypes(model.language_projection) == {torch.float32}
+    assert model.query_tokens.dtype == torch.float32
+    llm = model.language_model
+    embedding = llm.get_input_embeddings()
+    assert isinstance(embedding, PseudoWordEmbedding) and embedding.weight.dtype == torch.float32
+    assert embedding.pseudo_vector.dtype == torch.float32 and torch.equal(embedding.weight, emb_before)
+    others = {p.dtype for n, p in llm.named_parameters() if not n.startswith("model.embed_tokens")}
+    assert others == {half} and llm.lm_head.weight.dtype == half
+    assert det.identity()["dtype"] == f"lavis-mixed-{str(half).replace('torch.', '')}"
+
+
+def test_lavis_mixed_precision_runs_under_autocast_and_stays_close():
+    """The forward of the mixed model (vision and LLM under autocast, Q-Former and projection outside it) runs and
+    stays near fp32; the Q-Former really computes in fp32."""
     det = _afp()
     pixels = _images(2)
     ref = det.predict(pixels).logit
-    det.model.to(torch.bfloat16)
-    apply_lavis_precision(det.model)
-    assert det.model.qformer.embeddings.word_embeddings.weight.dtype == torch.float32
-    assert det.model.language_projection.weight.dtype == torch.float32
-    assert det.model.language_model.dtype == torch.bfloat16
+    apply_lavis_precision(det.model, torch.bfloat16)  # CPU autocast: bfloat16
+    seen = {}
+    def record(name, tensor):
+        seen.setdefault(name, tensor.dtype)  # returns None: the hook leaves the output alone
+
+    hooks = [det.model.qformer.register_forward_hook(lambda m, i, o: record("qformer", o[0])),
+             det.model.language_model.lm_head.register_forward_hook(lambda m, i, o: record("head", o))]
     got = det.predict(pixels)
+    for hook in hooks:
+        hook.remove()
+    assert seen == {"qformer": torch.float32, "head": torch.bfloat16}
     assert got.logit.dtype == torch.float32 and torch.allclose(got.logit, ref, atol=0.15)
+    apply_lavis_precision(det.model, torch.bfloat16)  # idempotent
+    assert torch.equal(det.predict(pixels).logit, got.logit)
 
 
 def test_large_model_on_cpu_warns(monkeypatch):
@@ -348,6 +398,142 @@ def test_runs_through_the_evaluation_runner(tmp_path, image_tree):
     direct = det.predict_images([Image.open(p).convert("RGB") for p in preds["image"]])
     assert np.allclose(preds["logit"].to_numpy(), direct.logit.numpy(), atol=1e-4)
     assert (preds["decision"].to_numpy() == (direct.prob.numpy() > 0.5)).all()
+
+
+
+# -- issue 12: vocabulary rows, prompt-token variants, decision rules --------------------------------------------------
+def _amplify_padding_rows(det, factor: float = 40.0) -> int:
+    """Scale the LM-head rows beyond LAVIS' vocabulary so they would dominate an unmasked softmax; returns the number
+    of LAVIS rows."""
+    rows = _lavis_rows(det.tokenizer)
+    head = det.model.language_model.lm_head.weight
+    assert head.shape[0] > rows  # the tiny head is padded like HF's 32,064 rows
+    with torch.no_grad():
+        head[rows:] *= factor
+    return rows
+
+
+def test_padding_rows_of_the_lm_head_never_enter_the_softmax():
+    det = _afp()
+    rows = _amplify_padding_rows(det)
+    assert det.scored_vocab == rows and det.identity()["scored_vocab"] == rows
+    pixels = _images(3)
+    yes, no = [list(a) for a in det.ids.answers]
+    losses, positions = _official_losses(det, pixels, [yes, no])
+    ll = det.answer_log_likelihoods(pixels)
+    assert torch.allclose(ll, -losses * positions, atol=1e-4)
+    assert det.restrict_vocab(torch.zeros(2, 5, 96)).shape == (2, 5, rows)
+    # multi-token answers (sequence path) use the same rows
+    multi = _afp(answers=("yes", "nope"))
+    _amplify_padding_rows(multi)
+    losses, positions = _official_losses(multi, pixels, [list(a) for a in multi.ids.answers])
+    assert torch.allclose(multi.answer_log_likelihoods(pixels), -losses * positions, atol=1e-4)
+
+
+def test_training_loss_uses_the_lavis_rows():
+    """LAVIS' training loss: cross-entropy of 'yes</s>' / 'no</s>' over Vicuna's 32,001 rows."""
+    from fakebench.train.antifakeprompt import prompt_tuning_loss
+
+    det = _afp()
+    rows = _amplify_padding_rows(det)
+    pixels, labels = _images(2), torch.tensor([0, 1])
+    loss, _ = prompt_tuning_loss(det, pixels, labels)
+    inputs = det.model_inputs(pixels)
+    prompt = list(det.ids.llm)
+    seqs = [prompt + list(det.ids.answers[int(y)]) + [det.ids.eos] for y in labels]
+    inputs["input_ids"] = torch.tensor(seqs)
+    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    with torch.no_grad():
+        logits = det.model(**inputs).logits[..., :rows].float()
+    targets = torch.tensor([[-100] * len(prompt) + s[len(prompt):] for s in seqs])
+    official = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets[:, 1:], ignore_index=-100)
+    assert torch.allclose(loss.detach(), official, atol=1e-5)
+
+
+SPACED_PIECES = ["</s>", "▁Is", "▁this", "▁photo", "▁real", "▁", "[*]", "▁?"]  # transformers >= 4.34
+
+
+def test_prompt_token_variants_are_selectable_and_recorded():
+    legacy, spaced = _afp(), _afp(prompt_tokens="spaced")
+    n_query = legacy.model.config.num_query_tokens
+    assert legacy.prompt_tokens == "legacy" and legacy.llm_pieces()[n_query:] == AFP_PIECES
+    assert spaced.prompt_tokens == "spaced" and spaced.llm_pieces()[n_query:] == SPACED_PIECES
+    assert spaced.qformer_pieces() == legacy.qformer_pieces()  # BERT side unchanged
+    ident = spaced.identity()
+    assert ident["prompt_tokens"] == "spaced" and ident["llm_prompt_ids"] == list(spaced.ids.llm)
+    assert legacy.fingerprint() != spaced.fingerprint()
+    # the spaced prompt is the official loss computation on the spaced pieces
+    pixels = _images(2)
+    yes, no = [list(a) for a in spaced.ids.answers]
+    losses, positions = _official_losses(spaced, pixels, [yes, no], pieces=SPACED_PIECES)
+    assert torch.allclose(spaced.answer_log_likelihoods(pixels), -losses * positions, atol=1e-4)
+    with pytest.raises(FakebenchError, match="prompt-token variant"):
+        _afp(prompt_tokens="v4.34")
+
+
+def test_zero_shot_prompt_ids_do_not_depend_on_the_variant():
+    a = InstructBlipZeroShot.from_model(*_parts_tuple())
+    b = InstructBlipZeroShot.from_model(*_parts_tuple(), prompt_tokens="spaced")
+    assert a.ids.llm == b.ids.llm
+
+
+def test_prompt_token_default_comes_from_the_checkpoint_with_a_reason(tmp_path):
+    from fakebench.detectors.catalog import AFP_PROMPT_TOKENS
+
+    assert set(AFP_PROMPT_TOKENS) == {w.tag for w in AntifakePrompt.card.weights}
+    for spec in AntifakePrompt.card.weights:
+        variant, reason = AFP_PROMPT_TOKENS[spec.tag]
+        assert variant in ("legacy", "spaced") and len(reason) > 40
+        assert f"Prompt tokens: '{variant}' by default" in spec.notes
+    parts = build_tiny(0)
+    path = tmp_path / "COCO_150k_SD3_SD2IP.pth"
+    write_official_checkpoint(path, 32, 48)
+    det = AntifakePrompt.from_model(parts.model, parts.qformer_tokenizer, parts.tokenizer, checkpoint=path)
+    assert det.weights.tag == "coco_sd3_sd2ip" and det.prompt_tokens == AFP_PROMPT_TOKENS["coco_sd3_sd2ip"][0]
+
+
+def test_paper_era_decision_rule_is_an_exact_yes_match(monkeypatch):
+    det = InstructBlipZeroShot.from_model(*_parts_tuple(), decision="generate")
+    assert det.decision == "generate" and det.continuous_scores is False and det.identity()["decision"] == "generate"
+    answers = ["yes", "Yes", "yes.", "yes, it is", "no", ""]
+    monkeypatch.setattr(det, "generate_answers", lambda batch: answers[: len(batch)])
+    out = det.predict(_images(6))
+    assert out.logit is None and out.prob.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]  # only 'yes' is real
+    assert InstructBlipZeroShot.from_model(*_parts_tuple()).continuous_scores is True
+    with pytest.raises(FakebenchError, match="decision rule"):
+        InstructBlipZeroShot.from_model(*_parts_tuple(), decision="argmax")
+
+
+def test_generated_answers_follow_the_lavis_generate_call():
+    """generate_answers = the LLM's beam search on the same input embeddings HF's forward builds, with the paper-era
+    settings, never producing a padding row."""
+    det = InstructBlipZeroShot.from_model(*_parts_tuple(), decision="generate")
+    rows = _amplify_padding_rows(det, 4.0)
+    pixels = _images(2)
+    captured = {}
+    llm = det.model.language_model
+
+    def grab(module, args, kwargs):
+        captured.setdefault("embeds", kwargs["inputs_embeds"].detach().clone())
+
+    hook = llm.register_forward_pre_hook(grab, with_kwargs=True)
+    with torch.no_grad():
+        det.model(**det.model_inputs(pixels))
+    hook.remove()
+    generated = []
+    original = llm.generate
+    llm.generate = lambda *a, **k: generated.append(original(*a, **k)) or generated[-1]
+    texts = det.generate_answers(pixels)
+    del llm.generate
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert int(generated[0].max()) < rows  # the padding rows are never generated
+    expected = original(inputs_embeds=captured["embeds"], attention_mask=torch.ones(captured["embeds"].shape[:2],
+                                                                                      dtype=torch.long),
+                        num_beams=5, max_new_tokens=10, min_new_tokens=1, repetition_penalty=1.5, length_penalty=0.0,
+                        do_sample=False, eos_token_id=2, pad_token_id=2,
+                        suppress_tokens=list(range(rows, llm.lm_head.weight.shape[0])))
+    expected = expected.masked_fill(expected == 0, 2)
+    assert texts == [t.strip() for t in det.tokenizer.batch_decode(expected, skip_special_tokens=True)]
 
 
 # -- training ----------------------------------------------------------------------------------------------------------

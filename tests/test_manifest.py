@@ -75,3 +75,52 @@ def test_unknown_dataset_suggests(tmp_path):
     m = load_manifest(_write(tmp_path, _GOOD))
     with pytest.raises(UnknownNameError, match="Did you mean 'demo-sd2'"):
         m.get("demo-sd")
+
+
+# -- issue 12: booleans are not image counts; per-suite protocols; the table's held-out view ---------------------------
+@pytest.mark.parametrize("count", ["true", "false", "yes"])
+def test_boolean_image_count_is_refused_with_file_and_key(tmp_path, count):
+    """YAML ``true``/``yes`` load as ``bool``, an ``int`` subclass: it must not pass as 1 image."""
+    path = _write(tmp_path, _GOOD.replace("expected_count: {real: 3, fake: null}", f"expected_count: {{real: {count}}}"))
+    with pytest.raises(ManifestError, match=r"field 'expected_count': key 'real': .*boolean") as info:
+        load_manifest(path)
+    assert str(path) in str(info.value) and "demo-real" in str(info.value)
+
+
+_PROTOCOL = _GOOD.replace("demo: {title: Demo, path: demo,", "demo: {title: Demo, path: demo, protocol: {npr: resize256},")
+
+
+def test_suite_protocol_is_inherited_and_overridden(tmp_path):
+    text = _PROTOCOL.replace("crop_box: [1, 1, 9, 9]}", "crop_box: [1, 1, 9, 9], protocol: {npr: native, "
+                                                       "npr.paper: resize256_crop224}}")
+    m = load_manifest(_write(tmp_path, text))
+    assert m.get("demo-real").preset_for("npr") == "resize256"  # from the suite
+    assert m.get("demo-gan").preset_for("npr") == "native"  # the dataset's own wins
+    assert m.get("demo-gan").preset_for("npr", "paper") == "resize256_crop224"  # detector.tag first
+    assert m.get("demo-gan").preset_for("npr", "progan_4class") == "native"
+    assert m.get("demo-real").preset_for("cnnspot") is None
+    assert m.get("demo-gan").to_dict()["protocol"]["npr"] == "native"
+
+
+@pytest.mark.parametrize("protocol,message", [
+    ("{npr: resize255}", r"field 'protocol.npr': 'resize255' is not a preset of npr; expected one of native"),
+    ("{npr.nope: native}", r"field 'protocol.npr.nope': npr has no weights tag 'nope'"),
+    ("{npr: 3}", r"field 'protocol.npr': expected a preset name"),
+    ("[npr]", r"field 'protocol': expected a mapping"),
+])
+def test_bad_protocols_are_named(tmp_path, protocol, message):
+    path = _write(tmp_path, _GOOD.replace("crop_box: [1, 1, 9, 9]}", f"crop_box: [1, 1, 9, 9], protocol: {protocol}}}"))
+    with pytest.raises(ManifestError, match=message) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value)
+
+
+def test_table_held_out_marks_a_held_in_set(tmp_path):
+    text = _GOOD.replace("held_in: [npr.paper],", "held_in: [npr.paper, npr.progan_4class], "
+                                                   "held_out_in_table: [npr.paper],")
+    sd2 = load_manifest(_write(tmp_path, text)).get("demo-sd2")
+    assert sd2.is_held_in("npr", "paper") and not sd2.table_held_in("npr", "paper")
+    assert sd2.is_held_in("npr", "progan_4class") and sd2.table_held_in("npr", "progan_4class")
+    bad = _GOOD.replace("held_in: [npr.paper],", "held_in: [npr.paper], held_out_in_table: [npr.progan_4class],")
+    with pytest.raises(ManifestError, match=r"field 'held_out_in_table': \['npr.progan_4class'\] are not in held_in"):
+        load_manifest(_write(tmp_path, bad))

@@ -10,7 +10,7 @@ file, the entry and the field.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -35,7 +35,12 @@ _LAYOUTS = ("folder", "real_fake")
 
 @dataclass(frozen=True)
 class SuiteEntry:
-    """A benchmark suite (a group of test sets from one paper/release)."""
+    """A benchmark suite (a group of test sets from one paper/release).
+
+    ``protocol`` maps ``detector`` or ``detector.tag`` to the name of the preset the official test script uses on this
+    suite (NPR ``test.py``: GANGen-Detection at native size, ForenSynths/DiffusionForensics/UniversalFakeDetect resized
+    to 256x256); every dataset of the suite inherits it unless it gives its own.
+    """
 
     name: str
     title: str = ""
@@ -45,10 +50,12 @@ class SuiteEntry:
     licence: str = ""
     sources: tuple[Source, ...] = ()
     notes: str = ""
+    protocol: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sources"] = [s.to_dict() for s in self.sources]
+        data["protocol"] = dict(self.protocol)
         return data
 
 
@@ -68,6 +75,11 @@ class DatasetEntry:
         real_reference: for single-label fake sets, the real sets whose images are paired with it for AP/AUC.
         expected_count: ``{'real': int|None, 'fake': int|None}`` images expected on disk.
         held_in: weights ids (``detector.tag``) whose training distribution includes this set.
+        held_out_in_table: weights ids, each also in ``held_in``, for which the paper's table nevertheless counts this
+            set as held-out (AntifakePrompt v3: the README lists LaMa in the '+LaMa' training data, but the table's
+            held-out mean of 94.90 includes LaMa). :meth:`table_held_in` gives the table's view.
+        protocol: ``{"detector[.tag]": preset name}``, the official test protocol for this set (the suite's
+            ``protocol`` merged with the dataset's own, which wins); see :meth:`preset_for`.
         published: ``{"detector[.tag][@preset]": {metric: percent, ..., "source": str}}``.
         sources: per-dataset download sources (empty: the suite's sources provide it).
         crop_box: optional ``(left, top, right, bottom)`` crop applied to every image before any detector
@@ -86,16 +98,35 @@ class DatasetEntry:
     real_reference: tuple[str, ...] = ()
     expected_count: Mapping[str, int | None] = field(default_factory=lambda: {"real": None, "fake": None})
     held_in: tuple[str, ...] = ()
+    held_out_in_table: tuple[str, ...] = ()
     published: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[Source, ...] = ()
     crop_box: tuple[int, int, int, int] | None = None
     licence: str = ""
     notes: str = ""
+    protocol: Mapping[str, str] = field(default_factory=dict)
 
     def is_held_in(self, detector: str, tag: str | None = None) -> bool:
         """True when the set is in the training distribution of ``detector`` (``.tag`` if given)."""
         keys = {detector, f"{detector}.{tag}"} if tag else {detector}
         return any(h in keys for h in self.held_in)
+
+    def table_held_in(self, detector: str, tag: str | None = None) -> bool:
+        """Held-in status as the paper's table counts it for its held-out mean: :meth:`is_held_in`, except for the
+        weights listed in ``held_out_in_table`` (then ``False``)."""
+        keys = {detector, f"{detector}.{tag}"} if tag else {detector}
+        return self.is_held_in(detector, tag) and not any(h in keys for h in self.held_out_in_table)
+
+    def preset_for(self, detector: str, tag: str | None = None) -> str | None:
+        """The preset the official test protocol uses for ``detector`` (``detector.tag`` first) on this set, or
+        ``None`` when the manifest names none (then the weights' own preset applies).
+
+        >>> DatasetEntry("x", "s", "g", "gan", "mixed", "real_fake", "x", protocol={"npr": "native"}).preset_for("npr")
+        'native'
+        """
+        if tag and f"{detector}.{tag}" in self.protocol:
+            return self.protocol[f"{detector}.{tag}"]
+        return self.protocol.get(detector)
 
     def published_for(self, detector: str, tag: str | None = None, preset: str | None = None) -> dict[str, Any]:
         """The most specific published record for ``detector[.tag][@preset]`` (empty dict when none)."""
@@ -117,6 +148,8 @@ class DatasetEntry:
         data["sources"] = [s.to_dict() for s in self.sources]
         data["real_reference"] = list(self.real_reference)
         data["held_in"] = list(self.held_in)
+        data["held_out_in_table"] = list(self.held_out_in_table)
+        data["protocol"] = dict(self.protocol)
         data["crop_box"] = list(self.crop_box) if self.crop_box else None
         data["expected_count"] = dict(self.expected_count)
         data["published"] = {k: dict(v) for k, v in self.published.items()}
@@ -213,6 +246,28 @@ class _Checker:
             raise self.fail(key, f"expected a list of strings, got {value!r}.")
         return tuple(value)
 
+    def protocol(self, data: Mapping, key: str = "protocol") -> dict[str, str]:
+        """``{detector[.tag]: preset}``; a built-in detector's preset must be one of its card's presets."""
+        value = data.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"expected a mapping of detector[.tag] -> preset name, got {value!r}.")
+        out = {}
+        for det_key, preset in value.items():
+            if not isinstance(det_key, str) or not det_key or not isinstance(preset, str) or not preset:
+                raise self.fail(f"{key}.{det_key}", f"expected a preset name (string), got {preset!r}.")
+            card = _card(det_key.split(".", 1)[0])
+            if card is not None:
+                names = [p.name for p in card.presets]
+                if preset not in names:
+                    raise self.fail(f"{key}.{det_key}", f"{preset!r} is not a preset of {card.name}; expected one of "
+                                                         f"{', '.join(names)}.")
+                if "." in det_key and not card.has_weights(det_key):
+                    raise self.fail(f"{key}.{det_key}", f"{card.name} has no weights tag "
+                                                         f"{det_key.split('.', 1)[1]!r}; expected one of "
+                                                         f"{', '.join(w.tag for w in card.weights)}.")
+            out[det_key] = preset
+        return out
+
     def sources(self, data: Mapping, key: str = "sources") -> tuple[Source, ...]:
         value = data.get(key) or []
         if not isinstance(value, list):
@@ -228,17 +283,29 @@ class _Checker:
         return tuple(out)
 
 
+def _card(detector: str) -> Any:
+    """The registered card of ``detector`` (``None`` when the name is not registered, e.g. a plug-in not imported)."""
+    from fakebench.detectors import REGISTRY
+
+    return REGISTRY.card(detector) if detector in REGISTRY else None
+
+
+def _count_ok(value: Any) -> bool:
+    """An image count: ``None`` or a non-negative ``int`` (``bool`` is an ``int`` subclass, and is refused)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
 def _parse_suite(name: str, data: Any, path: Path) -> SuiteEntry:
     check = _Checker(path, f"suites.{name}")
     if not isinstance(data, Mapping):
         raise ManifestError(f"{path}: suites.{name}: expected a mapping, got {type(data).__name__}.")
-    known = {"title", "paper", "url", "path", "licence", "sources", "notes"}
+    known = {"title", "paper", "url", "path", "licence", "sources", "notes", "protocol"}
     if set(data) - known:
         raise check.fail(sorted(set(data) - known)[0], f"unknown field; expected some of {sorted(known)}.")
     return SuiteEntry(name=name, title=check.string(data, "title"), paper=check.string(data, "paper"),
                       url=check.string(data, "url"), path=check.string(data, "path"),
                       licence=check.string(data, "licence"), sources=check.sources(data),
-                      notes=check.string(data, "notes"))
+                      notes=check.string(data, "notes"), protocol=check.protocol(data))
 
 
 def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
@@ -249,9 +316,13 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
     if set(data) - known:
         raise check.fail(sorted(set(data) - known)[0], f"unknown field; expected some of {sorted(known)}.")
     counts = data.get("expected_count") or {}
-    if not isinstance(counts, Mapping) or set(counts) - {"real", "fake"} or not all(
-            v is None or (isinstance(v, int) and v >= 0) for v in counts.values()):
+    if not isinstance(counts, Mapping) or set(counts) - {"real", "fake"}:
         raise check.fail("expected_count", f"expected {{real: int|null, fake: int|null}}, got {counts!r}.")
+    for label, value in counts.items():
+        if not _count_ok(value):
+            kind = "a boolean" if isinstance(value, bool) else type(value).__name__
+            raise check.fail("expected_count", f"key {label!r}: expected a non-negative integer image count or null, "
+                                               f"got {kind} {value!r}; write the number of images.")
     published = data.get("published") or {}
     if not isinstance(published, Mapping):
         raise check.fail("published", f"expected a mapping of detector -> metrics, got {published!r}.")
@@ -270,6 +341,12 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
                              or crop[0] >= crop[2] or crop[1] >= crop[3]):
         raise check.fail("crop_box", f"expected [left, top, right, bottom] integers with left<right, top<bottom; "
                                      f"got {crop!r}.")
+    held_in = check.strings(data, "held_in")
+    table_out = check.strings(data, "held_out_in_table")
+    if set(table_out) - set(held_in):
+        raise check.fail("held_out_in_table", f"{sorted(set(table_out) - set(held_in))} are not in held_in; the "
+                                              f"field only marks held-in weights that the paper's table counts as "
+                                              f"held-out.")
     labels = check.string(data, "labels", required=True, choices=_LABELS)
     layout = check.string(data, "layout", required=True, choices=_LAYOUTS)
     if (labels == "mixed") != (layout == "real_fake"):
@@ -280,9 +357,9 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
         family=check.string(data, "family", required=True, choices=FAMILIES), labels=labels, layout=layout,
         path=check.string(data, "path", required=True), real_reference=check.strings(data, "real_reference"),
         expected_count={"real": counts.get("real"), "fake": counts.get("fake")},
-        held_in=check.strings(data, "held_in"), published={k: dict(v) for k, v in published.items()},
+        held_in=held_in, held_out_in_table=table_out, published={k: dict(v) for k, v in published.items()},
         sources=check.sources(data), crop_box=tuple(crop) if crop else None,
-        licence=check.string(data, "licence"), notes=check.string(data, "notes"))
+        licence=check.string(data, "licence"), notes=check.string(data, "notes"), protocol=check.protocol(data))
 
 
 def _read(path: Path) -> tuple[dict[str, SuiteEntry], list[DatasetEntry]]:
@@ -348,6 +425,8 @@ def load_manifests(paths: Iterable[str | os.PathLike]) -> Manifest:
         where = f"{origin[entry.name]}: dataset {entry.name!r}"
         if entry.suite not in suites:
             raise ManifestError(f"{where}: field 'suite': {entry.suite!r} is not defined under suites.")
+        if suites[entry.suite].protocol:
+            datasets[entry.name] = entry = replace(entry, protocol={**suites[entry.suite].protocol, **entry.protocol})
         for ref in entry.real_reference:
             if ref not in datasets or datasets[ref].labels != "real":
                 raise ManifestError(f"{where}: field 'real_reference': {ref!r} is not a real-only dataset.")

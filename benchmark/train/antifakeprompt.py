@@ -198,7 +198,7 @@ def prompt_tuning_loss(detector: AntifakePrompt, pixel_values: torch.Tensor,
     inputs = detector.model_inputs(pixel_values)
     inputs["input_ids"] = torch.tensor(rows, device=device)
     inputs["attention_mask"] = torch.tensor(att_rows, device=device)
-    logits = detector.model(**inputs).logits.float()
+    logits = detector.restrict_vocab(detector.model(**inputs).logits.float())  # LAVIS' 32,001 Vicuna rows only
     target = torch.tensor(tgt_rows, device=device)
     loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), target[:, 1:].reshape(-1),
                            ignore_index=-100)
@@ -348,7 +348,9 @@ def train_prompt(*, real_dir: str | os.PathLike, fake_dir: str | os.PathLike, ou
     steps_per_epoch = math.ceil(len(train_records) / batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(
         step // steps_per_epoch, step % steps_per_epoch, init_lr=lr, max_epoch=epochs) / lr)
-    use_scaler = det.device.type == "cuda" and det.model.language_model.dtype == torch.float16
+    # the LAVIS mixed layout keeps embed_tokens in fp32, so ask the LM head (fp16 under that layout) for the dtype
+    use_scaler = (det.device.type == "cuda"
+                  and det.model.language_model.get_output_embeddings().weight.dtype == torch.float16)
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_val_loss": None, "best_epoch": None,

@@ -34,8 +34,12 @@ token ``[*]``, strips the whitespace next to it and encodes each remaining chunk
 behaviour explicitly (chunk by chunk) instead of tokenizing the whole prompt, and pins the leading ``</s>`` (LAVIS sets
 ``bos_token='</s>'``).
 
-Precision (LAVIS ``maybe_autocast``): ViT and LLM in fp16, ``ln_vision``, Q-Former and projection in fp32.
-:func:`apply_lavis_precision` sets the same split on a half-precision model.
+Precision (LAVIS ``maybe_autocast``): ViT and LLM matmuls in fp16 under autocast, with the ViT embeddings and
+LayerNorms and the LLM input embeddings in fp32; ``ln_vision``, Q-Former and projection in fp32 outside autocast.
+:func:`apply_lavis_precision` sets that layout (half precision on CUDA). Log-probabilities are taken over LAVIS'
+32,001 Vicuna rows (:func:`lavis_vocab_size`; the HF head's padding rows are masked). The prompt-token variant
+(``legacy``/``spaced``, transformers <= 4.33 / >= 4.34) and the decision rule (``likelihood``/``generate``) are
+selectable and recorded in the identity.
 Modules, one job each: :mod:`.tokens` (the pseudo-word embedding, prompts, answers), :mod:`.prompts` (prompt token
 ids), :mod:`.checkpoint` (pseudo-word checkpoint I/O), :mod:`.assembly` (building the HF model and its precision),
 :mod:`.detectors` (the yes/no InstructBLIP base with the zero-shot baseline and AntifakePrompt as leaves).

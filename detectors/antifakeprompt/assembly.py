@@ -14,7 +14,7 @@ from fakebench.core.errors import FakebenchError, WeightsNotFoundError
 
 from fakebench.detectors.antifakeprompt.tokens import DEFAULT_BASE_MODEL, DEFAULT_LLM_MODEL, _DTYPES, _LICENCES
 
-__all__ = ["resolve_dtype", "resolve_device", "apply_lavis_precision", "load_instructblip"]
+__all__ = ["resolve_dtype", "resolve_device", "apply_lavis_precision", "model_precision", "load_instructblip"]
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -40,19 +40,104 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def apply_lavis_precision(model: nn.Module) -> nn.Module:
-    """Run ``post_layernorm`` (LAVIS ``ln_vision``), the Q-Former and the projection in fp32 on a half-precision
-    InstructBLIP, as LAVIS does (those calls sit outside ``maybe_autocast``); the ViT and LLM stay in half precision.
-    The HF forward casts the projected features back to the LLM dtype. Returns ``model``."""
+def _device_type(module: nn.Module) -> str:
+    param = next(module.parameters(), None)
+    return param.device.type if param is not None else "cpu"
+
+
+def _to_fp32(value: Any) -> Any:
+    """Half/bfloat16 tensors (also inside tuples, lists and dicts) cast to float32; anything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.float16, torch.bfloat16) else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_fp32(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_fp32(v) for k, v in value.items()}
+    return value
+
+
+def _set_forward_precision(module: nn.Module, autocast_dtype: torch.dtype | None) -> None:
+    """Make ``module.forward`` run under ``torch.autocast(autocast_dtype)`` (LAVIS ``maybe_autocast``), or, with
+    ``None``, with autocast disabled and half-precision inputs cast to fp32 (the LAVIS calls outside
+    ``maybe_autocast``). Idempotent: a second call replaces the first wrapper."""
+    original = module.__dict__.get("_fakebench_forward") or module.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        device_type = _device_type(module)
+        if autocast_dtype is None:
+            with torch.autocast(device_type=device_type, enabled=False):
+                return original(*_to_fp32(args), **_to_fp32(kwargs))
+        with torch.autocast(device_type=device_type, dtype=autocast_dtype):
+            return original(*args, **kwargs)
+
+    module.__dict__["_fakebench_forward"] = original
+    module.forward = forward
+
+
+def apply_lavis_precision(model: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Module:
+    """Give an InstructBLIP the mixed precision of LAVIS / AntifakePrompt on a GPU, in place.
+
+    The layout (AntifakePrompt ``eva_vit.py`` ``convert_weights_to_fp16``, ``modeling_llama.py``
+    ``LlamaModelTextualInversion``, ``blip2_vicuna_instruct_textinv.py``):
+
+    * vision tower: every ``nn.Linear`` in ``dtype``; the patch embedding, class and position embeddings and every
+      LayerNorm (including ``post_layernorm``, LAVIS ``ln_vision``) in fp32; its forward runs under
+      ``torch.autocast(dtype)`` (LAVIS ``maybe_autocast``), so the matmuls run in ``dtype`` and the LayerNorms in fp32;
+    * Q-Former, query tokens and ``language_projection``: fp32, with autocast disabled (LAVIS calls them outside
+      ``maybe_autocast``);
+    * LLM: ``dtype`` except the input embeddings ``embed_tokens`` (fp32, as ``LlamaModelTextualInversion`` creates
+      them; the pseudo-word vector is fp32 too), forward under ``torch.autocast(dtype)``.
+
+    LAVIS converts the ViT's patch-embedding convolution to fp16 as well; under autocast the convolution runs in fp16
+    either way, so keeping its weight in fp32 gives the same numbers and keeps the pixel values fp32. Weights already
+    in fp32 keep their exact values (convert from an fp32 model: a half-precision model is upcast, not restored).
+    A bitsandbytes-quantized LLM keeps its quantized layers.
+
+    Args:
+        model: an ``InstructBlipForConditionalGeneration``.
+        dtype: the autocast / half dtype, ``torch.float16`` (LAVIS) or ``torch.bfloat16``.
+
+    Returns:
+        ``model``; :func:`model_precision` then reports ``lavis-mixed-<dtype>``.
+
+    Raises:
+        FakebenchError: ``dtype`` is not a half-precision dtype.
+    """
+    if dtype not in (torch.float16, torch.bfloat16):
+        raise FakebenchError(f"LAVIS mixed precision needs float16 or bfloat16, got {dtype}.")
     vision = model.vision_model
-    vision.post_layernorm.float()
-    if not getattr(vision.post_layernorm, "_afp_fp32_hook", False):
-        vision.post_layernorm.register_forward_pre_hook(lambda _m, args: tuple(a.float() for a in args))
-        vision.post_layernorm._afp_fp32_hook = True
+    for module in vision.modules():
+        if isinstance(module, nn.Linear):
+            module.to(dtype)
+        elif isinstance(module, nn.LayerNorm):
+            module.float()
+    vision.embeddings.float()
+    _set_forward_precision(vision, dtype)
     model.qformer.float()
     model.language_projection.float()
     model.query_tokens.data = model.query_tokens.data.float()
+    _set_forward_precision(model.qformer, None)
+    _set_forward_precision(model.language_projection, None)
+    llm = model.language_model
+    embedding = llm.get_input_embeddings()
+    # the same tensors when already fp32, so their values survive the cast below (weight and pseudo-word vector)
+    kept = {name: param.data.float() for name, param in embedding.named_parameters()}
+    if not getattr(llm, "is_quantized", False):
+        llm.to(dtype)
+    for name, param in embedding.named_parameters():
+        param.data = kept[name]
+    _set_forward_precision(llm, dtype)
+    model.__dict__["_fakebench_precision"] = f"lavis-mixed-{str(dtype).replace('torch.', '')}"
     return model
+
+
+def model_precision(model: nn.Module) -> str:
+    """``lavis-mixed-float16`` (or ``-bfloat16``) after :func:`apply_lavis_precision`, else the LLM output layer's
+    dtype (``float32``, ...)."""
+    tagged = model.__dict__.get("_fakebench_precision")
+    if tagged:
+        return tagged
+    return str(model.language_model.get_output_embeddings().weight.dtype).replace("torch.", "")
 
 
 def _quantization_config(quantization: str | None, dtype: torch.dtype, device: torch.device) -> Any:
@@ -124,8 +209,8 @@ def load_instructblip(base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
         base_model: hub id or folder of an InstructBLIP checkpoint with its LLM tokenizer at the root and the
             Q-Former tokenizer in ``qformer_tokenizer/``.
         llm_model: hub id or folder of a LLaMA-family causal LM with the base model's hidden size.
-        dtype: ``fp16``/``bf16``/``fp32`` or a torch dtype; default fp16 on CUDA, fp32 on CPU. Half precision also
-            applies :func:`apply_lavis_precision`.
+        dtype: ``fp16``/``bf16``/``fp32`` or a torch dtype; default fp16 on CUDA, fp32 on CPU. Half precision
+            loads the base model in fp32 and then applies :func:`apply_lavis_precision` (LAVIS mixed precision).
         device: target device (default CUDA when available).
         quantization: ``None``, ``'8bit'`` or ``'4bit'`` for the LLM (bitsandbytes, CUDA only).
         cache_dir: fakebench cache root whose ``huggingface/`` folder is the fallback hub cache.
@@ -159,8 +244,10 @@ def load_instructblip(base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the skipped LLM layers would be reported as unexpected keys
     try:
+        # half precision: read the base in fp32 so the parts LAVIS keeps in fp32 keep their exact values
+        base_dtype = torch.float32 if torch_dtype in (torch.float16, torch.bfloat16) else torch_dtype
         model = _from_pretrained(InstructBlipForConditionalGeneration.from_pretrained, base_id, what, hub_dir,
-                                 config=skeleton, dtype=torch_dtype, **placement)
+                                 config=skeleton, dtype=base_dtype, **placement)
     finally:
         hf_logging.set_verbosity(verbosity)
     if llm_model is not None:
@@ -181,6 +268,6 @@ def load_instructblip(base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
     elif quant is not None:
         raise FakebenchError("Quantization applies to a separately loaded LLM; pass llm_model.")
     if torch_dtype in (torch.float16, torch.bfloat16):
-        apply_lavis_precision(model)
+        apply_lavis_precision(model, torch_dtype)
     model.requires_grad_(False)
     return model.eval(), qformer_tokenizer, tokenizer

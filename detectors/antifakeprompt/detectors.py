@@ -12,13 +12,13 @@ from torch import nn
 
 from fakebench.core.errors import CheckpointError, FakebenchError, WeightsNotFoundError
 
-from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
+from fakebench.detectors.catalog import AFP_PROMPT_TOKENS, ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.base import Detector, DetectorOutput, WeightsInfo
 from fakebench.detectors.card import Preset
-from fakebench.detectors.antifakeprompt.tokens import AFP_PROMPT, ANSWERS, DEFAULT_BASE_MODEL, DEFAULT_LLM_MODEL, LAVIS_BOS, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, PSEUDO_WORD, PseudoWordState, ZERO_SHOT_PROMPT, ensure_image_token, install_pseudo_word, pseudo_word_modules
+from fakebench.detectors.antifakeprompt.tokens import DECISION_RULES, PROMPT_TOKEN_VARIANTS, lavis_vocab_size, AFP_PROMPT, ANSWERS, DEFAULT_BASE_MODEL, DEFAULT_LLM_MODEL, LAVIS_BOS, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, PSEUDO_WORD, PseudoWordState, ZERO_SHOT_PROMPT, ensure_image_token, install_pseudo_word, pseudo_word_modules
 from fakebench.detectors.antifakeprompt.prompts import PromptIds, build_llm_prompt_ids, build_qformer_prompt_ids, encode_chunk
 from fakebench.detectors.antifakeprompt.checkpoint import read_pseudo_word_checkpoint
-from fakebench.detectors.antifakeprompt.assembly import load_instructblip, resolve_device
+from fakebench.detectors.antifakeprompt.assembly import load_instructblip, model_precision, resolve_device
 
 __all__ = ["InstructBlipZeroShot", "AntifakePrompt"]
 
@@ -42,9 +42,22 @@ class InstructBlipZeroShot(Detector):
             log-likelihood (the official mean-over-padded-positions loss ranks the same way).
         prompt: override of the class prompt (ablations).
         quantization: ``'8bit'``/``'4bit'`` when the LLM was loaded quantized (recorded; such a model cannot move).
+        prompt_tokens: how the text around ``[*]`` is split into LLM tokens, one of
+            :data:`~fakebench.detectors.antifakeprompt.tokens.PROMPT_TOKEN_VARIANTS` (``legacy``: transformers <=
+            4.33; ``spaced``: >= 4.34). ``None``: the checkpoint's default from
+            :data:`~fakebench.detectors.catalog.AFP_PROMPT_TOKENS` (``legacy`` for other weights). Recorded in
+            :meth:`identity`; without the pseudo-word both variants give the same ids.
+        decision: one of :data:`~fakebench.detectors.antifakeprompt.tokens.DECISION_RULES`: ``likelihood`` (default,
+            continuous score) or ``generate`` (the paper-era rule: generate, then real iff the answer is exactly
+            ``yes``; hard 0/1 outputs, no logit, so AP/AUC are not computed).
+
+    Attributes:
+        scored_vocab: LLM output rows that enter the softmax, the LAVIS vocabulary (``lavis_vocab_size``: 32,001
+            for Vicuna); the padding rows of the HF head beyond it are masked.
 
     Raises:
-        FakebenchError: the preset's crop differs from the model's image size, or an answer encodes to no token.
+        FakebenchError: the preset's crop differs from the model's image size, an answer encodes to no token, or
+            ``prompt_tokens``/``decision`` is unknown.
     """
 
     name: ClassVar[str] = "instructblip"
@@ -60,7 +73,17 @@ class InstructBlipZeroShot(Detector):
     def __init__(self, model: nn.Module, qformer_tokenizer: Any, tokenizer: Any, *,
                  preset: Preset | str | None = None, weights: WeightsInfo, device: str | torch.device | None = None,
                  base_model: str = "custom", llm_model: str = "custom", answers: Sequence[str] = ANSWERS,
-                 prompt: str | None = None, quantization: str | None = None) -> None:
+                 prompt: str | None = None, quantization: str | None = None, prompt_tokens: str | None = None,
+                 decision: str = "likelihood") -> None:
+        if decision not in DECISION_RULES:
+            raise FakebenchError(f"Unknown decision rule {decision!r}; expected one of {', '.join(DECISION_RULES)}.")
+        if prompt_tokens is None:
+            prompt_tokens = AFP_PROMPT_TOKENS.get(weights.tag, ("legacy", ""))[0] if self.uses_pseudo_word else "legacy"
+        if prompt_tokens not in PROMPT_TOKEN_VARIANTS:
+            raise FakebenchError(f"Unknown prompt-token variant {prompt_tokens!r}; expected one of "
+                                 f"{', '.join(PROMPT_TOKEN_VARIANTS)}.")
+        self.prompt_tokens, self.decision = prompt_tokens, decision
+        self.continuous_scores = decision == "likelihood"
         vision_device = next(model.vision_model.parameters()).device
         wanted = torch.device(device) if device is not None else vision_device
         if wanted.type == vision_device.type and wanted.index is None:
@@ -77,13 +100,19 @@ class InstructBlipZeroShot(Detector):
         self.instruction = prompt if prompt is not None else type(self).prompt
         self.pseudo_ids = install_pseudo_word(model, qformer_tokenizer, tokenizer) if self.uses_pseudo_word else None
         self.ids = self._build_ids(tuple(answers))
+        self._answer_words = tuple(answers)
+        head_rows = int(model.language_model.get_output_embeddings().weight.shape[0])
+        self.scored_vocab = min(lavis_vocab_size(tokenizer), head_rows)
+        if any(a[0] >= self.scored_vocab for a in self.ids.answers):
+            raise FakebenchError(f"An answer token of {answers!r} lies beyond the LLM vocabulary "
+                                 f"({self.scored_vocab} rows).")
         if vision_device != self.device:
             self.model.to(self.device)
         n_params = sum(p.numel() for p in model.parameters())
         if self.device.type == "cpu" and n_params >= self.cpu_warn_params:
             warnings.warn(f"{self.name} runs its {n_params / 1e9:.1f} B-parameter model on the CPU: expect tens of "
                           f"seconds per image and ~4 bytes of RAM per parameter in fp32. Use a CUDA GPU "
-                          f"(device='cuda'; ~16.5 GB in fp16, or quantization='8bit'/'4bit').", RuntimeWarning,
+                          f"(device='cuda'; ~17 GB in fp16, or quantization='8bit'/'4bit').", RuntimeWarning,
                           stacklevel=2)
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -95,7 +124,8 @@ class InstructBlipZeroShot(Detector):
         l_pid = self.pseudo_ids.llm if self.pseudo_ids else None
         cfg = self.model.config
         ensure_image_token(self.tokenizer, int(cfg.image_token_index))
-        llm = build_llm_prompt_ids(self.tokenizer, self.instruction, pseudo_word=word, pseudo_id=l_pid)
+        llm = build_llm_prompt_ids(self.tokenizer, self.instruction, pseudo_word=word, pseudo_id=l_pid,
+                                   variant=self.prompt_tokens)
         qformer = build_qformer_prompt_ids(self.qformer_tokenizer, self.instruction, pseudo_word=word,
                                            pseudo_id=q_pid)
         answer_ids = tuple(tuple(encode_chunk(self.tokenizer, a, sentencepiece_prefix=True)) for a in answers)
@@ -123,13 +153,16 @@ class InstructBlipZeroShot(Detector):
              device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
              base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
              llm_model: str | os.PathLike | None = DEFAULT_LLM_MODEL,
-             dtype: str | torch.dtype | None = None, quantization: str | None = None) -> "InstructBlipZeroShot":
+             dtype: str | torch.dtype | None = None, quantization: str | None = None,
+             decision: str = "likelihood", prompt_tokens: str | None = None) -> "InstructBlipZeroShot":
         """Load the zero-shot baseline from the base models (see :func:`load_instructblip`).
 
         Args:
             weights: must be ``None`` (this detector has no checkpoint of its own).
             preset, device, cache_dir: as :meth:`Detector.load` (``device=None``: CUDA when available).
             base_model, llm_model, dtype, quantization: see :func:`load_instructblip`.
+            decision, prompt_tokens: see the class (``decision='generate'`` reproduces the paper's InstructBLIP
+                column).
 
         Raises:
             WeightsNotFoundError: base models unavailable offline; or ``weights`` was given.
@@ -141,7 +174,8 @@ class InstructBlipZeroShot(Detector):
         model, qtok, tok = load_instructblip(base_model, llm_model, dtype=dtype, device=device,
                                              quantization=quantization, cache_dir=cache_dir)
         return cls(model, qtok, tok, preset=preset, weights=WeightsInfo(tag="zero-shot"), device=device,
-                   base_model=str(base_model), llm_model=str(llm_model), quantization=quantization)
+                   base_model=str(base_model), llm_model=str(llm_model), quantization=quantization,
+                   decision=decision, prompt_tokens=prompt_tokens)
 
     # -- inference ----------------------------------------------------------------------------------------------
     def llm_pieces(self) -> list[str]:
@@ -183,10 +217,16 @@ class InstructBlipZeroShot(Detector):
         """
         inputs = self.model_inputs(batch)
         if self.ids.single_token_answers:
-            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1].float()
+            logits = self.restrict_vocab(self.model(**inputs, logits_to_keep=1).logits[:, -1].float())
             logp = logits.log_softmax(-1)
             return logp[:, [a[0] for a in self.ids.answers]].cpu()
         return self._sequence_log_likelihoods(inputs).cpu()
+
+    def restrict_vocab(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits[..., :scored_vocab]``: drop the LM-head rows LAVIS' Vicuna does not have (the padding rows added
+        when HF resizes to 32,064, which hold ``<image>`` and ``[*]``), so a log-softmax or cross-entropy over the
+        result equals the official one. ``(..., V)`` -> ``(..., scored_vocab)``, same dtype and device."""
+        return logits[..., : self.scored_vocab]
 
     def _sequence_log_likelihoods(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         n, prompt_len = inputs["input_ids"].shape
@@ -200,7 +240,7 @@ class InstructBlipZeroShot(Detector):
         att = torch.tensor(masks, device=self.device).repeat(n, 1)
         rep = {k: inputs[k].repeat_interleave(2, dim=0) for k in ("pixel_values", "qformer_input_ids",
                                                                   "qformer_attention_mask")}
-        logits = self.model(**rep, input_ids=ids, attention_mask=att).logits.float()
+        logits = self.restrict_vocab(self.model(**rep, input_ids=ids, attention_mask=att).logits.float())
         logp = logits[:, prompt_len - 1:-1].log_softmax(-1)  # position t predicts token t + 1
         targets = ids[:, prompt_len:]
         token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * att[:, prompt_len:]
@@ -217,18 +257,75 @@ class InstructBlipZeroShot(Detector):
             ``DetectorOutput(prob, logit)``, ``(N,)`` float32 on the CPU; ``prob > 0.5`` iff the fake answer ("no") is
             strictly more likely, the official decision.
         """
+        if self.decision == "generate":
+            real = torch.tensor([text == self.answer_words[0] for text in self.generate_answers(batch)])
+            return DetectorOutput(prob=(~real).float(), logit=None)
         ll = self.answer_log_likelihoods(batch)
         logit = (ll[:, 1] - ll[:, 0]).float()
         return DetectorOutput(prob=torch.sigmoid(logit), logit=logit)
 
+    #: The paper-era generation settings (AntifakePrompt ``predict_answers`` defaults passed to ``generate``: beam
+    #: search with 5 beams, at most 10 new tokens, at least 1, length penalty 0; ``generate``'s repetition penalty
+    #: 1.5; no sampling, so ``top_p`` 0.9 and temperature 1 have no effect).
+    GENERATION = {"num_beams": 5, "max_new_tokens": 10, "min_new_tokens": 1, "repetition_penalty": 1.5,
+                  "length_penalty": 0.0, "do_sample": False}
+
+    @torch.inference_mode()
+    def generate_answers(self, batch: torch.Tensor) -> list[str]:
+        """The paper-era answers: generated text for each image, as LAVIS ``generate`` returns it.
+
+        The LLM gets only ``inputs_embeds`` (query features + prompt embeddings, no ``input_ids``), as LAVIS passes
+        them, so the repetition penalty sees only generated tokens; the padding rows beyond :attr:`scored_vocab`
+        are never generated; output id 0 is mapped to ``</s>`` (LAVIS), then decoded without special tokens and
+        stripped.
+
+        Args:
+            batch: ``(N, 3, H, W)`` float32 from :meth:`transform`.
+
+        Returns:
+            ``N`` strings; :meth:`predict` with ``decision='generate'`` calls an image real iff its string is exactly
+            ``yes``.
+        """
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        scored = self.scored_vocab
+
+        class _LavisVocab(LogitsProcessor):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                scores[:, scored:] = -float("inf")
+                return scores
+
+        inputs = self.model_inputs(batch)
+        features = self.model.get_image_features(inputs["pixel_values"], qformer_input_ids=inputs["qformer_input_ids"],
+                                                 qformer_attention_mask=inputs["qformer_attention_mask"],
+                                                 return_dict=True).pooler_output
+        embeds = self.model.get_input_embeddings()(inputs["input_ids"])
+        mask = (inputs["input_ids"] == self.ids.image_token).unsqueeze(-1).expand_as(embeds)
+        embeds = embeds.masked_scatter(mask, features.to(embeds.device, embeds.dtype))
+        with warnings.catch_warnings():  # "penalty only to newly generated tokens": what LAVIS does
+            warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds.*")
+            out = self.model.language_model.generate(inputs_embeds=embeds, attention_mask=inputs["attention_mask"],
+                                                     logits_processor=LogitsProcessorList([_LavisVocab()]),
+                                                     eos_token_id=self.ids.eos, pad_token_id=self.ids.eos,
+                                                     **self.GENERATION)
+        out = out.masked_fill(out == 0, self.ids.eos)
+        return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    @property
+    def answer_words(self) -> tuple[str, ...]:
+        """The candidate answers as text, ``(real, fake)`` (``('yes', 'no')``)."""
+        return self._answer_words
+
     # -- provenance / placement ---------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """:meth:`Detector.identity` plus prompt, answers, base models, dtype and quantization."""
+        """:meth:`Detector.identity` plus prompt, its token ids and variant (``prompt_tokens``), answers, decision rule,
+        scored vocabulary, base models, precision (``dtype``) and quantization."""
         ident = super().identity()
         ident.update({"prompt": self.instruction, "answers": [list(a) for a in self.ids.answers],
+                      "prompt_tokens": self.prompt_tokens, "llm_prompt_ids": list(self.ids.llm),
+                      "decision": self.decision, "scored_vocab": self.scored_vocab,
                       "base_model": self.base_model, "llm_model": self.llm_model,
-                      "dtype": str(self.model.language_model.dtype).replace("torch.", ""),
-                      "quantization": self.quantization})
+                      "dtype": model_precision(self.model), "quantization": self.quantization})
         return ident
 
     def to(self, device: str | torch.device) -> "InstructBlipZeroShot":
@@ -353,7 +450,8 @@ class AntifakePrompt(InstructBlipZeroShot):
              device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
              base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
              llm_model: str | os.PathLike | None = DEFAULT_LLM_MODEL,
-             dtype: str | torch.dtype | None = None, quantization: str | None = None) -> "AntifakePrompt":
+             dtype: str | torch.dtype | None = None, quantization: str | None = None,
+             prompt_tokens: str | None = None, decision: str = "likelihood") -> "AntifakePrompt":
         """Load the base models and an AntifakePrompt checkpoint.
 
         The checkpoint is resolved and read first (a bad file fails before the 8 B-parameter load).
@@ -365,6 +463,8 @@ class AntifakePrompt(InstructBlipZeroShot):
             cache_dir: download cache for the checkpoint (default :func:`fakebench.core.env.cache_root`); the base models
                 use the Hugging Face cache.
             base_model, llm_model, dtype, quantization: see :func:`load_instructblip`.
+            prompt_tokens: ``legacy``/``spaced`` (``None``: the checkpoint's default, see the card), decision:
+                ``likelihood``/``generate``; see :class:`InstructBlipZeroShot`.
 
         Raises:
             CheckpointError: unreadable checkpoint, wrong tensors or widths.
@@ -376,7 +476,7 @@ class AntifakePrompt(InstructBlipZeroShot):
         model, qtok, tok = load_instructblip(base_model, llm_model, dtype=dtype, device=device,
                                              quantization=quantization, cache_dir=cache_dir)
         det = cls(model, qtok, tok, preset=preset, weights=info, device=device, base_model=str(base_model),
-                  llm_model=str(llm_model), quantization=quantization)
+                  llm_model=str(llm_model), quantization=quantization, prompt_tokens=prompt_tokens, decision=decision)
         det.set_pseudo_word(state, info.path or str(weights))
         return det
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fakebench.core.errors import FakebenchError
 
-from fakebench.detectors.antifakeprompt.tokens import LAVIS_BOS
+from fakebench.detectors.antifakeprompt.tokens import LAVIS_BOS, PROMPT_TOKEN_VARIANTS
 
 __all__ = ["PromptIds", "build_llm_prompt_ids", "build_qformer_prompt_ids", "encode_chunk"]
 
@@ -37,38 +37,64 @@ def encode_chunk(tokenizer: Any, text: str, *, sentencepiece_prefix: bool = Fals
     return ids
 
 
-def _chunks(prompt: str, pseudo_word: str | None) -> list[str | None]:
-    """Split ``prompt`` at ``pseudo_word`` (``None`` entries), stripping whitespace next to it (slow-tokenizer rule)."""
+def _chunks(prompt: str, pseudo_word: str | None, *, keep_space_before: bool = False) -> list[str | None]:
+    """Split ``prompt`` at ``pseudo_word`` (``None`` entries), stripping whitespace next to it (slow-tokenizer rule).
+
+    With ``keep_space_before`` (transformers >= 4.34), a chunk that ended in whitespace before the pseudo-word is
+    followed by ``" "`` (encoded as the lone ``▁`` piece)."""
     if not pseudo_word or pseudo_word not in prompt:
         return [prompt]
     pieces = prompt.split(pseudo_word)
     out: list[str | None] = []
     for i, piece in enumerate(pieces):
+        spaced = i < len(pieces) - 1 and piece[-1:].isspace()
         piece = piece.rstrip() if i < len(pieces) - 1 else piece
         piece = piece.lstrip() if i > 0 else piece
         if piece:
             out.append(piece)
+        if keep_space_before and spaced:
+            out.append(" ")
         if i < len(pieces) - 1:
             out.append(None)
     return out
 
 
 def build_llm_prompt_ids(tokenizer: Any, prompt: str, *, pseudo_word: str | None = None,
-                         pseudo_id: int | None = None) -> list[int]:
+                         pseudo_id: int | None = None, variant: str = "legacy") -> list[int]:
     """LLM ids of ``'</s>' + prompt`` as the slow LAVIS tokenizer produced them (without the image placeholders).
 
-    For ``Is this photo real [*]?`` the pieces are ``</s> ▁Is ▁this ▁photo ▁real [*] ▁?``; for
-    ``Is this photo real?`` they are ``</s> ▁Is ▁this ▁photo ▁real ?``.
+    For ``Is this photo real [*]?`` the pieces are ``</s> ▁Is ▁this ▁photo ▁real [*] ▁?`` (``variant='legacy'``,
+    transformers <= 4.33) or ``</s> ▁Is ▁this ▁photo ▁real ▁ [*] ▁?`` (``'spaced'``, transformers >= 4.34); for
+    ``Is this photo real?`` (no pseudo-word) both give ``</s> ▁Is ▁this ▁photo ▁real ?``.
+
+    Args:
+        tokenizer: the LLaMA tokenizer.
+        prompt: the instruction.
+        pseudo_word, pseudo_id: the pseudo-word string and its id (``None``: no pseudo-word).
+        variant: one of :data:`~fakebench.detectors.antifakeprompt.tokens.PROMPT_TOKEN_VARIANTS`.
 
     Raises:
-        FakebenchError: ``</s>`` is unknown to the tokenizer, or a chunk lacks the SentencePiece prefix.
+        FakebenchError: unknown ``variant``; ``</s>`` (or, for ``spaced``, the lone ``▁`` piece) is unknown to the
+            tokenizer; or a chunk lacks the SentencePiece prefix.
     """
-    bos = tokenizer.get_vocab().get(LAVIS_BOS)
+    if variant not in PROMPT_TOKEN_VARIANTS:
+        raise FakebenchError(f"Unknown prompt-token variant {variant!r}; expected one of "
+                             f"{', '.join(PROMPT_TOKEN_VARIANTS)}.")
+    vocab = tokenizer.get_vocab()
+    bos = vocab.get(LAVIS_BOS)
     if bos is None:
         raise FakebenchError(f"The LLM tokenizer has no {LAVIS_BOS!r} token; it is not a LLaMA/Vicuna tokenizer.")
     ids = [int(bos)]
-    for chunk in _chunks(prompt, pseudo_word):
-        ids += [int(pseudo_id)] if chunk is None else encode_chunk(tokenizer, chunk, sentencepiece_prefix=True)
+    for chunk in _chunks(prompt, pseudo_word, keep_space_before=variant == "spaced"):
+        if chunk is None:
+            ids.append(int(pseudo_id))
+        elif chunk == " ":
+            if "▁" not in vocab:
+                raise FakebenchError("The LLM tokenizer has no lone '▁' piece, which the 'spaced' prompt-token "
+                                     "variant needs; it is not a LLaMA/Vicuna tokenizer.")
+            ids.append(int(vocab["▁"]))
+        else:
+            ids += encode_chunk(tokenizer, chunk, sentencepiece_prefix=True)
     return ids
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from fakebench.core.errors import FakebenchError
 
 
-__all__ = ["AFP_PROMPT", "ZERO_SHOT_PROMPT", "PSEUDO_WORD", "ANSWERS", "LAVIS_BOS", "LAVIS_QFORMER_KEY", "LAVIS_LLM_KEY", "DEFAULT_BASE_MODEL", "DEFAULT_LLM_MODEL", "PseudoWordEmbedding", "PseudoWordState", "PseudoWordIds", "install_pseudo_word", "pseudo_word_modules", "ensure_image_token"]
+__all__ = ["PROMPT_TOKEN_VARIANTS", "DECISION_RULES", "lavis_vocab_size", "AFP_PROMPT", "ZERO_SHOT_PROMPT", "PSEUDO_WORD", "ANSWERS", "LAVIS_BOS", "LAVIS_QFORMER_KEY", "LAVIS_LLM_KEY", "DEFAULT_BASE_MODEL", "DEFAULT_LLM_MODEL", "PseudoWordEmbedding", "PseudoWordState", "PseudoWordIds", "install_pseudo_word", "pseudo_word_modules", "ensure_image_token"]
 
 
 #: The AntifakePrompt instruction (``test.py`` line 228; model yaml ``prompt``).
@@ -26,6 +26,16 @@ AFP_PROMPT = "Is this photo real [*]?"
 ZERO_SHOT_PROMPT = "Is this photo real?"
 #: The pseudo-word string (model yaml ``pseudo_word``).
 PSEUDO_WORD = "[*]"
+#: How the slow ``LlamaTokenizer`` of LAVIS split the text around the pseudo-word, by transformers version:
+#: ``legacy`` (transformers <= 4.33): whitespace next to the added token is stripped, ``</s> ▁Is ▁this ▁photo ▁real [*]
+#: ▁?``; ``spaced`` (transformers >= 4.34, added tokens no longer strip): the space before ``[*]`` stays as its own
+#: ``▁`` piece, ``</s> ▁Is ▁this ▁photo ▁real ▁ [*] ▁?``. The checkpoints were trained with one of them; the card
+#: gives each checkpoint's default (:data:`fakebench.detectors.catalog.AFP_PROMPT_TOKENS`).
+PROMPT_TOKEN_VARIANTS = ("legacy", "spaced")
+#: ``likelihood``: the README-era ``test.py`` (``predict_class``): compare the two answers' likelihoods (continuous
+#: score). ``generate``: the paper-era script (``deepfake-detection/test.py`` @ 04df44d, ``predict_answers``): beam
+#: search generation, then real iff the decoded, stripped text is exactly ``yes`` (hard 0/1 decision, no score).
+DECISION_RULES = ("likelihood", "generate")
 #: Candidate answers, in the order (real, fake) (dataset config ``real_label``/``fake_label``).
 ANSWERS = ("yes", "no")
 #: LAVIS replaces the LLaMA bos by ``</s>`` (``add_special_tokens({'bos_token': '</s>'})``): the prompt starts with it.
@@ -44,6 +54,24 @@ _LICENCES = {
 }
 _DTYPES = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16, "bf16": torch.bfloat16,
            "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
+
+
+def lavis_vocab_size(tokenizer: Any) -> int:
+    """Rows of the LLM output layer in LAVIS: the SentencePiece vocabulary plus ``[PAD]`` (Vicuna: 32000 + 1 = 32001).
+
+    LAVIS resizes Vicuna to ``len(llm_tokenizer)`` right after adding ``[PAD]``; the pseudo-word ``[*]`` never gets an
+    output row. HF InstructBLIP pads the LLM to 32064 rows (``<image>``, ``[*]`` and padding beyond 32001): those rows
+    must not enter the softmax for the log-probabilities to equal the official ones.
+
+    Args:
+        tokenizer: the LLM tokenizer (``vocab_size`` = base vocabulary without added tokens).
+
+    Returns:
+        ``vocab_size + 1`` when ``[PAD]`` is the first added id (the LAVIS/HF InstructBLIP layout), else
+        ``vocab_size``.
+    """
+    base = int(tokenizer.vocab_size)
+    return base + 1 if tokenizer.get_vocab().get("[PAD]") == base else base
 
 
 class PseudoWordEmbedding(nn.Embedding):
