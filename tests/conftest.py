@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FAKEBENCH_SHARED", REPO.parent / "shared")).resolve()
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the ``shared`` fixture always carries the ``shared`` marker, so ``-m "not shared"`` never
+    selects a test that needs ../shared."""
+    for item in items:
+        if "shared" in getattr(item, "fixturenames", ()) and item.get_closest_marker("shared") is None:
+            item.add_marker(pytest.mark.shared)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own FAKEBENCH_CACHE, so nothing touches the user's cache or leaks between tests."""

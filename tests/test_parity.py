@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-pytestmark = pytest.mark.shared
 
 
 def _expected(path, detector=None):
