@@ -54,3 +54,77 @@ def test_ap_ranks_by_logit_when_probabilities_saturate():
     assert row["auc"] == pytest.approx(0.5)
     no_logit = evaluate_predictions(frame.drop(columns="logit"), [GroupSpec("s", "s")])["per_dataset"][0]
     assert no_logit["auc"] == pytest.approx(0.5) and no_logit["ap"] == pytest.approx(2 / 3)
+
+
+# ------------------------------------------------------------------ confidence intervals, operating points, pooling
+def _afp_frame():
+    """AntifakePrompt layout: one real reference set (coco) shared by two fake-only sets, plus a mixed set."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for dataset, label, n, loc in [("coco", 0, 40, 0.35), ("sd2", 1, 30, 0.7), ("dalle", 1, 20, 0.55),
+                                   ("mixed", 0, 25, 0.45), ("mixed", 1, 25, 0.6)]:
+        probs = np.clip(rng.normal(loc, 0.2, n), 0.001, 0.999)
+        rows += [{"dataset": dataset, "generator": dataset, "label": label, "prob": p,
+                  "logit": math.log(p / (1 - p)), "sha256": f"{dataset}-{label}-{i}"} for i, p in enumerate(probs)]
+    return pd.DataFrame(rows)
+
+
+_AFP_GROUPS = [GroupSpec("coco", "COCO", kind="real"),
+               GroupSpec("sd2", "SD2", kind="fake", references=("coco",)),
+               GroupSpec("dalle", "DALLE", kind="fake", references=("coco",), held_in=True),
+               GroupSpec("mixed", "Mixed")]
+
+
+def test_mean_real_acc_counts_a_shared_reference_once():
+    frame = _afp_frame()
+    out = evaluate_predictions(frame, _AFP_GROUPS, n_boot=0)
+    rows = {r["dataset"]: r for r in out["per_dataset"]}
+    coco_real = (frame.loc[frame.dataset == "coco", "prob"] <= 0.5).mean()
+    mixed = frame[frame.dataset == "mixed"]
+    mixed_real = (mixed.loc[mixed.label == 0, "prob"] <= 0.5).mean()
+    assert rows["sd2"]["real_acc"] == pytest.approx(coco_real) and rows["dalle"]["real_acc"] == pytest.approx(coco_real)
+    # coco's reals appear in three rows (coco, sd2, dalle) but are one real source
+    assert out["mean"]["real_acc"] == pytest.approx((coco_real + mixed_real) / 2)
+    assert out["mean"]["n_real_sources"] == 2
+    assert out["held_in_mean"]["real_acc"] == pytest.approx(coco_real)  # dalle's reference
+    assert out["mean"]["acc"] == pytest.approx(np.mean([rows[d]["acc"] for d in rows]))  # unweighted over sets
+    assert out["mean"]["fake_acc"] == pytest.approx(np.mean([rows[d]["fake_acc"] for d in ("sd2", "dalle", "mixed")]))
+    assert "ci" not in rows["sd2"] and "ci" not in out["mean"]  # n_boot=0 disables CIs
+    assert rows["sd2"]["references"] == ["coco"]
+
+
+def test_pooled_is_image_weighted_with_references_once():
+    frame = _afp_frame()
+    out = evaluate_predictions(frame, _AFP_GROUPS, n_boot=0)
+    pooled = out["pooled"]
+    y, p = frame["label"].to_numpy(), frame["prob"].to_numpy()  # every image exactly once
+    assert pooled["n"] == len(frame) and pooled["n_real"] == int((y == 0).sum())
+    assert pooled["acc"] == pytest.approx(((p > 0.5).astype(int) == y).mean())
+    assert pooled["ap"] == pytest.approx(average_precision_score(y, frame["logit"]))
+    assert pooled["n_datasets"] == 4
+
+
+def test_confidence_intervals_and_operating_points():
+    frame = _afp_frame()
+    out = evaluate_predictions(frame, _AFP_GROUPS, n_boot=300, seed=1)
+    again = evaluate_predictions(frame, _AFP_GROUPS, n_boot=300, seed=1)
+    assert out["per_dataset"][1]["ci"] == again["per_dataset"][1]["ci"]  # seeded
+    for row in out["per_dataset"]:
+        for key in ("acc", "real_acc", "fake_acc", "ap", "auc"):
+            lo, hi = row["ci"][key]
+            if math.isnan(row[key]):
+                assert math.isnan(lo) and math.isnan(hi)
+            else:
+                assert lo <= row[key] <= hi and hi - lo < 0.6, (row["dataset"], key, lo, hi)
+        assert set(row["operating"]) >= {"tpr_at_fpr_1", "tpr_at_fpr_5", "eer", "balanced_acc", "oracle_acc"}
+    sd2 = out["per_dataset"][1]
+    assert sd2["ci"]["acc"] == sd2["ci"]["fake_acc"]  # a fake-only set's accuracy is its fake acc
+    assert 0 <= sd2["operating"]["eer"] <= 1 and sd2["operating"]["oracle_acc"] >= sd2["operating"]["acc_at_threshold"]
+    for key in ("mean", "pooled"):
+        lo, hi = out[key]["ci"]["acc"]
+        assert lo <= out[key]["acc"] <= hi
+    assert isinstance(out["mean"]["ci"]["acc"], list) and len(out["mean"]["ci"]["acc"]) == 2
+    # the set-resampled CI of the mean spans the spread of the per-set accuracies
+    accs = [r["acc"] for r in out["per_dataset"]]
+    assert out["mean"]["ci"]["acc"][0] >= min(accs) and out["mean"]["ci"]["acc"][1] <= max(accs)
+    assert all(math.isnan(v) for v in out["held_in_mean"]["ci"]["acc"])  # one set: no set-to-set spread

@@ -53,3 +53,25 @@ def test_hard_labels_skip_ap_auc():
 def test_bad_inputs_raise(y, s, match):
     with pytest.raises(ValueError, match=match):
         binary_metrics(y, s)
+
+
+@pytest.mark.parametrize("y,s", _CASES)
+def test_auc_is_the_pairwise_probability(y, s):
+    """ROC-AUC = P(fake scores above real) + P(tie) / 2, counted over every (fake, real) pair."""
+    fake, real = s[y == 1], s[y == 0]
+    pairs = (fake[:, None] > real[None, :]) + 0.5 * (fake[:, None] == real[None, :])
+    assert roc_auc(y, s) == pytest.approx(pairs.mean(), abs=1e-12)
+
+
+def test_ap_hand_example_with_a_tie():
+    # scores 0.9 (fake), 0.8 (real), 0.8 (fake), 0.1 (fake): thresholds 0.9 -> P 1, R 1/3; 0.8 -> P 2/3, R 2/3;
+    # 0.1 -> P 3/4, R 1.  AP = 1/3 * 1 + 1/3 * 2/3 + 1/3 * 3/4
+    assert average_precision([1, 0, 1, 1], [0.9, 0.8, 0.8, 0.1]) == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+
+
+def test_infinite_logits_rank_like_large_finite_ones():
+    y = np.array([1, 0, 1, 0, 1])
+    s = np.array([np.inf, 3.0, np.inf, -np.inf, 0.5])
+    finite = np.array([10.0, 3.0, 10.0, -10.0, 0.5])
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, finite))
+    assert average_precision(y, s) == pytest.approx(average_precision_score(y, finite))

@@ -12,6 +12,7 @@ import click
 
 from fakebench import __version__
 from fakebench.cli.audit import audit
+from fakebench.cli.compare import compare
 from fakebench.cli.download import download
 from fakebench.cli.evaluate import evaluate
 from fakebench.cli.explain import explain
@@ -42,4 +43,5 @@ main.add_command(robustness)
 main.add_command(audit)
 main.add_command(explain)
 main.add_command(report)
+main.add_command(compare)
 

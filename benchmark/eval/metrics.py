@@ -11,8 +11,9 @@ Definitions follow the official evaluation code of CNNDetection/NPR/UnivFD (``va
 
 Every function takes 1-D arrays ``y_true`` (int {0, 1}, shape (N,)) and ``scores`` (float, shape (N,), higher = more
 likely fake) and returns a Python float; values are fractions in [0, 1] (multiply by 100 for the papers' percent).
-Undefined values (AP or AUC with one class only, accuracy of an empty subset) are ``nan``. The tests check every
-function against scikit-learn on seeded random inputs with ties.
+Undefined values (AP or AUC with one class only, accuracy of an empty subset) are ``nan``. AP and ROC-AUC are
+computed by scikit-learn; the tests also check them against the definitions above written out (pair counts, a hand
+example).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = ["accuracy", "real_accuracy", "fake_accuracy", "average_precision", "roc_auc", "binary_metrics"]
 
@@ -55,38 +57,34 @@ def fake_accuracy(y_true, scores, threshold: float = 0.5) -> float:
     return accuracy(y[y == 1], s[y == 1], threshold)
 
 
+def _finite_ranking(s: np.ndarray) -> np.ndarray:
+    """Same order, finite values: +-inf (a saturated logit) become just above/below the finite range, so
+    scikit-learn's ranking metrics accept them; AP and AUC only depend on the order."""
+    if np.isfinite(s).all():
+        return s
+    finite = s[np.isfinite(s)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return np.where(s == np.inf, hi + 1.0, np.where(s == -np.inf, lo - 1.0, s))
+
+
 def average_precision(y_true, scores) -> float:
-    """Step-wise average precision with fake as the positive class; ``nan`` without both classes."""
+    """Step-wise average precision with fake as the positive class (``sklearn.metrics.average_precision_score``);
+    ``nan`` without both classes."""
     y, s = _validate(y_true, scores)
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
         return math.nan
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    # last index of each run of equal scores = one threshold
-    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]
-    tp = np.cumsum(y_sorted)[ends]
-    precision = tp / (ends + 1)
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(average_precision_score(y, _finite_ranking(s)))
 
 
 def roc_auc(y_true, scores) -> float:
-    """Area under the ROC curve via average ranks (ties count 1/2); ``nan`` without both classes."""
+    """Area under the ROC curve, ties counting 1/2 (``sklearn.metrics.roc_auc_score``); ``nan`` without both
+    classes."""
     y, s = _validate(y_true, scores)
     n_pos = int(y.sum())
-    n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if n_pos == 0 or n_pos == y.size:
         return math.nan
-    order = np.argsort(s, kind="mergesort")
-    s_sorted = s[order]
-    ranks = np.empty(y.size, dtype=np.float64)
-    starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
-    stops = np.r_[starts[1:], y.size]
-    for start, stop in zip(starts, stops):  # average rank (1-based) over each run of ties
-        ranks[order[start:stop]] = (start + stop + 1) / 2.0
-    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    return float(roc_auc_score(y, _finite_ranking(s)))
 
 
 def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool = True,

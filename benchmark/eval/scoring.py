@@ -5,19 +5,30 @@ A single-label fake set (AntifakePrompt's SD2, DALLE-3, ...) is scored as the pa
 images, which is its fake acc -- and, when it names real reference sets, real acc, AP and ROC-AUC are computed over its
 fakes pooled with those reals. A single-label real set reports accuracy = real acc.
 
-Means are unweighted over test sets (as every paper's "mean"/"Average" row), with ``nan`` values ignored; held-in and
-held-out sets get separate means.
+Two summaries over test sets, named so they cannot be confused:
+
+* ``mean`` (and ``held_in_mean`` / ``held_out_mean``): the UNWEIGHTED mean over test sets, as every paper's
+  "mean"/"Average" row, with ``nan`` values ignored. Real acc is averaged over distinct real sources, so a real
+  reference shared by several fake-only sets (AntifakePrompt's COCO) counts once, not once per fake set;
+* ``pooled``: the IMAGE-WEIGHTED value over all images of all sets, each image counted once.
+
+Every row and summary carries ``operating`` (TPR at FPR 1%/5%, EER, balanced accuracy, the optimistic oracle
+threshold; see :mod:`fakebench.analysis.operating`) and, with ``n_boot > 0``, ``ci`` (95% percentile bootstrap
+intervals, see :mod:`fakebench.analysis.bootstrap`); readers must treat both as optional (older files lack them).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+from fakebench.analysis.bootstrap import bootstrap_replicates, bootstrap_set_mean, percentile_interval
+from fakebench.analysis.operating import OPERATING_KEYS, operating_points
 from fakebench.eval.metrics import binary_metrics
 
 __all__ = ["GroupSpec", "METRIC_KEYS", "evaluate_predictions"]
@@ -61,28 +72,73 @@ def _nanmean(values: Iterable[float]) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def _seed(seed: int, name: str) -> list[int]:
+    """Per-set RNG seed: the same test set gets the same resamples whatever the order of the groups."""
+    return [int(seed), zlib.crc32(name.encode("utf-8"))]
+
+
+def _interval(values: Iterable[float]) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name: str, continuous: bool,
+                 threshold: float, n_boot: int, seed: int, level: float) -> dict[str, Any]:
+    """``ci`` (per metric, image bootstrap stratified by label) and ``operating`` dicts of one group of images."""
+    out: dict[str, Any] = {}
+    if n_boot:
+        reps = bootstrap_replicates(y, p, ranking=rank, threshold=threshold, metrics=METRIC_KEYS, n_boot=n_boot,
+                                    seed=_seed(seed, name), continuous=continuous)
+        out["ci"] = {k: _interval(percentile_interval(reps[k], level)) for k in METRIC_KEYS}
+    operating = operating_points(y, p, threshold=threshold)
+    if not continuous:  # hard decisions: one ROC point, threshold-free summaries would be artefacts
+        operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()}
+    out["operating"] = operating
+    return out
+
+
 def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, continuous: bool = True,
-                         threshold: float = 0.5) -> dict[str, Any]:
-    """Score every test set and the means.
+                         threshold: float = 0.5, n_boot: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> dict[str, Any]:
+    """Score every test set, the unweighted means over sets and the image-weighted pooled value.
 
     Args:
         predictions: one row per image with at least ``dataset`` (str), ``label`` (0/1) and ``prob`` (float in
             [0, 1]); rows whose ``prob`` is missing (unreadable images) are ignored. When a ``logit`` column is
             filled for every row of a set, AP and AUC rank by it (same ranking, no float32 saturation at 0/1).
         groups: the test sets to report, in order.
-        continuous: whether ``prob`` is a continuous score (else AP/AUC are ``nan``).
+        continuous: whether ``prob`` is a continuous score (else AP/AUC and the threshold-free operating points are
+            ``nan``).
         threshold: decision threshold (``prob > threshold`` = fake).
+        n_boot: bootstrap resamples for the 95% CIs (``0`` disables CIs; see :mod:`fakebench.analysis.bootstrap`).
+        seed: bootstrap seed (each test set derives its own stream from it and its name).
+        level: CI coverage (default 0.95).
 
     Returns:
-        ``{"per_dataset": [row, ...], "mean": {...}, "held_in_mean": {...}, "held_out_mean": {...}}``. Each row has
-        the GroupSpec fields plus ``n``, ``n_real``, ``n_fake`` and the :data:`METRIC_KEYS` as fractions (``nan`` when
-        undefined); each mean has the metric keys plus ``n_datasets``.
+        ``{"per_dataset": [row, ...], "mean": {...}, "held_in_mean": {...}, "held_out_mean": {...},
+        "pooled": {...}}``:
+
+        * each **row** has the GroupSpec fields (``references`` as a list) plus ``n``, ``n_real``, ``n_fake`` and
+          the :data:`METRIC_KEYS` as fractions (``nan`` when undefined), ``operating`` (see
+          :func:`fakebench.analysis.operating.operating_points`, thresholds in fake-probability units, over the same
+          images as AP/AUC: a fake-only set's fakes pooled with its reference reals) and, when ``n_boot > 0``,
+          ``ci``: ``{metric: [lo, hi]}`` percentile intervals from resampling the set's images (reals and fakes
+          separately);
+        * **mean** / **held_in_mean** / **held_out_mean**: the UNWEIGHTED mean over test sets (the papers'
+          "mean"/"Average" row), ``nan`` values ignored. Real acc is averaged over distinct real sources (each
+          mixed set's reals, and each real dataset once, however many fake-only sets use it as their reference),
+          so a shared reference is not counted once per fake set. Also ``n_datasets``, ``n_real_sources``,
+          ``operating`` (unweighted mean of the per-set values) and ``ci`` from resampling the TEST SETS (the spread
+          over sets; ``[nan, nan]`` with fewer than 2 sets);
+        * **pooled**: the IMAGE-WEIGHTED value over all images of all test sets (each image, including a shared
+          reference real, counted once), with ``n``, ``n_real``, ``n_fake``, ``n_datasets``, ``operating`` and a
+          ``ci`` from resampling images.
 
     Raises:
         ValueError: a group's dataset has no scored image, or a reference is not among the predictions.
     """
     scored = predictions[predictions["prob"].notna()]
     by_dataset = {name: frame for name, frame in scored.groupby("dataset", sort=False)}
+    stats_kw = dict(continuous=continuous, threshold=threshold, n_boot=n_boot, seed=seed, level=level)
     rows = []
     for group in groups:
         if group.dataset not in by_dataset:
@@ -90,32 +146,78 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         own = by_dataset[group.dataset]
         y, p, rank = _columns(own)
         row: dict[str, Any] = {"dataset": group.dataset, "generator": group.generator, "family": group.family,
-                               "kind": group.kind, "held_in": group.held_in}
+                               "kind": group.kind, "held_in": group.held_in, "references": list(group.references)}
         if group.kind == "fake" and group.references:
             missing = [r for r in group.references if r not in by_dataset]
             if missing:
                 raise ValueError(f"Test set {group.dataset!r}: reference real set(s) {missing} have no predictions.")
             y_ref, p_ref, rank_ref = _columns(pd.concat([by_dataset[r] for r in group.references]))
             pooled_rank = np.r_[rank, rank_ref] if rank is not None and rank_ref is not None else None
-            pooled = binary_metrics(np.r_[y, y_ref], np.r_[p, p_ref], threshold=threshold, continuous=continuous,
-                                    ranking=pooled_rank)
+            y_all, p_all, rank_all = np.r_[y, y_ref], np.r_[p, p_ref], pooled_rank
+            pooled = binary_metrics(y_all, p_all, threshold=threshold, continuous=continuous, ranking=rank_all)
             own_metrics = binary_metrics(y, p, threshold=threshold, continuous=continuous)
             row.update(pooled)
             row.update(n=own_metrics["n"], n_real=0, n_fake=own_metrics["n_fake"], acc=own_metrics["acc"],
                        fake_acc=own_metrics["fake_acc"], n_reference_real=pooled["n_real"])
         else:
+            y_all, p_all, rank_all = y, p, rank
             row.update(binary_metrics(y, p, threshold=threshold, continuous=continuous, ranking=rank))
+        extra = _image_stats(y_all, p_all, rank_all, name=group.dataset, **stats_kw)
+        if "ci" in extra and row["kind"] == "fake" and group.references:
+            extra["ci"]["acc"] = list(extra["ci"]["fake_acc"])  # accuracy over its own images = its fake acc
+        row.update(extra)
         row["published"] = dict(group.published)
         rows.append(row)
 
-    def mean(selected: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {k: _nanmean(r[k] for r in selected) for k in METRIC_KEYS}
+    real_acc_of: dict[str, float] = {}
+
+    def dataset_real_acc(name: str) -> float:
+        if name not in real_acc_of:
+            y_d, p_d, _ = _columns(by_dataset[name])
+            real_acc_of[name] = binary_metrics(y_d, p_d, threshold=threshold, continuous=False)["real_acc"]
+        return real_acc_of[name]
+
+    def real_sources(selected: list[dict[str, Any]]) -> list[float]:
+        """Real acc of each distinct real source of the selected rows (a shared reference counts once)."""
+        units: dict[tuple[str, str], float] = {}
+        for r in selected:
+            if r["kind"] == "fake" and r["references"]:
+                for ref in r["references"]:
+                    units[("dataset", ref)] = dataset_real_acc(ref)
+            elif r["kind"] == "real":
+                units[("dataset", r["dataset"])] = r["real_acc"]
+            elif r["n_real"]:
+                units[("own", r["dataset"])] = r["real_acc"]
+        return [v for v in units.values() if not math.isnan(v)]
+
+    def mean(selected: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        values = {k: [r[k] for r in selected] for k in METRIC_KEYS}
+        values["real_acc"] = real_sources(selected)
+        out: dict[str, Any] = {k: _nanmean(values[k]) for k in METRIC_KEYS}
         out["n_datasets"] = len(selected)
+        out["n_real_sources"] = len(values["real_acc"])
+        if selected:
+            out["operating"] = {k: _nanmean(r["operating"][k] for r in selected) for k in OPERATING_KEYS}
+        if n_boot and selected:
+            out["ci"] = {k: _interval(bootstrap_set_mean(values[k], n_boot=n_boot, seed=_seed(seed, f"{name}:{k}"),
+                                                         level=level)) for k in METRIC_KEYS}
+        return out
+
+    def pooled_value(selected: list[dict[str, Any]]) -> dict[str, Any]:
+        names = [r["dataset"] for r in selected] + [ref for r in selected for ref in r["references"]]
+        names = list(dict.fromkeys(names))  # each image once: a shared reference set is pooled once
+        out: dict[str, Any] = {"n_datasets": len(selected)}
+        if not names:
+            return out
+        y_p, p_p, rank_p = _columns(pd.concat([by_dataset[n] for n in names]))
+        out.update(binary_metrics(y_p, p_p, threshold=threshold, continuous=continuous, ranking=rank_p))
+        out.update(_image_stats(y_p, p_p, rank_p, name="pooled", **stats_kw))
         return out
 
     return {
         "per_dataset": rows,
-        "mean": mean(rows),
-        "held_in_mean": mean([r for r in rows if r["held_in"]]),
-        "held_out_mean": mean([r for r in rows if not r["held_in"]]),
+        "mean": mean(rows, "mean"),
+        "held_in_mean": mean([r for r in rows if r["held_in"]], "held_in_mean"),
+        "held_out_mean": mean([r for r in rows if not r["held_in"]], "held_out_mean"),
+        "pooled": pooled_value(rows),
     }

@@ -1,0 +1,194 @@
+"""Calibration of the fake probability: reliability curve, ECE, Brier score, NLL, temperature and Platt scaling.
+
+All functions look at the **fake probability** ``p = P(fake | image)`` of a binary real/fake detector (fake = class
+1), not at the top-label confidence: the reliability curve plots the fraction of fakes against the mean fake
+probability in each bin.
+
+* **Binning**: ``n_bins`` (default 15, as Guo et al. 2017) equal-width bins on [0, 1]; bin ``i`` is
+  ``[i/n, (i+1)/n)`` and the last bin is closed, ``[1 - 1/n, 1]``.
+* **ECE** (expected calibration error, Naeini et al. AAAI 2015; Guo et al., "On Calibration of Modern Neural
+  Networks", ICML 2017): ``sum_b (n_b / N) |frac_fake_b - mean_prob_b|`` over non-empty bins, a fraction in [0, 1].
+* **Brier score** (Brier 1950): ``mean (p - y)^2``, in [0, 1].
+* **NLL** (log loss, nats per image): ``-mean(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to
+  ``[1e-15, 1 - 1e-15]`` so saturated float32 probabilities give a large finite value, not ``inf``.
+* **Temperature scaling** (Guo et al. 2017): ``p = sigmoid(logit / T)``, one parameter ``T > 0`` fitted by minimum
+  NLL on a calibration split; it does not change the ranking (AP/AUC) nor decisions at logit 0.
+* **Platt scaling** (Platt 1999): ``p = sigmoid(a * logit + b)`` fitted by unregularised maximum likelihood (plain
+  0/1 targets, without Platt's target smoothing); it can move the 0.5 decision point.
+
+Fit the scalings on images disjoint from the test images, then apply them to the test logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, log_expit
+
+__all__ = ["reliability_curve", "ece", "brier", "nll", "fit_temperature", "apply_temperature", "fit_platt",
+           "apply_platt"]
+
+_EPS = 1e-15
+
+
+def _validate(y, prob, *, name: str = "prob") -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y)
+    p = np.asarray(prob, dtype=np.float64)
+    if y.ndim != 1 or p.shape != y.shape:
+        raise ValueError(f"Expected y and {name} to be 1-D arrays of equal length, but got shapes {y.shape} and "
+                         f"{p.shape}.")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"Expected y to hold only 0 (real) and 1 (fake), but got values {np.unique(y)[:5]}.")
+    if not np.isfinite(p).all():
+        raise ValueError(f"Expected finite {name} values (no NaN/inf); drop unreadable images first.")
+    if name == "prob" and p.size and (p.min() < 0 or p.max() > 1):
+        raise ValueError(f"Expected fake probabilities in [0, 1], but got values in [{p.min()}, {p.max()}]; pass "
+                         f"probabilities, not logits.")
+    return y.astype(np.int64), p
+
+
+def reliability_curve(y, prob, *, n_bins: int = 15) -> pd.DataFrame:
+    """Reliability diagram data of the fake probability.
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        prob: ``(N,)`` float fake probabilities in [0, 1].
+        n_bins: number of equal-width bins on [0, 1] (last bin closed at 1).
+
+    Returns:
+        DataFrame with ``n_bins`` rows (empty bins kept) and columns ``bin_lo``, ``bin_hi`` (bin edges),
+        ``mean_prob`` (mean fake probability in the bin, ``nan`` if empty), ``frac_fake`` (fraction of fake images,
+        ``nan`` if empty), ``count`` (int images).
+
+    Raises:
+        ValueError: bad shapes or labels, probabilities outside [0, 1], ``n_bins < 1``.
+    """
+    if int(n_bins) < 1:
+        raise ValueError(f"Expected n_bins >= 1, got {n_bins}.")
+    y, p = _validate(y, prob)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.floor(p * n_bins).astype(np.int64), 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    sum_p = np.bincount(which, weights=p, minlength=n_bins)
+    sum_y = np.bincount(which, weights=y.astype(np.float64), minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_prob = np.where(count > 0, sum_p / count, np.nan)
+        frac_fake = np.where(count > 0, sum_y / count, np.nan)
+    return pd.DataFrame({"bin_lo": edges[:-1], "bin_hi": edges[1:], "mean_prob": mean_prob, "frac_fake": frac_fake,
+                         "count": count.astype(np.int64)})
+
+
+def ece(y, prob, *, n_bins: int = 15) -> float:
+    """Expected calibration error of the fake probability (equal-width bins, see the module docstring).
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        prob: ``(N,)`` float fake probabilities in [0, 1].
+        n_bins: equal-width bins on [0, 1] (default 15).
+
+    Returns:
+        ECE as a fraction in [0, 1]; ``nan`` for empty input.
+    """
+    curve = reliability_curve(y, prob, n_bins=n_bins)
+    total = int(curve["count"].sum())
+    if total == 0:
+        return math.nan
+    full = curve[curve["count"] > 0]
+    return float(np.sum(full["count"] / total * np.abs(full["frac_fake"] - full["mean_prob"])))
+
+
+def brier(y, prob) -> float:
+    """Brier score ``mean (prob - y)^2`` in [0, 1] (lower is better); ``nan`` for empty input.
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        prob: ``(N,)`` float fake probabilities in [0, 1].
+    """
+    y, p = _validate(y, prob)
+    return float(np.mean((p - y) ** 2)) if y.size else math.nan
+
+
+def nll(y, prob) -> float:
+    """Mean negative log-likelihood (log loss, nats per image) of the labels under ``prob``; ``nan`` if empty.
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        prob: ``(N,)`` float fake probabilities in [0, 1], clipped to ``[1e-15, 1 - 1e-15]``.
+    """
+    y, p = _validate(y, prob)
+    if not y.size:
+        return math.nan
+    p = np.clip(p, _EPS, 1.0 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def _logit_nll(y: np.ndarray, z: np.ndarray) -> float:
+    """Mean NLL of labels under ``sigmoid(z)``, computed stably from logits."""
+    return float(-np.mean(y * log_expit(z) + (1 - y) * log_expit(-z)))
+
+
+def _both_classes(y: np.ndarray, what: str) -> None:
+    n_fake = int(y.sum())
+    if n_fake == 0 or n_fake == y.size:
+        raise ValueError(f"{what} needs both real and fake calibration images, but got {y.size - n_fake} real and "
+                         f"{n_fake} fake.")
+
+
+def fit_temperature(y, logit) -> float:
+    """Temperature ``T`` minimising the NLL of ``sigmoid(logit / T)`` on a calibration split (Guo et al. 2017).
+
+    Args:
+        y: ``(N,)`` int labels of the calibration images, 0 real / 1 fake (both classes needed).
+        logit: ``(N,)`` float logits (fake = positive), finite.
+
+    Returns:
+        ``T`` in [1e-3, 1e3] (``T > 1`` softens over-confident probabilities).
+
+    Raises:
+        ValueError: bad input or a class missing.
+    """
+    y, z = _validate(y, logit, name="logit")
+    _both_classes(y, "fit_temperature")
+    res = minimize_scalar(lambda log_t: _logit_nll(y, z / math.exp(log_t)), bounds=(math.log(1e-3), math.log(1e3)),
+                          method="bounded", options={"xatol": 1e-8})
+    return float(math.exp(res.x))
+
+
+def apply_temperature(logit, temperature: float) -> np.ndarray:
+    """Fake probabilities ``sigmoid(logit / T)``, ``(N,)`` float64."""
+    if not temperature > 0:
+        raise ValueError(f"Expected a temperature > 0, got {temperature}.")
+    return expit(np.asarray(logit, dtype=np.float64) / temperature)
+
+
+def fit_platt(y, logit) -> tuple[float, float]:
+    """Platt scaling ``p = sigmoid(a * logit + b)`` fitted by maximum likelihood on a calibration split.
+
+    Args:
+        y: ``(N,)`` int labels of the calibration images, 0 real / 1 fake (both classes needed).
+        logit: ``(N,)`` float logits or any score (fake = positive), finite.
+
+    Returns:
+        ``(a, b)`` floats: slope and intercept (unregularised MLE, BFGS from ``(1, 0)``).
+
+    Raises:
+        ValueError: bad input or a class missing.
+    """
+    y, z = _validate(y, logit, name="logit")
+    _both_classes(y, "fit_platt")
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        u = theta[0] * z + theta[1]
+        r = expit(u) - y  # d NLL / d u per image
+        return _logit_nll(y, u), np.array([np.mean(r * z), np.mean(r)])
+
+    res = minimize(loss_grad, np.array([1.0, 0.0]), jac=True, method="BFGS")
+    return float(res.x[0]), float(res.x[1])
+
+
+def apply_platt(logit, a: float, b: float) -> np.ndarray:
+    """Fake probabilities ``sigmoid(a * logit + b)``, ``(N,)`` float64."""
+    return expit(a * np.asarray(logit, dtype=np.float64) + b)

@@ -1,0 +1,225 @@
+"""Paired comparisons of two detectors scored on the same images.
+
+* **DeLong's test** for the difference of two correlated ROC-AUCs (DeLong, DeLong & Clarke-Pearson, "Comparing the
+  areas under two or more correlated receiver operating characteristic curves: a nonparametric approach",
+  Biometrics 44, 1988), computed with the O(N log N) midrank algorithm of Sun & Xu ("Fast implementation of
+  DeLong's algorithm for comparing the areas under correlated receiver operating characteristic curves", IEEE
+  Signal Processing Letters 21, 2014). Two-sided z-test; the CI is the normal (Wald) interval ``diff +- z * se``.
+* **Paired bootstrap** for AP and accuracy differences: both detectors are scored on the SAME resamples of the
+  images (stratified by label), so the correlation between them is kept. CI: percentile interval of the replicate
+  differences. p-value: two-sided, ``min(1, 2 * min((1 + #{d* <= 0}), (1 + #{d* >= 0})) / (B + 1))``, i.e. twice
+  the smaller tail of the bootstrap distribution at 0, with the +1 correction so it is never exactly 0 (Davison &
+  Hinkley, "Bootstrap Methods and their Application", 1997, sec. 4.4).
+* **McNemar's test** for the decisions (McNemar, Psychometrika 12, 1947): only images where exactly one detector is
+  right count. With fewer than 25 such discordant images the exact two-sided binomial test (``scipy.stats.binomtest``,
+  p = 0.5) is used, otherwise the chi-square statistic with continuity correction (Edwards 1948)
+  ``max(|b - c| - 1, 0)^2 / (b + c)`` on 1 degree of freedom.
+
+Fake is the positive class throughout; differences are ``A - B``; all values are fractions, not percent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from fakebench.analysis.bootstrap import BOOT_METRICS, percentile_interval, resample_counts, weighted_metrics
+
+__all__ = ["delong_test", "delong_ci", "paired_bootstrap", "bootstrap_p_value", "mcnemar_test", "EXACT_BELOW"]
+
+#: McNemar: use the exact binomial test when the number of discordant images is below this.
+EXACT_BELOW = 25
+
+
+def _labels(y) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"Expected 1-D labels, got shape {y.shape}.")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"Expected labels 0 (real) / 1 (fake), but got values {np.unique(y)[:5]}.")
+    return y.astype(np.int64)
+
+
+def _scores(y: np.ndarray, *scores) -> list[np.ndarray]:
+    out = []
+    for s in scores:
+        s = np.asarray(s, dtype=np.float64)
+        if s.shape != y.shape:
+            raise ValueError(f"Expected scores of shape {y.shape} (one per image, same order), got {s.shape}.")
+        if np.isnan(s).any():
+            raise ValueError("Expected scores without NaN; drop unreadable images from both detectors first.")
+        out.append(s)
+    return out
+
+
+def _delong_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AUCs ``(K,)`` and structural components V10 ``(K, m)`` (fakes), V01 ``(K, n)`` (reals) by midranks."""
+    fake, real = scores[:, y == 1], scores[:, y == 0]
+    m, n = fake.shape[1], real.shape[1]
+    tx = stats.rankdata(fake, axis=1)  # midranks (average ranks of ties)
+    ty = stats.rankdata(real, axis=1)
+    tz = stats.rankdata(np.concatenate([fake, real], axis=1), axis=1)
+    auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
+    v10 = (tz[:, :m] - tx) / n  # fraction of reals below each fake (ties 1/2)
+    v01 = 1.0 - (tz[:, m:] - ty) / m  # fraction of fakes above each real (ties 1/2)
+    return auc, v10, v01
+
+
+def _delong_cov(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_fake = int(y.sum())
+    n_real = y.size - n_fake
+    if n_fake < 2 or n_real < 2:
+        raise ValueError(f"DeLong's test needs at least 2 real and 2 fake images, got {n_real} real and {n_fake} "
+                         f"fake.")
+    auc, v10, v01 = _delong_components(y, scores)
+    cov = np.atleast_2d(np.cov(v10)) / n_fake + np.atleast_2d(np.cov(v01)) / n_real
+    return auc, cov
+
+
+def delong_ci(y, score, *, level: float = 0.95) -> dict[str, float]:
+    """ROC-AUC of one detector with DeLong's variance and a normal (Wald) CI clipped to [0, 1].
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake (at least 2 of each).
+        score: ``(N,)`` float scores, higher = more fake.
+        level: CI coverage.
+
+    Returns:
+        ``{"auc", "se", "ci": (lo, hi)}`` (fractions).
+    """
+    y = _labels(y)
+    (s,) = _scores(y, score)
+    auc, cov = _delong_cov(y, s[None, :])
+    se = math.sqrt(max(float(cov[0, 0]), 0.0))
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    a = float(auc[0])
+    return {"auc": a, "se": se, "ci": (max(0.0, a - z * se), min(1.0, a + z * se))}
+
+
+def delong_test(y, score_a, score_b, *, level: float = 0.95) -> dict[str, Any]:
+    """DeLong's test of ``AUC(A) - AUC(B)`` for two detectors on the same images.
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake (at least 2 of each).
+        score_a, score_b: ``(N,)`` float scores of detectors A and B for the same images in the same order (fake
+            probabilities or logits; only the ranking matters).
+        level: coverage of the Wald CI of the difference.
+
+    Returns:
+        ``{"auc_a", "auc_b", "diff", "se", "z", "p_value", "ci": (lo, hi), "n_real", "n_fake"}``; ``p_value`` is
+        two-sided. When the difference has zero variance (e.g. identical rankings) ``z`` is 0 and ``p_value`` 1 if
+        ``diff == 0``, else ``z = +-inf`` and ``p_value`` 0.
+
+    Raises:
+        ValueError: shapes differ, NaN scores, labels not 0/1, fewer than 2 images of a class.
+    """
+    y = _labels(y)
+    sa, sb = _scores(y, score_a, score_b)
+    auc, cov = _delong_cov(y, np.vstack([sa, sb]))
+    diff = float(auc[0] - auc[1])
+    var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    se = math.sqrt(max(var, 0.0))
+    if se > 0:
+        z = diff / se
+    else:
+        z = 0.0 if abs(diff) < 1e-15 else math.copysign(math.inf, diff)
+    p = float(2.0 * stats.norm.sf(abs(z)))
+    q = stats.norm.ppf(0.5 + level / 2.0)
+    return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "diff": diff, "se": se, "z": float(z),
+            "p_value": min(1.0, p), "ci": (diff - q * se, diff + q * se), "n_real": int((y == 0).sum()),
+            "n_fake": int(y.sum())}
+
+
+def bootstrap_p_value(diffs) -> float:
+    """Two-sided bootstrap p-value of "difference = 0" from ``(B,)`` replicate differences (``nan`` dropped):
+    ``min(1, 2 * (1 + smaller tail count at 0) / (B + 1))``; ``nan`` without finite replicates."""
+    diffs = np.asarray(diffs, dtype=np.float64)
+    d = diffs[~np.isnan(diffs)]
+    if d.size == 0:
+        return math.nan
+    tail = min(np.sum(d <= 0), np.sum(d >= 0))
+    return float(min(1.0, 2.0 * (1.0 + tail) / (d.size + 1.0)))
+
+
+def paired_bootstrap(y, score_a, score_b, *, metric: str = "ap", ranking_a=None, ranking_b=None,
+                     threshold: float = 0.5, n_boot: int = 1000, seed=0, level: float = 0.95,
+                     stratified: bool = True) -> dict[str, Any]:
+    """Paired percentile bootstrap of ``metric(A) - metric(B)`` on the same resamples of the same images.
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        score_a, score_b: ``(N,)`` float fake probabilities of A and B (decisions ``score > threshold``; they also
+            rank AP/AUC unless ``ranking_a``/``ranking_b`` -- e.g. logits -- are given).
+        metric: one of ``acc``, ``real_acc``, ``fake_acc``, ``ap``, ``auc``.
+        threshold: decision threshold (both detectors), strict ``>``.
+        n_boot, seed, stratified: resampling (see :func:`fakebench.analysis.bootstrap.resample_counts`).
+        level: CI coverage.
+
+    Returns:
+        ``{"metric", "a", "b", "diff", "ci": (lo, hi), "p_value", "n_boot"}``: point values on the full sample,
+        the percentile CI of the difference and the two-sided bootstrap p-value (see module docstring).
+
+    Raises:
+        ValueError: unknown metric, shapes differ, NaN scores.
+    """
+    if metric not in BOOT_METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; choose from {BOOT_METRICS}.")
+    y = _labels(y)
+    sa, sb = _scores(y, score_a, score_b)
+    ra = None if ranking_a is None else _scores(y, ranking_a)[0]
+    rb = None if ranking_b is None else _scores(y, ranking_b)[0]
+    full = np.ones((1, y.size))
+    point_a = float(weighted_metrics(full, y, sa, ranking=ra, threshold=threshold, metrics=(metric,))[metric][0])
+    point_b = float(weighted_metrics(full, y, sb, ranking=rb, threshold=threshold, metrics=(metric,))[metric][0])
+    diffs = []
+    for w in resample_counts(y, n_boot=n_boot, seed=seed, stratified=stratified):
+        va = weighted_metrics(w, y, sa, ranking=ra, threshold=threshold, metrics=(metric,))[metric]
+        vb = weighted_metrics(w, y, sb, ranking=rb, threshold=threshold, metrics=(metric,))[metric]
+        diffs.append(va - vb)
+    d = np.concatenate(diffs)
+    return {"metric": metric, "a": point_a, "b": point_b, "diff": point_a - point_b,
+            "ci": percentile_interval(d, level), "p_value": bootstrap_p_value(d), "n_boot": int(n_boot)}
+
+
+def mcnemar_test(y, decision_a, decision_b, *, exact: bool | None = None) -> dict[str, Any]:
+    """McNemar's test: do detectors A and B make different numbers of errors on the same images?
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake.
+        decision_a, decision_b: ``(N,)`` 0/1 (or bool) decisions of A and B, 1 = fake.
+        exact: force the exact binomial (``True``) or chi-square (``False``) version; default: exact when fewer
+            than :data:`EXACT_BELOW` (25) discordant images.
+
+    Returns:
+        ``{"a_only": b, "b_only": c, "n_discordant", "statistic", "p_value", "method"}``: ``a_only`` counts images
+        only A gets right, ``b_only`` those only B gets right; ``method`` is ``"exact"`` (statistic = min(b, c)) or
+        ``"chi2_cc"`` (statistic = continuity-corrected chi-square). No discordant image gives ``p_value`` 1.
+
+    Raises:
+        ValueError: shapes differ or values other than 0/1.
+    """
+    y = _labels(y)
+    da, db = (np.asarray(d) for d in (decision_a, decision_b))
+    for d in (da, db):
+        if d.shape != y.shape:
+            raise ValueError(f"Expected decisions of shape {y.shape}, got {d.shape}.")
+        if d.size and not np.isin(d.astype(np.float64), (0.0, 1.0)).all():
+            raise ValueError("Expected decisions 0 (real) / 1 (fake) without NaN.")
+    right_a, right_b = da.astype(np.int64) == y, db.astype(np.int64) == y
+    b = int(np.sum(right_a & ~right_b))
+    c = int(np.sum(~right_a & right_b))
+    n = b + c
+    use_exact = (n < EXACT_BELOW) if exact is None else bool(exact)
+    if n == 0:
+        return {"a_only": 0, "b_only": 0, "n_discordant": 0, "statistic": 0.0, "p_value": 1.0,
+                "method": "exact" if use_exact else "chi2_cc"}
+    if use_exact:
+        p = stats.binomtest(b, n, 0.5, alternative="two-sided").pvalue
+        return {"a_only": b, "b_only": c, "n_discordant": n, "statistic": float(min(b, c)),
+                "p_value": float(min(1.0, p)), "method": "exact"}
+    chi2 = max(abs(b - c) - 1.0, 0.0) ** 2 / n
+    return {"a_only": b, "b_only": c, "n_discordant": n, "statistic": float(chi2),
+            "p_value": float(stats.chi2.sf(chi2, 1)), "method": "chi2_cc"}
