@@ -128,3 +128,22 @@ def test_confidence_intervals_and_operating_points():
     accs = [r["acc"] for r in out["per_dataset"]]
     assert out["mean"]["ci"]["acc"][0] >= min(accs) and out["mean"]["ci"]["acc"][1] <= max(accs)
     assert all(math.isnan(v) for v in out["held_in_mean"]["ci"]["acc"])  # one set: no set-to-set spread
+
+
+def test_table_held_out_mean_counts_a_training_set_as_the_paper_table_does():
+    """AntifakePrompt v3 +LaMa: LaMa is held-in (in the training data) but the paper's table averages it with the
+    held-out sets; ``table_held_out_mean`` follows the table, ``held_out_mean`` the training data."""
+    import pandas as pd
+
+    from fakebench.eval.scoring import GroupSpec, evaluate_predictions
+
+    rows = []
+    for name, correct in (("a", 4), ("b", 2), ("lama", 0)):
+        for i in range(4):
+            rows.append({"dataset": name, "label": 1, "prob": 0.9 if i < correct else 0.1, "logit": None})
+    frame = pd.DataFrame(rows)
+    groups = [GroupSpec("a", "A", kind="fake"), GroupSpec("b", "B", kind="fake"),
+              GroupSpec("lama", "LaMa", kind="fake", held_in=True, table_held_in=False)]
+    metrics = evaluate_predictions(frame, groups, continuous=False, n_boot=0)
+    assert metrics["held_out_mean"]["acc"] == 0.75 and metrics["held_out_mean"]["n_datasets"] == 2
+    assert metrics["table_held_out_mean"]["acc"] == 0.5 and metrics["table_held_out_mean"]["n_datasets"] == 3
