@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
+from fakebench.detectors.probe import PROBE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +34,7 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "univfd": ("fakebench.detectors.univfd:UnivFD", UNIVFD_CARD),
     "antifakeprompt": ("fakebench.detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
     "instructblip": ("fakebench.detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
+    "probe": ("fakebench.detectors.probe.model:Probe", PROBE_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

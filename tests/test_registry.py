@@ -15,11 +15,12 @@ from conftest import REPO
 
 
 def test_listing_imports_no_heavy_module():
-    code = ("import sys, detectors; names = detectors.list_detectors(); "
+    code = ("import sys; from fakebench import detectors; names = detectors.list_detectors(); "
             "cards = [detectors.REGISTRY.card(n) for n in names]; "
             "print(names, [m for m in ('torch', 'transformers', 'open_clip') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['antifakeprompt', 'cnnspot', 'instructblip', 'npr', 'univfd'] []"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO.parent, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['antifakeprompt', 'cnnspot', 'instructblip', 'npr', 'probe', 'univfd'] []"
 
 
 @pytest.mark.parametrize("name", sorted(detectors.BUILTIN_DETECTORS))

@@ -24,7 +24,19 @@ from fakebench.cli.robustness import robustness
 from fakebench.cli.train import train
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Main(click.Group):
+    """The ``fakebench`` group; ``fakebench train probe ...`` goes to the probe trainer, whose options (backbone
+    architecture, active learning) differ from the recipe and prompt trainers' (see ``fakebench train probe -h``)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        if args[:2] == ["train", "probe"]:
+            from fakebench.cli.probe import probe_train
+
+            return "train probe", probe_train, args[2:]
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="fakebench")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:

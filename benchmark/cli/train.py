@@ -64,7 +64,8 @@ def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...]
           val_fraction: float | None, out: str, recipe: str | None, init: str | None, backbone: str | None,
           epochs: int | None, batch_size: int | None, lr: float | None, sets: tuple[str, ...], crop_box: str | None,
           seed: int | None, device: str | None, workers: int, no_resume: bool, quiet: bool) -> None:
-    """Train DETECTOR (npr, cnnspot, univfd, antifakeprompt) and write a checkpoint its loader reads.
+    """Train DETECTOR (npr, cnnspot, univfd, antifakeprompt) and write a checkpoint its loader reads; linear probes
+    over any backbone (with active learning): `fakebench train probe -h`.
 
     Progress bars show the running loss and images/s; every epoch is logged (loss, validation accuracy/AP, time),
     checkpointed atomically and resumable: rerun the same command after an interruption.
