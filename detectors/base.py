@@ -11,6 +11,11 @@ The contract, in full:
   the strict comparison of the official scripts.
 * **Capabilities** are class attributes: :attr:`Detector.continuous_scores` says whether ``prob`` is a continuous
   score (AP and ROC-AUC are only computed when it is).
+* **Revision.** :attr:`Detector.revision` names the version of the port (model code and transform); it is part of
+  :meth:`Detector.identity` and so of the prediction-cache key and the run folder's key. Bump it in any change that can
+  alter an output.
+* **Finite outputs.** A NaN or infinite output is never a score: :meth:`Detector.predict_images` raises
+  :class:`~fakebench.core.errors.CheckpointError` naming the checkpoint, and the runner writes an error row.
 * **Weights** are loaded by :meth:`Detector.load` from a card tag or a file path, strictly (every tensor matched) and
   with ``torch.load(weights_only=True)``; the loaded file's sha256 is kept in :attr:`Detector.weights` for provenance.
   There is no silent random initialisation: a detector built from an unloaded model must say so in its
@@ -30,7 +35,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from PIL import Image
 
-from fakebench.core.errors import UnknownNameError, WeightsNotFoundError
+from fakebench.core.errors import CheckpointError, UnknownNameError, WeightsNotFoundError
 
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.core.names import suggest
@@ -99,6 +104,9 @@ class Detector(abc.ABC):
     card: ClassVar[DetectorCard]
     #: Whether :attr:`DetectorOutput.prob` is a continuous score (AP/AUC meaningful) rather than a hard 0/1 label.
     continuous_scores: ClassVar[bool] = True
+    #: Code revision of the port (model code and transform). Part of :meth:`identity`, so of the cache key and the run
+    #: folder: bump it in any change that can alter an output, and cached scores of the old code are never served.
+    revision: ClassVar[str] = "1"
 
     def __init__(self, *, preset: Preset | str | None = None, weights: WeightsInfo, device: str | torch.device = "cpu"):
         if not isinstance(preset, Preset):
@@ -144,6 +152,9 @@ class Detector(abc.ABC):
         """
         if weights is not None:
             path = Path(weights).expanduser()
+            if path.is_dir():
+                raise CheckpointError(f"Checkpoint {str(path)!r} is a folder, not a checkpoint file; pass the file "
+                                      f"inside it to --weights.")
             if path.is_file():
                 spec = next((w for w in cls.card.weights if w.filename == path.name), None)
                 return path, spec
@@ -186,17 +197,45 @@ class Detector(abc.ABC):
     @torch.inference_mode()
     def predict_images(self, images: list[Image.Image]) -> DetectorOutput:
         """Convenience: transform and score PIL images one by one (any sizes), as the official single-image scripts
-        do. Returns ``(N,)`` tensors in input order."""
+        do. Returns ``(N,)`` tensors in input order.
+
+        Raises:
+            CheckpointError: an output is NaN or infinite (see :meth:`non_finite`).
+        """
         transform = self.transform()
         outs = [self.predict(transform(img.convert("RGB")).unsqueeze(0)) for img in images]
         prob = torch.cat([o.prob for o in outs])
         logit = torch.cat([o.logit for o in outs]) if all(o.logit is not None for o in outs) else None
-        return DetectorOutput(prob=prob, logit=logit)
+        out = DetectorOutput(prob=prob, logit=logit)
+        bad = self.non_finite(out)
+        if bad.any():
+            raise CheckpointError(self.non_finite_message(out, int(bad.nonzero()[0, 0])))
+        return out
+
+    def weights_description(self) -> str:
+        """``checkpoint '/path/x.pth'`` (or ``weights 'tag'`` when no file was loaded), for messages."""
+        return f"checkpoint {self.weights.path!r}" if self.weights.path else f"weights {self.weights.tag!r}"
+
+    @staticmethod
+    def non_finite(out: DetectorOutput) -> torch.Tensor:
+        """``(N,)`` bool mask of the images whose fake probability or logit is NaN or infinite."""
+        bad = ~torch.isfinite(out.prob.float())
+        if out.logit is not None:
+            bad |= ~torch.isfinite(out.logit.float())
+        return bad
+
+    def non_finite_message(self, out: DetectorOutput, index: int) -> str:
+        """The error text for a non-finite output at ``index`` of ``out``, naming the checkpoint and the fix."""
+        value = out.logit[index].item() if out.logit is not None else out.prob[index].item()
+        return (f"{self.name} gave a non-finite output ({value}) with {self.weights_description()}: the checkpoint "
+                f"holds NaN/Inf values or does not fit the model; check or re-download the file passed to --weights")
 
     # -- provenance ---------------------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """What determines the outputs: detector name, weights provenance and preset. Used as the cache key."""
-        return {"detector": self.name, "weights": self.weights.to_dict(), "preset": self.preset.to_dict()}
+        """What determines the outputs: detector name, code :attr:`revision`, weights provenance and preset. Used
+        (through :meth:`fingerprint`) as the cache key and in the run folder's key."""
+        return {"detector": self.name, "revision": self.revision, "weights": self.weights.to_dict(),
+                "preset": self.preset.to_dict()}
 
     def fingerprint(self) -> str:
         """Hex sha256 of :meth:`identity` minus the weights path (same file bytes at another path = same model)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import lzma
 import os
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,14 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             refuses (pickled code).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"Checkpoint {str(path)!r} is a folder, not a checkpoint file; pass the file inside it "
+                              f"(e.g. {str(path / 'model.pth')!r}) to --weights.")
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {str(path)!r} does not exist; check the --weights path.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint {str(path)!r} is empty (0 bytes): an interrupted download or copy. Delete "
+                              f"it and download it again (fakebench download), or pass the right file to --weights.")
     try:
         if path.suffix == ".xz":
             with lzma.open(path, "rb") as handle:
@@ -51,6 +59,19 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         return torch.load(source, map_location="cpu", weights_only=True)
     except (lzma.LZMAError, EOFError) as exc:
         raise CheckpointError(f"Checkpoint {str(path)!r} is truncated or corrupt ({exc}); download it again.") from exc
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r} would execute code when loaded; fakebench refuses it (it reads checkpoints "
+                f"with weights_only=True: tensors and plain containers only"
+                f"{', this file calls ' + found.group(1) if found else ''}). Use a checkpoint that holds a plain "
+                f"state dict of tensors."
+            ) from exc
+        raise CheckpointError(
+            f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True (UnpicklingError: "
+            f"{str(exc).splitlines()[0][:200]}). It is corrupt, truncated, or not a checkpoint; download it again."
+        ) from exc
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError/ValueError for bad files
         raise CheckpointError(
             f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True ({type(exc).__name__}: "
@@ -112,14 +133,30 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path
             and suggests checking that the checkpoint belongs to ``what``.
     """
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-              for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+
+    def diff(candidate: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+        missing = [k for k in expected if k not in candidate]
+        unexpected = [k for k in candidate if k not in expected]
+        shapes = [f"{k}: file {tuple(candidate[k].shape)} vs model {tuple(expected[k].shape)}"
+                  for k in expected if k in candidate and tuple(candidate[k].shape) != tuple(expected[k].shape)]
+        return missing, unexpected, shapes
+
+    missing, unexpected, shapes = diff(state)
+    stripped_note = ""
+    if missing and unexpected:  # a prefix on some keys (DataParallel's module., a wrapper's model.) hides the real diff
+        best = (len(missing) + len(unexpected), state, "")
+        for prefix in sorted({k.split(".", 1)[0] + "." for k in state if "." in k}):
+            candidate = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+            m, u, _ = diff(candidate)
+            if len(m) + len(u) < best[0]:
+                best = (len(m) + len(u), candidate, prefix)
+        if best[2]:
+            state, stripped_note = best[1], f" after removing the {best[2]!r} prefix"
+            missing, unexpected, shapes = diff(state)
     if missing or unexpected or shapes:
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} does not match the {what} ({key_mismatch(missing, unexpected, shapes)}). "
-            f"Is it a {what} checkpoint? "
+            f"Checkpoint {str(path)!r} does not match the {what}{stripped_note} "
+            f"({key_mismatch(missing, unexpected, shapes)}). Is it a {what} checkpoint? "
             f"Pass the right file with --weights."
         )
     module.load_state_dict(state, strict=True)

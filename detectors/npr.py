@@ -88,6 +88,8 @@ class NPR(LogitDetector):
     ``module.`` prefixes) strictly. Presets: ``native`` (default), ``resize256``, ``resize256_crop224``."""
 
     name = "npr"
+    #: 2: the residual is scaled in the official order (``r * 2 / 3``), bit-identical to NPR's code.
+    revision = "2"
     card = NPR_CARD
 
     def input_note(self, image: torch.Tensor) -> str:

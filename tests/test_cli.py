@@ -28,7 +28,7 @@ def test_evaluate_data_dir_then_leaderboard(run, image_tree, npr_checkpoint, tmp
     res = run("evaluate", "--detector", "npr", "--weights", npr_checkpoint, "--data-dir", image_tree, "--output", out,
               "--workers", "0", "--quiet")
     assert res.exit_code == 0, res.output
-    run_dir = next(out.glob("npr.file-*@native")) / "testset"
+    run_dir = next(next(out.glob("npr.file-*@native")).glob("testset-*"))
     results = json.loads((run_dir / "results.json").read_text())
     assert [r["dataset"] for r in results["metrics"]["per_dataset"]] == ["gen_a", "gen_b"]
     assert results["detector"]["weights"]["sha256"] and results["detector"]["preset"]["name"] == "native"
@@ -62,12 +62,12 @@ def test_manifest_run_shows_published_numbers(run, image_tree, tmp_path):
               "--data-root", image_tree, "--output", tmp_path / "runs", "--workers", "0", "--quiet")
     assert res.exit_code == 0, res.output
     assert "toy-b: found 4 fake images, manifest expects 5" in res.output
-    results = json.loads((tmp_path / "runs" / "toy-hf.none@native" / "toy" / "results.json").read_text())
+    results = json.loads(next((tmp_path / "runs" / "toy-hf.none@native").glob("toy-*/results.json")).read_text())
     rows = results["metrics"]["per_dataset"]
     assert rows[0]["held_in"] and not rows[1]["held_in"] and rows[0]["acc"] == 1.0
     assert results["data"]["datasets"][0]["name"] == "toy-a" and results["data"]["manifest"]["sha256"]
     run("leaderboard", tmp_path / "runs", "--output", tmp_path / "board")
-    assert "| toy-a | A | 100.00 (87.50) |" in (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "| toy-a | A | 100.00 (87.50) [n=8] |" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
 def test_real_and_fake_dirs(run, image_tree, tmp_path):
@@ -105,7 +105,7 @@ def test_user_detector_module_without_touching_the_runner(run, image_tree, tmp_p
     res = run("evaluate", "--plugin", "my_detector", "--detector", "brightness", "--data-dir", image_tree,
               "--output", tmp_path / "o", "--workers", "0", "--quiet")
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "o" / "brightness.none@native" / "testset" / "results.json").is_file()
+    assert len(list((tmp_path / "o" / "brightness.none@native").glob("testset-*/results.json"))) == 1
     res = run("list", "detectors", "--plugin", "my_detector")
     assert "brightness" in res.output
 

@@ -63,10 +63,10 @@ def test_sweep_writes_summary_and_rerun_does_no_model_work(toy, image_tree, tmp_
     assert {"perturbation", "severity", "spec", "dataset", "n", "acc", "real_acc", "fake_acc", "ap", "auc"} <= set(rows)
     assert (rows.loc[rows["dataset"] != "mean", "n"] == 8).all()
     # one ordinary run folder per severity, with the perturbed preset in its name
-    run_dirs = sorted(p.parent.parent.name for p in out.glob("runs/*/testset/results.json"))
+    run_dirs = sorted(p.parent.parent.name for p in out.glob("runs/*/testset-*/results.json"))
     assert run_dirs == sorted(f"toy-hf.none@native+{s}" for s in ("blur_0.5", "blur_1", "blur_2", "jpeg_90"))
     # the toy detector keys on high-frequency energy: stronger blur -> lower fake probability on every image
-    probs = [pd.read_csv(next(out.glob(f"runs/*{s}/testset/predictions.csv")))["prob"].to_numpy()
+    probs = [pd.read_csv(next(out.glob(f"runs/*{s}/testset-*/predictions.csv")))["prob"].to_numpy()
              for s in ("blur_0.5", "blur_1", "blur_2")]
     assert (probs[0] > probs[1]).all() and (probs[1] > probs[2]).all()
     # the area rows follow the rows

@@ -5,6 +5,9 @@
 * **forward only** -- :meth:`Detector.predict` on the same images already decoded and preprocessed into tensors.
 
 The ratio pipeline / forward-only tells how much the data path costs; 1.0 means it is fully hidden behind the model.
+Each row also gives the peak memory of the process (resident set size, MiB, ``getrusage`` max RSS: the high-water
+mark since start, so rows are cumulative) and, on CUDA, the peak GPU memory allocated during that detector's runs; the
+pipeline's forward passes are bounded by ``--max-pixels-per-batch`` (default: the runner's).
 Weights do not change the speed, so the detectors are built untrained (explicitly labelled) unless ``--weights`` is
 given; UnivFD uses a randomly initialised ViT-L/14 (the real architecture) unless ``--backbone`` is given.
 
@@ -49,8 +52,21 @@ def build_detector(name: str, *, weights: str | None = None, preset: str | None 
     return cls.untrained(preset=preset)
 
 
-def bench_detector(detector, records, *, batch_size: int, num_workers: int, repeats: int = 1) -> dict:
-    """Time the pipeline and the forward pass on ``records``; returns images/s of both and their ratio."""
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def bench_detector(detector, records, *, batch_size: int, num_workers: int, repeats: int = 1,
+                   max_pixels_per_batch: int | None = None) -> dict:
+    """Time the pipeline and the forward pass on ``records``; returns images/s of both, their ratio, and the peak
+    memory (process RSS in MiB; CUDA peak allocated in MiB when on a GPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     from fakebench.data.images import ImageDataset, collate_by_shape
     from fakebench.eval.runner import collect_predictions
 
@@ -74,12 +90,16 @@ def bench_detector(detector, records, *, batch_size: int, num_workers: int, repe
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             collect_predictions(detector, records, Path(tmp) / "p.csv", batch_size=batch_size,
-                                num_workers=num_workers, cache=None, progress=False)
+                                num_workers=num_workers, cache=None, progress=False,
+                                max_pixels_per_batch=max_pixels_per_batch)
             pipeline_s.append(time.perf_counter() - start)
     fwd, pipe = n_ok / min(forward_s), len(records) / min(pipeline_s)
     return {"detector": detector.name, "preset": detector.preset.name, "images": len(records),
             "batch_size": batch_size, "workers": num_workers, "torch_threads": torch.get_num_threads(),
-            "forward_only_img_s": round(fwd, 2), "pipeline_img_s": round(pipe, 2), "ratio": round(pipe / fwd, 3)}
+            "forward_only_img_s": round(fwd, 2), "pipeline_img_s": round(pipe, 2), "ratio": round(pipe / fwd, 3),
+            "max_pixels_per_batch": max_pixels_per_batch, "peak_rss_mib": peak_rss_mib(),
+            "peak_cuda_mib": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if torch.cuda.is_available()
+            else None}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -96,6 +116,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=default_num_workers())
     parser.add_argument("--repeats", type=int, default=2, help="take the best of this many runs of each")
+    parser.add_argument("--max-pixels-per-batch", type=int,
+                        help="pixel budget of one forward pass in the pipeline (default: the runner's)")
     parser.add_argument("--preset")
     parser.add_argument("--weights")
     parser.add_argument("--backbone")
@@ -106,10 +128,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name in args.detector:
         det = build_detector(name, weights=args.weights, preset=args.preset, backbone=args.backbone)
         row = bench_detector(det, records, batch_size=args.batch_size, num_workers=args.workers,
-                             repeats=args.repeats)
+                             repeats=args.repeats, max_pixels_per_batch=args.max_pixels_per_batch)
         rows.append(row)
+        cuda = "" if row["peak_cuda_mib"] is None else f", peak CUDA {row['peak_cuda_mib']:.0f} MiB"
         print(f"{name:10s} preset={row['preset']:10s} forward-only {row['forward_only_img_s']:8.2f} img/s  "
               f"pipeline {row['pipeline_img_s']:8.2f} img/s  ratio {row['ratio']:.3f}  "
+              f"peak RSS {row['peak_rss_mib']:.0f} MiB"
+              f"{cuda}  "
               f"({row['images']} images, batch {row['batch_size']}, {row['workers']} workers, "
               f"{row['torch_threads']} torch threads)", flush=True)
     print(json.dumps(rows, indent=2))

@@ -1,4 +1,4 @@
-"""``fakebench evaluate`` -- one detector across test sets, with per-set tables and result files."""
+"""``fakebench evaluate`` -- detectors across test sets, with per-set tables and result files."""
 
 from __future__ import annotations
 
@@ -12,15 +12,21 @@ _EXAMPLES = """
 \b
 Examples:
   fakebench evaluate --detector npr --dataset gangen-began
+  fakebench evaluate --detector npr --detector cnnspot --suite forensynths
   fakebench evaluate --detector cnnspot --weights blur_jpg_prob0.1 --suite forensynths
   fakebench evaluate --detector npr --weights ckpt.pth --data-dir ../shared/data/forensynths_samples \\
       --crop-box 50,50,306,306
-  fakebench evaluate --detector univfd --real-dir photos/ --fake-dir renders/
+  fakebench evaluate --detector univfd --real-dir photos/ --fake-dir renders/ --name my-photos
 """
+
+#: How many unreadable files the console lists before "and N more".
+_SHOWN = 10
 
 
 @click.command("evaluate", epilog=_EXAMPLES)
-@click.option("--detector", required=True, help="Registered detector name (see `fakebench list detectors`).")
+@click.option("--detector", "detector_names", required=True, multiple=True,
+              help="Registered detector name (see `fakebench list detectors`); repeatable: each is evaluated in turn, "
+                   "one run folder each.")
 @click.option("--weights", help="Weights tag of the detector's card, or a checkpoint path (default: the card's first).")
 @click.option("--preset", help="Preprocessing preset (default: the one the weights' published numbers used).")
 @click.option("--dataset", "datasets", multiple=True, help="Manifest dataset name (repeatable).")
@@ -34,7 +40,12 @@ Examples:
 @click.option("--crop-box", help="LEFT,TOP,RIGHT,BOTTOM crop applied before preprocessing (--data-dir/--real-dir).")
 @click.option("--output", default="results/runs", show_default=True, type=click.Path(file_okay=False),
               help="Where run folders go.")
+@click.option("--name", help="Name of the run folder (default: the data label plus a hash of detector and data). A "
+                             "folder of that name holding another run is refused.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--max-pixels-per-batch", type=click.IntRange(1),
+              help="Pixel budget of one forward pass (sum of H*W), bounding memory with native-size presets "
+                   "(default: 16 million on CPU, 48 million on GPU).")
 @click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda or cuda:1.")
 @click.option("--limit", type=click.IntRange(1), help="At most N images per label per test set (smoke runs).")
@@ -44,50 +55,96 @@ Examples:
               help="KEY=VALUE passed to the detector's load(), e.g. -O backbone=clip.pt.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
-def evaluate(detector: str, weights: str | None, preset: str | None, datasets: tuple[str, ...],
+def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str | None, datasets: tuple[str, ...],
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
-             manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, output: str, batch_size: int,
-             workers: int | None, device: str, limit: int | None, no_cache: bool, plugins: tuple[str, ...],
-             options: tuple[str, ...], quiet: bool) -> None:
-    """Evaluate one detector across test sets and write predictions, metrics and results.json."""
+             manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, output: str, name: str | None,
+             batch_size: int, max_pixels_per_batch: int | None, workers: int | None, device: str, limit: int | None,
+             no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], quiet: bool) -> None:
+    """Evaluate detectors across test sets and write predictions, metrics and results.json (one run folder each).
+
+    Every data folder is checked before any model is loaded. With several --detector, a detector that fails is
+    reported at the end and does not stop the others; the exit code is 1 when any failed.
+    """
     chosen = [bool(datasets or suites), bool(data_dir), bool(real_dir or fake_dir)]
     if sum(chosen) != 1:
         raise click.UsageError("Give exactly one of --dataset/--suite, --data-dir, or --real-dir/--fake-dir.")
+    names = list(dict.fromkeys(detector_names))
+    if len(names) > 1 and (weights or preset or options):
+        raise click.UsageError("--weights, --preset and -O apply to one detector; with several --detector, run the "
+                               "ones that need them separately.")
     box = parse_crop_box(crop_box)
     kwargs = parse_key_values(options)
     import_plugins(plugins)
 
     from fakebench import detectors
     from fakebench.core.env import data_root as default_data_root, default_manifest_path
-    from fakebench.eval.harness import (metrics_table, run_evaluation, sets_from_data_dir, sets_from_manifest,
-                                    sets_from_real_fake_dirs)
+    from fakebench.core.errors import FakebenchError
     from fakebench.data.manifest import load_manifests
+    from fakebench.eval.harness import (check_data_folders, sets_from_data_dir, sets_from_manifest,
+                                        sets_from_real_fake_dirs)
 
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
-    manifest = None
+    # Fail fast: names and paths first, then the data (all missing folders listed), before any model is loaded.
+    for cls_name in names:
+        cls = detectors.get_detector_class(cls_name)
+        if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
+            cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
+    manifest = entries = None
     root = Path(data_root).resolve() if data_root else default_data_root()
     if datasets or suites:
         manifest = load_manifests(manifests or [default_manifest_path()])
         entries = manifest.select(datasets, suites)
-        sets = sets_from_manifest(manifest, entries, detector=det.name, weights_tag=det.weights.tag,
-                                  preset=det.preset.name, data_root=root, limit=limit)
+        check_data_folders(manifest, entries, root)
         label = "+".join(suites + datasets) if len(suites + datasets) <= 3 else f"{len(entries)}-datasets"
+        plain_sets = None
     elif data_dir:
-        sets = sets_from_data_dir(data_dir, crop_box=box, limit=limit)
+        plain_sets = sets_from_data_dir(data_dir, crop_box=box, limit=limit)
         label = Path(data_dir).resolve().name
     else:
-        sets = sets_from_real_fake_dirs(real_dir, fake_dir, crop_box=box, limit=limit)
+        plain_sets = sets_from_real_fake_dirs(real_dir, fake_dir, crop_box=box, limit=limit)
         label = "real-fake-dirs"
+
+    failed: list[tuple[str, str]] = []
+    for det_name in names:
+        try:
+            det = detectors.get_detector_class(det_name).load(weights, preset=preset, device=device, **kwargs)
+            if plain_sets is None:
+                sets = sets_from_manifest(manifest, entries, detector=det.name, weights_tag=det.weights.tag,
+                                          preset=det.preset.name, data_root=root, limit=limit, card=det.card)
+            else:
+                sets = plain_sets
+            _run_one(det, sets, output=output, label=label, manifest=manifest, root=root, name=name,
+                     batch_size=batch_size, max_pixels_per_batch=max_pixels_per_batch, workers=workers,
+                     no_cache=no_cache, quiet=quiet, limit=limit)
+        except FakebenchError as exc:
+            if len(names) == 1:
+                raise
+            failed.append((det_name, str(exc)))
+            click.echo(f"error: {det_name}: {exc}", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(names)} detectors failed: "
+                                   + "; ".join(f"{n} ({msg})" for n, msg in failed))
+
+
+def _run_one(det, sets, *, output: str, label: str, manifest, root, name, batch_size: int,
+             max_pixels_per_batch: int | None, workers: int | None, no_cache: bool, quiet: bool,
+             limit: int | None) -> None:
+    """Evaluate one loaded detector and print its table, counts, warnings and skipped files."""
+    from fakebench.eval.harness import metrics_table, run_evaluation
+
     run_dir, results = run_evaluation(det, sets, output=output, data_label=label, manifest=manifest,
                                       data_root=root if manifest else None, batch_size=batch_size,
-                                      num_workers=workers, use_cache=not no_cache, progress=not quiet, limit=limit)
+                                      num_workers=workers, use_cache=not no_cache, progress=not quiet, limit=limit,
+                                      name=name, max_pixels_per_batch=max_pixels_per_batch)
     table = metrics_table(results["metrics"])
     click.echo(table.to_string(index=False, na_rep=""))
     run = results["run"]
-    click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, {run['resumed']} resumed, "
-               f"{run['unreadable']} unreadable, {run['seconds']:.1f}s")
+    click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
+               f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")
     for warning in results["warnings"]:
         click.echo(f"warning: {warning}", err=True)
-    for item in results["unreadable"][:10]:
+    for item in results["unreadable"][:_SHOWN]:
         click.echo(f"skipped: {item['error']}", err=True)
+    if len(results["unreadable"]) > _SHOWN:
+        click.echo(f"skipped: ... and {len(results['unreadable']) - _SHOWN} more (see {run_dir / 'results.json'})",
+                   err=True)
     click.echo(f"results: {run_dir / 'results.json'}")

@@ -37,8 +37,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename). Creates parent folders.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give (``0666`` minus the umask), not the
+    ``0600`` of :func:`tempfile.mkstemp`.
 
     Returns:
         The destination path.
@@ -47,6 +57,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a result file gets the user's usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

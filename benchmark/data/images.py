@@ -7,16 +7,24 @@ Layouts (labels: 0 = real, 1 = fake):
   (``progan/airplane/0_real``). An image's label is its nearest ``0_real``/``1_fake`` ancestor.
 * ``folder`` -- a single-label folder searched recursively (AntifakePrompt's ``--real_dir``/``--fake_dir``).
 
+Discovery follows symlinked folders (each real folder once, never back up the tree), lists every file PIL can decode
+(by extension, or by its header when the extension is unknown or missing; AVIF/HEIC with pillow-avif-plugin or
+pillow-heif installed) and reports what it leaves out and why. A ``0_real``/``1_fake`` folder without images is an
+error, not a silently one-label set.
+
 Decoding (:func:`load_image`) always returns an 8-bit RGB PIL image as the official code's ``.convert('RGB')`` does,
-with a note for lossy conversions (alpha dropped, 16-bit scaled to 8-bit, CMYK converted). An unreadable file
-(truncated, not an image) raises :class:`UnreadableImage`; :class:`ImageDataset` turns that into an error string in
-its output so the runner can report and skip the file instead of dying.
+with a note for lossy conversions (alpha dropped, 16-bit scaled to 8-bit, CMYK converted) and for what
+``.convert('RGB')`` ignores (EXIF orientation, frames after the first of an animated GIF or multi-page TIFF). Only
+regular files are opened. An unreadable file (truncated, not an image, FIFO) raises :class:`UnreadableImage`;
+:class:`ImageDataset` turns that (and any preprocessing failure) into an error string in its output so the runner
+can report and skip the file instead of dying.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -26,9 +34,9 @@ from PIL import Image, UnidentifiedImageError
 
 from fakebench.core.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "REAL_DIR", "FAKE_DIR", "ImageRecord", "UnreadableImage", "list_images",
-           "discover_real_fake", "discover_folder", "discover_data_dir", "records_for_entry", "load_image",
-           "ImageDataset", "collate_by_shape"]
+__all__ = ["IMAGE_EXTENSIONS", "PIL_EXTENSIONS", "REAL_DIR", "FAKE_DIR", "ImageRecord", "UnreadableImage",
+           "list_images", "discover_real_fake", "discover_folder", "discover_data_dir", "records_for_entry",
+           "load_image", "ImageDataset", "collate_by_shape"]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 REAL_DIR, FAKE_DIR = "0_real", "1_fake"
@@ -58,13 +66,93 @@ class UnreadableImage(Exception):
     """A file that cannot be decoded as an image; the message says why."""
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files under ``folder`` (recursive, extensions case-insensitive, hidden files skipped), sorted."""
+def _register_plugins() -> None:
+    """Let PIL open AVIF and HEIC/HEIF files when pillow-avif-plugin or pillow-heif is installed (optional)."""
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+
+        pillow_heif.register_heif_opener()
+    except Exception:  # not installed, or an incompatible build: those formats stay unreadable, with a reason
+        pass
+    try:
+        import pillow_avif  # type: ignore[import-not-found]  # noqa: F401 - importing registers the plugin
+    except Exception:
+        pass
+
+
+_register_plugins()
+#: File extensions PIL has a decoder for (lower case, with the dot), after the optional plugins registered.
+#: PostScript (decoded by running Ghostscript) and PIL's stub formats (scientific data, video, vector) are left out.
+PIL_EXTENSIONS = frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN
+                           and fmt not in {"EPS", "BUFR", "GRIB", "HDF5", "FITS", "MPEG", "WMF"})
+#: Extensions that are never images: skipped without opening the file.
+_NOT_IMAGES = frozenset({".txt", ".md", ".json", ".csv", ".yaml", ".yml", ".xml", ".html", ".py", ".sh", ".log",
+                         ".zip", ".tar", ".gz", ".pth", ".pt", ".npy", ".npz", ".pkl", ".db", ".sqlite"})
+
+
+def _walk(root: Path) -> Iterable[tuple[str, list[str], list[str]]]:
+    """``os.walk`` following symlinked folders, sorted, hidden folders skipped, with loop protection: a folder whose
+    real path was already visited, or that is an ancestor of ``root`` (a link back up the tree), is not entered."""
+    top = os.path.realpath(root)
+    visited = {top}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in visited or top == real or top.startswith(real.rstrip(os.sep) + os.sep):
+                continue
+            visited.add(real)
+            keep.append(d)
+        dirnames[:] = keep
+        yield dirpath, dirnames, sorted(filenames)
+
+
+def _sniff(path: Path) -> str:
+    """'' when PIL can identify the regular file ``path`` from its header, else why not."""
+    try:
+        with Image.open(path):
+            return ""
+    except Exception:
+        return "not an image PIL can open"
+
+
+def list_images(folder: str | os.PathLike, *, skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Image files under ``folder``, recursively and sorted.
+
+    Symlinked folders are followed (each real folder once; links back up the tree are ignored). A file is listed
+    when its extension is one PIL decodes (:data:`PIL_EXTENSIONS`, case-insensitive; AVIF/HEIC when pillow-avif-plugin
+    or pillow-heif is installed) or, for a file without a known extension, when PIL identifies it from its header.
+    Non-regular files with an image extension (FIFOs, sockets, device links) are listed, so the runner reports them
+    with a reason instead of silently dropping them; they are never opened here.
+
+    Args:
+        folder: the folder to search.
+        skipped: when given, ``(path, reason)`` is appended for each file left out (hidden file, not an image).
+    """
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    for dirpath, _, filenames in _walk(Path(folder)):
+        for name in filenames:
+            path = Path(dirpath) / name
+            suffix = path.suffix.lower()
+            if name.startswith("."):
+                reason = "hidden file (name starts with '.')"
+            elif suffix in PIL_EXTENSIONS:
+                found.append(path)
+                continue
+            elif suffix in _NOT_IMAGES:
+                reason = f"not an image ({suffix} file)"
+            elif not path.is_file():
+                reason = "not a regular file" if path.exists() else "broken symlink"
+            else:
+                reason = _sniff(path)
+                if not reason:
+                    found.append(path)
+                    continue
+                reason += f" (unknown extension {suffix!r})" if suffix else " (no extension)"
+            if skipped is not None:
+                skipped.append((str(path), reason))
     return sorted(found)
 
 
@@ -80,23 +168,37 @@ def _label_of(path: Path, root: Path) -> int | None:
     return None
 
 
+def _label_dirs(root: Path) -> list[Path]:
+    """Every ``0_real``/``1_fake`` folder (or broken link of that name) under ``root``, links followed."""
+    out = []
+    for dirpath, dirnames, filenames in _walk(root):
+        out += [Path(dirpath) / d for d in dirnames if d in _LABEL_DIRS]
+        out += [Path(dirpath) / f for f in filenames if f in _LABEL_DIRS]  # a broken or non-folder link
+    return out
+
+
 def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, generator: str | None = None,
-                       crop_box: tuple[int, int, int, int] | None = None) -> list[ImageRecord]:
-    """Images of one test set in the ``0_real``/``1_fake`` layout (class subfolders allowed).
+                       crop_box: tuple[int, int, int, int] | None = None,
+                       skipped: list[tuple[str, str]] | None = None) -> list[ImageRecord]:
+    """Images of one test set in the ``0_real``/``1_fake`` layout (class subfolders allowed; symlinked folders are
+    followed, see :func:`list_images`).
 
     Args:
         root: the set's folder.
         dataset: dataset name for the records (default: the folder name).
         generator: generator name (default: the folder name).
         crop_box: optional crop applied after decoding.
+        skipped: when given, ``(path, reason)`` of each file left out is appended.
 
     Raises:
-        DataError: the folder does not exist or holds no image under a ``0_real``/``1_fake`` folder.
+        DataError: the folder does not exist, holds no image under a ``0_real``/``1_fake`` folder, or one of its
+            ``0_real``/``1_fake`` folders yields no image (an empty folder or a broken link would silently turn a
+            mixed set into a one-label one).
     """
     root = Path(root).expanduser().resolve()
     _require_dir(root, "Check the path, or download the data first (fakebench download).")
     records = []
-    for path in list_images(root):
+    for path in list_images(root, skipped=skipped):
         label = _label_of(path, root)
         if label is not None:
             records.append(ImageRecord(str(path), label, dataset or root.name, generator or root.name, crop_box))
@@ -106,13 +208,25 @@ def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, g
             f"and {root}/{FAKE_DIR}/*.png (optionally per generator: {root}/<generator>/{REAL_DIR}); for two plain "
             f"folders use --real-dir and --fake-dir."
         )
+    counts: dict[str, int] = {}
+    for record in records:
+        for parent in Path(record.path).parents:
+            counts[str(parent)] = counts.get(str(parent), 0) + 1
+            if parent == root:
+                break
+    empty = [d for d in _label_dirs(root) if not counts.get(str(d))]
+    if empty:
+        shown = ", ".join(str(d) + ("" if d.is_dir() else " (broken link)") for d in empty[:5])
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        raise DataError(f"Labelled folder {shown}{more} holds no image, so its label would be missing from the "
+                        f"results. Put the images back (or fix the link), or remove the empty folder.")
     return records
 
 
 def discover_folder(root: str | os.PathLike, label: int, *, dataset: str | None = None,
-                    generator: str | None = None, crop_box: tuple[int, int, int, int] | None = None
-                    ) -> list[ImageRecord]:
-    """Every image under ``root`` (recursively), all with ``label`` (0 real, 1 fake).
+                    generator: str | None = None, crop_box: tuple[int, int, int, int] | None = None,
+                    skipped: list[tuple[str, str]] | None = None) -> list[ImageRecord]:
+    """Every image under ``root`` (recursively, links followed), all with ``label`` (0 real, 1 fake).
 
     Raises:
         DataError: the folder does not exist or holds no image.
@@ -120,14 +234,15 @@ def discover_folder(root: str | os.PathLike, label: int, *, dataset: str | None 
     root = Path(root).expanduser().resolve()
     _require_dir(root, "Check the --real-dir/--fake-dir path.")
     records = [ImageRecord(str(p), label, dataset or root.name, generator or root.name, crop_box)
-               for p in list_images(root)]
+               for p in list_images(root, skipped=skipped)]
     if not records:
-        raise DataError(f"No image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}.")
+        raise DataError(f"No image files (any format PIL can open, e.g. {', '.join(sorted(IMAGE_EXTENSIONS))}) "
+                        f"found in {root}.")
     return records
 
 
-def discover_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int, int] | None = None
-                      ) -> list[ImageRecord]:
+def discover_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int, int] | None = None,
+                      skipped: list[tuple[str, str]] | None = None) -> list[ImageRecord]:
     """A folder of test sets: ``root`` itself in the ``0_real``/``1_fake`` layout (one generator), or one generator
     subfolder per set (each in that layout), as NPR's and CNNDetection's test roots.
 
@@ -136,12 +251,12 @@ def discover_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int,
     """
     root = Path(root).expanduser().resolve()
     _require_dir(root, "Check the --data-dir path.")
-    if any((root / d).is_dir() for d in _LABEL_DIRS):
-        return discover_real_fake(root, crop_box=crop_box)
+    if any((root / d).exists() or (root / d).is_symlink() for d in _LABEL_DIRS):
+        return discover_real_fake(root, crop_box=crop_box, skipped=skipped)
     records: list[ImageRecord] = []
     for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if any(sub.name in _LABEL_DIRS for sub in child.rglob("*") if sub.is_dir()):
-            records += discover_real_fake(child, crop_box=crop_box)
+        if _label_dirs(child):
+            records += discover_real_fake(child, crop_box=crop_box, skipped=skipped)
     if not records:
         raise DataError(
             f"No test sets found in {root}: expected {root}/{REAL_DIR} and {root}/{FAKE_DIR}, or generator folders "
@@ -150,7 +265,8 @@ def discover_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int,
     return records
 
 
-def records_for_entry(entry: Any, data_root: str | os.PathLike) -> list[ImageRecord]:
+def records_for_entry(entry: Any, data_root: str | os.PathLike, *,
+                      skipped: list[tuple[str, str]] | None = None) -> list[ImageRecord]:
     """The images of a manifest :class:`~fakebench.data.manifest.DatasetEntry` under ``data_root``.
 
     Raises:
@@ -164,9 +280,10 @@ def records_for_entry(entry: Any, data_root: str | os.PathLike) -> list[ImageRec
         )
     crop = tuple(entry.crop_box) if entry.crop_box else None
     if entry.layout == "real_fake":
-        return discover_real_fake(folder, dataset=entry.name, generator=entry.generator, crop_box=crop)
+        return discover_real_fake(folder, dataset=entry.name, generator=entry.generator, crop_box=crop,
+                                  skipped=skipped)
     return discover_folder(folder, 1 if entry.labels == "fake" else 0, dataset=entry.name, generator=entry.generator,
-                           crop_box=crop)
+                           crop_box=crop, skipped=skipped)
 
 
 def _to_8bit_rgb(img: Image.Image) -> tuple[Image.Image, str]:
@@ -204,12 +321,26 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
         UnreadableImage: missing, truncated or non-image file, or a crop box outside the image.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes):
+        try:
+            if not stat.S_ISREG(os.stat(source).st_mode):  # a FIFO, socket or /dev/zero link would hang or never end
+                raise UnreadableImage(f"{name}: not a regular file (FIFO, socket, device or folder); skipped")
+        except OSError:
+            pass  # missing or unreadable: open() below says which
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
         with handle, Image.open(handle) as img:
+            notes = []
+            frames = getattr(img, "n_frames", 1) or 1
+            if frames > 1:
+                notes.append(f"first of {frames} frames used (as .convert('RGB') does)")
+            orientation = img.getexif().get(0x0112)
+            if orientation not in (None, 1):
+                notes.append(f"EXIF orientation {orientation} not applied (as .convert('RGB') does)")
             img.load()  # decode now, so truncation surfaces here and not later in a transform
             rgb, note = _to_8bit_rgb(img)
             rgb.load()
+            note = "; ".join([n for n in [note] + notes if n])
     except FileNotFoundError as exc:
         raise UnreadableImage(f"{name}: file not found") from exc
     except UnidentifiedImageError as exc:
@@ -218,7 +349,7 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
         raise UnreadableImage(f"{name}: cannot decode ({exc})") from exc
     if crop_box is not None:
         left, top, right, bottom = crop_box
-        if right > rgb.width or bottom > rgb.height:
+        if left < 0 or top < 0 or right > rgb.width or bottom > rgb.height:
             raise UnreadableImage(f"{name}: crop box {tuple(crop_box)} lies outside the {rgb.width}x{rgb.height} image")
         rgb = rgb.crop(tuple(crop_box))
     return rgb, note
@@ -256,6 +387,9 @@ class ImageDataset:
             return {"index": index, "image": self.transform(img), "error": "", "note": note}
         except UnreadableImage as exc:
             return {"index": index, "image": None, "error": str(exc), "note": ""}
+        except Exception as exc:  # a transform that cannot handle this image: an error row, never the end of the run
+            return {"index": index, "image": None, "note": "",
+                    "error": f"{record.path}: preprocessing failed ({type(exc).__name__}: {exc})"}
 
 
 def collate_by_shape(items: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,12 @@
 """The convenience layer: resolve test sets, run the runner, score, and write the result files.
 
-Output folder layout (``<output>/<detector>.<weights>@<preset>/<data>/``):
+Output folder layout (``<output>/<detector>.<weights>@<preset>/<data>-<key>/``, or ``.../<name>/`` with a name of
+the user's): ``<key>`` is a short hash of what determines the run -- the detector fingerprint (name, code revision,
+weights sha256, preset, and anything else in its identity such as UnivFD's backbone) and the resolved data selection
+(the sorted (path, label, test set, crop box) list). ``run.json`` records both; a folder whose record differs is
+refused, never merged into.
+
+* ``run.json`` -- the run's key, fingerprint and data selection hash;
 
 * ``predictions.csv`` -- one row per image (see :data:`fakebench.eval.runner.PRED_COLUMNS`), written incrementally;
 * ``results.json`` -- metrics with provenance (versions, git commit, detector card, weights sha256, preset, manifest
@@ -10,6 +16,8 @@ Output folder layout (``<output>/<detector>.<weights>@<preset>/<data>/``):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -31,19 +39,81 @@ from fakebench.eval.runner import collect_predictions
 from fakebench.eval.tables import to_markdown
 
 __all__ = ["EvalSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
-           "metrics_table", "RESULTS_SCHEMA"]
+           "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
+           "run_folder", "RESULTS_SCHEMA"]
 
 RESULTS_SCHEMA = "fakebench.results/1"
 
 
 @dataclass
 class EvalSet:
-    """One test set to run: its images, how to score it, and its manifest record (if any)."""
+    """One test set to run: its images, how to score it, its manifest record (if any), and the files found in its
+    folders but left out, as ``(path, reason)``."""
 
     group: GroupSpec
     records: list[ImageRecord]
     entry: dict[str, Any] | None = None
     expected_count: dict[str, int | None] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def check_data_folders(manifest: Manifest, entries: Sequence[DatasetEntry],
+                       data_root: str | os.PathLike | None = None) -> None:
+    """Fail fast, before any model is loaded: every folder of ``entries`` (and of the real sets they reference) must
+    exist under ``data_root``.
+
+    Raises:
+        DataError: one or more folders are missing; the message lists all of them with their download commands.
+    """
+    root = Path(data_root).expanduser() if data_root else default_data_root()
+    missing = [e for e in manifest.with_references(list(entries)) if not (root / e.path).is_dir()]
+    if missing:
+        listing = "; ".join(f"{e.name} ({root / e.path}): fakebench download --dataset {e.name}" for e in missing)
+        raise DataError(f"{len(missing)} dataset folder(s) missing under {root}: {listing}. Download them, or point "
+                        f"--data-root (or FAKEBENCH_DATA) at the folder that holds them.")
+
+
+def published_numbers(entry: DatasetEntry, detector: str, weights_tag: str | None, preset: str | None,
+                      card: Any = None) -> dict[str, Any]:
+    """The published record of ``entry`` for exactly these weights and this protocol (empty dict when none).
+
+    ``detector.tag@preset`` is used as is; ``detector.tag`` only when ``preset`` is the preset the card gives for
+    those weights (the protocol their numbers were published with); a bare ``detector`` key only for the card's
+    default weights at that preset, or, for a detector without weights (zero-shot), at the card's default preset.
+    A user checkpoint (tag ``file``) or another preset never gets another model's numbers.
+    """
+    published = entry.published
+    if weights_tag and preset and f"{detector}.{weights_tag}@{preset}" in published:
+        return dict(published[f"{detector}.{weights_tag}@{preset}"])
+    if card is not None and not card.weights:  # a detector without weights (zero-shot): name + preset determine it
+        return dict(published[detector]) if detector in published and preset == card.default_preset else {}
+    if card is None or not weights_tag or not card.has_weights(weights_tag):
+        return {}
+    spec = card.get_weights(weights_tag)
+    if preset != (spec.preset or card.default_preset):
+        return {}
+    if f"{detector}.{weights_tag}" in published:
+        return dict(published[f"{detector}.{weights_tag}"])
+    default = card.default_weights
+    if default is not None and default.tag == weights_tag and detector in published:
+        return dict(published[detector])
+    return {}
+
+
+def refuse_overlaps(records: Sequence[ImageRecord]) -> None:
+    """Refuse a selection that scores one file (same real path, links resolved) as both real and fake.
+
+    Raises:
+        DataError: naming up to 5 shared files.
+    """
+    labels: dict[str, set[int]] = {}
+    for record in records:
+        labels.setdefault(os.path.realpath(record.path), set()).add(record.label)
+    shared = sorted(path for path, found in labels.items() if len(found) > 1)
+    if shared:
+        more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+        raise DataError(f"{len(shared)} file(s) are in both the real and the fake images: {', '.join(shared[:5])}"
+                        f"{more}. The real and fake folders must not overlap; pass separate folders.")
 
 
 def _limit(records: list[ImageRecord], limit: int | None) -> list[ImageRecord]:
@@ -58,25 +128,41 @@ def _limit(records: list[ImageRecord], limit: int | None) -> list[ImageRecord]:
     return out
 
 
+def _registered_card(detector: str) -> Any:
+    """The registered card of ``detector`` (``None`` when unknown): published numbers keyed without a preset need it."""
+    from fakebench.core.errors import UnknownNameError
+    from fakebench.detectors import REGISTRY
+
+    try:
+        return REGISTRY.card(detector)
+    except UnknownNameError:
+        return None
+
+
 def sets_from_manifest(manifest: Manifest, entries: Sequence[DatasetEntry], *, detector: str, weights_tag: str | None,
                        preset: str | None, data_root: str | os.PathLike | None = None,
-                       limit: int | None = None) -> list[EvalSet]:
+                       limit: int | None = None, card: Any = None) -> list[EvalSet]:
     """Eval sets for manifest entries (plus the real sets their ``real_reference`` names).
 
-    Held-in status and published numbers are looked up for ``detector.weights_tag@preset``.
+    Held-in status is looked up for ``detector.weights_tag``; published numbers only for exactly these weights and
+    preset (see :func:`published_numbers`; ``card`` defaults to the registered card of ``detector``).
 
     Raises:
-        DataError: a dataset folder is missing or empty (the message gives the download command).
+        DataError: dataset folders are missing (all listed, with their download commands) or empty.
     """
     root = Path(data_root) if data_root else default_data_root()
+    check_data_folders(manifest, entries, root)
+    if card is None:
+        card = _registered_card(detector)
     sets = []
     for entry in manifest.with_references(list(entries)):
         group = GroupSpec(dataset=entry.name, generator=entry.generator, family=entry.family,
                           kind=entry.labels,
                           references=entry.real_reference, held_in=entry.is_held_in(detector, weights_tag),
-                          published=entry.published_for(detector, weights_tag, preset))
-        records = _limit(records_for_entry(entry, root), limit)
-        sets.append(EvalSet(group, records, entry.to_dict(), dict(entry.expected_count)))
+                          published=published_numbers(entry, detector, weights_tag, preset, card))
+        skipped: list[tuple[str, str]] = []
+        records = _limit(records_for_entry(entry, root, skipped=skipped), limit)
+        sets.append(EvalSet(group, records, entry.to_dict(), dict(entry.expected_count), skipped))
     return sets
 
 
@@ -84,28 +170,68 @@ def sets_from_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int
                        limit: int | None = None) -> list[EvalSet]:
     """One eval set per generator folder of a ``0_real``/``1_fake`` test root (see
     :func:`fakebench.data.images.discover_data_dir`)."""
-    records = discover_data_dir(root, crop_box=crop_box)
+    skipped: list[tuple[str, str]] = []
+    records = discover_data_dir(root, crop_box=crop_box, skipped=skipped)
+    refuse_overlaps(records)
     by_set: dict[str, list[ImageRecord]] = {}
     for record in records:
         by_set.setdefault(record.dataset, []).append(record)
-    return [EvalSet(GroupSpec(dataset=name, generator=recs[0].generator), _limit(recs, limit))
-            for name, recs in by_set.items()]
+    return [EvalSet(GroupSpec(dataset=name, generator=recs[0].generator), _limit(recs, limit),
+                    skipped=skipped if k == 0 else [])
+            for k, (name, recs) in enumerate(by_set.items())]
 
 
 def sets_from_real_fake_dirs(real_dir: str | os.PathLike | None, fake_dir: str | os.PathLike | None, *,
                              name: str = "custom", crop_box: tuple[int, int, int, int] | None = None,
                              limit: int | None = None) -> list[EvalSet]:
     """AntifakePrompt-style ``--real_dir``/``--fake_dir`` (either may be omitted; labels come from which folder an
-    image is in, never from a default, unlike the official test.py)."""
+    image is in, never from a default, unlike the official test.py).
+
+    Raises:
+        DataError: neither folder given, a folder missing or empty, or the two trees share files.
+    """
     if real_dir is None and fake_dir is None:
         raise DataError("Give --real-dir, --fake-dir or both.")
     records: list[ImageRecord] = []
+    skipped: list[tuple[str, str]] = []
     if real_dir is not None:
-        records += discover_folder(real_dir, 0, dataset=name, generator=name, crop_box=crop_box)
+        records += discover_folder(real_dir, 0, dataset=name, generator=name, crop_box=crop_box, skipped=skipped)
     if fake_dir is not None:
-        records += discover_folder(fake_dir, 1, dataset=name, generator=name, crop_box=crop_box)
+        records += discover_folder(fake_dir, 1, dataset=name, generator=name, crop_box=crop_box, skipped=skipped)
+    refuse_overlaps(records)
     kind = "mixed" if real_dir is not None and fake_dir is not None else ("real" if fake_dir is None else "fake")
-    return [EvalSet(GroupSpec(dataset=name, generator=name, kind=kind), _limit(records, limit))]
+    return [EvalSet(GroupSpec(dataset=name, generator=name, kind=kind), _limit(records, limit), skipped=skipped)]
+
+
+def selection_hash(records: Sequence[ImageRecord]) -> str:
+    """Hex sha256 of the resolved data selection: the sorted ``(path, label, test set, crop box)`` list."""
+    items = sorted((r.path, r.label, r.dataset, list(r.crop_box) if r.crop_box else None) for r in records)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def _claim_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
+    """Refuse ``run_dir`` when its ``run.json`` records another detector or data selection; else record ours.
+
+    Raises:
+        DataError: the folder holds another run (or results without a ``run.json``).
+    """
+    path = run_dir / "run.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            old = {}
+        diff = [k for k in ("fingerprint", "selection") if old.get(k) != record[k]]
+        if diff:
+            what = " and ".join({"fingerprint": "another detector (fingerprint)",
+                                 "selection": "other images (data selection)"}[k] for k in diff)
+            raise DataError(f"Run folder {run_dir} holds a run of {what}; runs are never merged. Pass another "
+                            f"--name or --output, or delete {run_dir}.")
+        return
+    if (run_dir / "predictions.csv").exists():
+        raise DataError(f"Run folder {run_dir} holds predictions without a run.json record; pass another --name or "
+                        f"--output, or delete {run_dir}.")
+    atomic_write_json(path, record)
 
 
 def _slug(text: str) -> str:
@@ -134,41 +260,93 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return frame.astype({"n_real": "Int64", "n_fake": "Int64"})
 
 
+def run_folder(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,
+               name: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Where a run goes and what keys it (see the module docstring).
+
+    Returns:
+        ``(run_dir, record)``: ``<output>/<detector>.<tag>@<preset>/<data_label>-<key>`` (or ``.../<name>``) and the
+        ``run.json`` record ``{"schema", "key", "fingerprint", "selection", "data_label", "images"}``.
+    """
+    records = [r for s in sets for r in s.records]
+    fingerprint = detector.fingerprint()
+    selection = selection_hash(records)
+    key = hashlib.sha256(f"{fingerprint}|{selection}".encode()).hexdigest()[:10]
+    label = f"{detector.name}.{detector.weights.label}@{detector.preset.name}"
+    folder = _slug(name) if name else f"{_slug(data_label)}-{key}"
+    record = {"schema": "fakebench.run/1", "key": key, "fingerprint": fingerprint, "selection": selection,
+              "data_label": data_label, "name": name, "images": len(records)}
+    return Path(output) / _slug(label) / folder, record
+
+
+def _no_image_scored(predictions: pd.DataFrame, run_dir: Path) -> DataError:
+    errors = [e for e in predictions["error"].fillna("") if e]
+    detector_failed = any("non-finite" in e or "failed on this image" in e for e in errors)
+    reasons: dict[str, int] = {}
+    for error in errors:
+        reason = error.split(": ", 1)[-1]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    top = "; ".join(f"{n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    example = errors[0].split(": ", 1)[0] if errors else ""
+    return DataError(f"no image could be {'scored' if detector_failed else 'read'}: all {len(predictions)} failed "
+                     f"({top}; e.g. {example}). Every row is in {run_dir / 'predictions.csv'}.")
+
+
 def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,
                    manifest: Manifest | None = None, data_root: str | os.PathLike | None = None,
                    batch_size: int = 32, num_workers: int | None = None, use_cache: bool = True,
-                   progress: bool = True, limit: int | None = None) -> tuple[Path, dict[str, Any]]:
+                   progress: bool = True, limit: int | None = None, name: str | None = None,
+                   max_pixels_per_batch: int | None = None) -> tuple[Path, dict[str, Any]]:
     """Run ``detector`` over ``sets``, score them and write the result files.
 
     Args:
         detector: a loaded :class:`~fakebench.detectors.base.Detector`.
         sets: the eval sets.
-        output: root output folder; files go to ``<output>/<detector>.<tag>@<preset>/<data_label>/``.
+        output: root output folder; files go to :func:`run_folder`.
         data_label: short name of what was evaluated (a suite, a folder name).
         manifest: the manifest the sets came from (its digests go into the provenance).
         data_root: the data root used (recorded).
-        batch_size, num_workers, progress: see :func:`fakebench.eval.runner.collect_predictions`.
+        batch_size, num_workers, progress, max_pixels_per_batch: see :func:`fakebench.eval.runner.
+            collect_predictions`.
         use_cache: read and fill the prediction cache under ``<cache root>/predictions.sqlite``.
         limit: per-label image limit that was applied (recorded; results with a limit are flagged).
+        name: a human name for the run folder instead of ``<data_label>-<key>``.
 
     Returns:
         ``(run_dir, results)``: the folder written and the results dict (as in ``results.json``).
+
+    Raises:
+        DataError: the run folder holds another run; a file is both real and fake; no image could be read or scored
+            (the reasons are listed); a damaged prediction cache.
     """
-    label = f"{detector.name}.{detector.weights.label}@{detector.preset.name}"
-    run_dir = Path(output) / _slug(label) / _slug(data_label)
     records = [r for s in sets for r in s.records]
+    refuse_overlaps(records)
+    run_dir, run_record = run_folder(detector, sets, output=output, data_label=data_label, name=name)
+    _claim_run_dir(run_dir, run_record)
     cache = PredictionCache(cache_root() / "predictions.sqlite") if use_cache else None
     try:
         predictions, stats = collect_predictions(detector, records, run_dir / "predictions.csv", batch_size=batch_size,
-                                                 num_workers=num_workers, cache=cache, progress=progress)
+                                                 num_workers=num_workers, cache=cache, progress=progress,
+                                                 max_pixels_per_batch=max_pixels_per_batch)
     finally:
         if cache is not None:
             cache.close()
+    if not predictions["prob"].notna().any():
+        raise _no_image_scored(predictions, run_dir)
     scored_sets = {s.group.dataset for s in sets} & set(predictions.loc[predictions["prob"].notna(), "dataset"])
-    groups = [s.group for s in sets if s.group.dataset in scored_sets]
+    warnings: list[str] = []  # only from the predictions and the data, so a cached re-run gives the same warnings
+    groups = []
+    for s in sets:
+        if s.group.dataset not in scored_sets:
+            warnings.append(f"{s.group.dataset}: no image could be read or scored; the set is left out of the "
+                            f"results and the means (see 'unreadable')")
+        elif s.group.kind == "fake" and s.group.references and not set(s.group.references) <= scored_sets:
+            warnings.append(f"{s.group.dataset}: its real reference set(s) {list(s.group.references)} have no scored "
+                            f"image; the set is left out of the results and the means")
+        else:
+            groups.append(s.group)
     metrics = evaluate_predictions(predictions, groups, continuous=detector.continuous_scores)
     unreadable = predictions[predictions["error"].fillna("") != ""]
-    warnings = []
     for s in sets:
         found = {"real": sum(r.label == 0 for r in s.records), "fake": sum(r.label == 1 for r in s.records)}
         for label, expected in (s.expected_count or {}).items():
@@ -178,6 +356,10 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
     if padded:
         warnings.append(f"{padded} images were smaller than the {detector.preset.crop}px crop and were zero-padded "
                         f"(as the official code does); pick a resizing preset to avoid it")
+    skipped = [{"file": f, "reason": why} for s in sets for f, why in s.skipped]
+    if skipped:
+        warnings.append(f"{len(skipped)} files in the data folders are not images PIL can open or are hidden and were "
+                        f"skipped (see 'skipped')")
     results = {
         "schema": RESULTS_SCHEMA,
         "date": now_iso(),
@@ -190,11 +372,14 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
         "data": {"label": data_label, "data_root": str(data_root) if data_root else None,
                  "manifest": {"paths": [str(p) for p in manifest.paths], "sha256": manifest.digests}
                  if manifest else None,
-                 "datasets": [s.entry for s in sets if s.entry is not None], "limit_per_label": limit},
+                 "datasets": [s.entry for s in sets if s.entry is not None], "limit_per_label": limit,
+                 "selection_sha256": run_record["selection"], "images": len(records)},
+        "run_key": run_record["key"],
         "threshold": 0.5,
         "run": stats.to_dict(),
         "warnings": warnings,
         "unreadable": [{"image": r.image, "error": r.error} for r in unreadable.itertuples()],
+        "skipped": skipped,
         "metrics": metrics,
     }
     table = metrics_table(metrics)

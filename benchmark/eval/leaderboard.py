@@ -1,12 +1,15 @@
 """Leaderboards: comparison tables built from ``results.json`` files.
 
 One row per test set (generator), one column per detector (``name.weights@preset``), for each metric; the mean,
-held-in mean and held-out mean close each table. Where the manifest has a published number for that detector and set,
-it is shown beside ours (Markdown: ``ours (paper)``; CSV: a ``<detector> [paper]`` column).
+held-in mean and held-out mean close each table. Where the manifest has a published number for exactly that detector's
+weights and preset, it is shown beside ours (Markdown: ``ours (paper)``; CSV: a ``<detector> [paper]`` column). Every
+cell carries its image count (``[n=...]``) and every mean its set count; numbers from ``--limit`` runs are marked
+``*`` and numbers from a run with another manifest ``†``, with footnotes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -71,35 +74,66 @@ def _label(result: dict[str, Any]) -> str:
     return f"{det['name']}.{WeightsInfo(**det['weights']).label}@{det['preset']['name']}"
 
 
-def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
-    """Long table: one row per (detector, test set or mean row, metric) with ``ours`` and ``paper`` in percent.
+def _manifest_id(result: dict[str, Any]) -> str:
+    """Short id of the manifest(s) a result came from ('' for runs on plain folders)."""
+    manifest = (result.get("data") or {}).get("manifest") or {}
+    digests = manifest.get("sha256") or {}
+    items = sorted(digests.items()) if isinstance(digests, dict) else sorted(map(str, digests))
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:8] if items else ""
 
-    When two result files cover the same detector and test set, the later one (by date) wins.
+
+def _pct(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
+
+
+def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """Long table: one row per (detector, test set or mean row, metric).
+
+    Columns: ``detector``, ``dataset``, ``generator``, ``held_in``, ``metric``, ``ours`` and ``paper`` (percent),
+    ``n`` (images the number is computed on), ``n_sets`` (1 for a test set, the sets averaged for a mean),
+    ``limited`` (from a ``--limit`` run), ``manifest`` (short id of the manifest of the run, '' for plain folders),
+    ``source`` (the results file).
+
+    When two result files cover the same detector and test set, the later one (by date) wins. The means are computed
+    here, unweighted over the test sets each detector column really holds (so they never describe other sets than the
+    rows above them), each carrying its set count and image count. Extra keys in the result rows (``ci``,
+    ``operating``, ...) are ignored.
     """
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: r.get("date", "")):
         label = _label(result)
-        metrics = result["metrics"]
-        for order, row in enumerate(metrics["per_dataset"]):
+        limited = bool((result.get("data") or {}).get("limit_per_label"))
+        manifest = _manifest_id(result)
+        for row in result["metrics"]["per_dataset"]:
+            n = row.get("n")
+            if n is None:
+                n = (row.get("n_real") or 0) + (row.get("n_fake") or 0)
             for metric in METRIC_KEYS:
                 value = row.get(metric)
-                rows[(label, row["dataset"], metric)] = {
+                cells[(label, row["dataset"], metric)] = {
                     "detector": label, "dataset": row["dataset"], "generator": row["generator"],
-                    "held_in": bool(row.get("held_in")), "metric": metric,
-                    "ours": None if value is None or math.isnan(value) else round(100 * value, 2),
-                    "paper": row.get("published", {}).get(metric), "source": result["_path"]}
-        for name, key in _MEANS:
-            mean = metrics.get(key, {})
-            if not mean.get("n_datasets"):
+                    "held_in": bool(row.get("held_in")), "metric": metric, "ours": _pct(value),
+                    "paper": (row.get("published") or {}).get(metric), "n": int(n), "n_sets": 1,
+                    "limited": limited, "manifest": manifest, "source": result["_path"], "_value": value}
+    rows = list(cells.values())
+    by_detector: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell in rows:
+        by_detector.setdefault((cell["detector"], cell["metric"]), []).append(cell)
+    means = []
+    for (label, metric), part in by_detector.items():
+        for name, _ in _MEANS:
+            chosen = [c for c in part if name == "mean" or c["held_in"] == (name == "held-in mean")]
+            chosen = [c for c in chosen if c["_value"] is not None and not math.isnan(c["_value"])]
+            if not chosen:
                 continue
-            for metric in METRIC_KEYS:
-                value = mean.get(metric)
-                rows[(label, name, metric)] = {
-                    "detector": label, "dataset": name, "generator": f"{mean['n_datasets']} sets",
-                    "held_in": None, "metric": metric,
-                    "ours": None if value is None or math.isnan(value) else round(100 * value, 2),
-                    "paper": None, "source": result["_path"]}
-    return pd.DataFrame(list(rows.values()))
+            means.append({"detector": label, "dataset": name, "generator": "", "held_in": None, "metric": metric,
+                          "ours": _pct(sum(c["_value"] for c in chosen) / len(chosen)), "paper": None,
+                          "n": sum(c["n"] for c in chosen), "n_sets": len(chosen),
+                          "limited": any(c["limited"] for c in chosen),
+                          "manifest": ",".join(sorted({c["manifest"] for c in chosen})),
+                          "source": ",".join(sorted({c["source"] for c in chosen}))})
+    frame = pd.DataFrame(rows + means)
+    return frame.drop(columns="_value") if "_value" in frame else frame
 
 
 def _wide(long: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -113,21 +147,50 @@ def _wide(long: pd.DataFrame, metric: str) -> pd.DataFrame:
         table[det] = [sub["ours"].get(d) for d in order]
         if sub["paper"].notna().any():
             table[f"{det} [paper]"] = [sub["paper"].get(d) for d in order]
+        table[f"{det} [n]"] = pd.array([sub["n"].get(d) for d in order], dtype="Int64")
+        table[f"{det} [sets]"] = pd.array([sub["n_sets"].get(d) for d in order], dtype="Int64")
+        table[f"{det} [flags]"] = [_flags(sub, d, part) for d in order]
     return table
 
 
+def _flags(sub: pd.DataFrame, dataset: str, part: pd.DataFrame) -> str:
+    """``*`` for a number from a --limit run, ``†`` for one from a run with another manifest than most."""
+    if dataset not in sub.index:
+        return ""
+    flags = "*" if bool(sub["limited"].get(dataset)) else ""
+    ids = [m for m in part.loc[~part["dataset"].isin([m for m, _ in _MEANS]), "manifest"]]
+    common = max(set(ids), key=ids.count) if ids else ""
+    if len(set(ids)) > 1 and any(m != common for m in str(sub["manifest"].get(dataset)).split(",")):
+        flags += "†"
+    return flags
+
+
 def _display(table: pd.DataFrame) -> pd.DataFrame:
-    """One column per detector with ``ours (paper)`` cells; mean rows in bold."""
-    dets = [c for c in table.columns[2:] if not c.endswith(" [paper]")]
+    """One column per detector: ``ours (paper) [n=...]`` cells, means with ``[k sets, n=...]``; flags after the
+    number; mean rows in bold."""
+    dets = [c for c in table.columns[2:] if not c.endswith("]")]
     means = dict(_MEANS)
     out = pd.DataFrame({"test set": [f"**{d}**" if d in means else d for d in table["dataset"]],
                         "generator": table["generator"]})
     for det in dets:
-        ours = table[det].map(fmt_cell)
-        if f"{det} [paper]" in table:
-            paper = table[f"{det} [paper]"].map(fmt_cell)
-            ours = [f"{o} ({p})" if p else o for o, p in zip(ours, paper)]
-        out[det] = list(ours)
+        cells = []
+        for k, dataset in enumerate(table["dataset"]):
+            ours = fmt_cell(table[det].iloc[k])
+            n = table[f"{det} [n]"].iloc[k]
+            if not ours and (n is pd.NA or n is None):
+                cells.append("")
+                continue
+            cell = ours + table[f"{det} [flags]"].iloc[k]
+            paper = fmt_cell(table[f"{det} [paper]"].iloc[k]) if f"{det} [paper]" in table else ""
+            if paper:
+                cell += f" ({paper})"
+            if dataset in means:
+                sets = int(table[f"{det} [sets]"].iloc[k])
+                cell += f" [{sets} set{'s' if sets != 1 else ''}, n={int(n)}]"
+            else:
+                cell += f" [n={int(n)}]"
+            cells.append(cell)
+        out[det] = cells
     return out
 
 
@@ -145,8 +208,16 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
     if note:
         md.append(note.strip() + "\n")
     md.append("Percent. Accuracy at fake probability > 0.5. Cells show ours, with the published number in parentheses "
-              "where the manifest has one. Means are unweighted over test sets; held-in sets are in the detector's "
-              "training distribution.\n")
+              "where the manifest has one for exactly these weights and preset, and the number of images it is "
+              "computed on (n). Means are unweighted over the test sets each column really holds (set count and "
+              "images in brackets); held-in sets are in the detector's training distribution.\n")
+    if long["limited"].any():
+        md.append("\\* from a run with --limit (a smoke run on the first N images per label): not comparable with "
+                  "full runs.\n")
+    flags = _wide(long, METRIC_KEYS[0]).filter(like="[flags]").to_numpy().ravel()
+    if any("†" in str(f) for f in flags):
+        md.append("† from a run with another manifest than most cells (other paths, counts or protocol): compare "
+                  "with care.\n")
     for metric in metrics:
         table = _wide(long, metric)
         written.append(atomic_write_text(output / f"leaderboard_{metric}.csv", table.to_csv(index=False)))

@@ -2,27 +2,34 @@
 
 :func:`collect_predictions` works in three phases:
 
-1. **hash** every image file (sha256 of its bytes, in threads) -- the content id used by the cache;
-2. **cache** lookup: images already scored by the same detector fingerprint (name, weights sha256, preset) are written
-   without model work;
-3. **score** the rest with a ``DataLoader`` (decoding and preprocessing in worker processes, batches stacked per
-   image size) and append each batch's rows to ``predictions.csv`` (flushed and fsynced), and to the cache.
+1. **hash** every image file (sha256 of its bytes, in threads; only regular files are opened) -- the content id
+   used by resume and the cache;
+2. **cache** lookup: images already scored by the same detector fingerprint (name, code revision, weights sha256,
+   preset) are written without model work, with their notes;
+3. **score** the rest with a ``DataLoader`` (decoding and preprocessing in worker processes; batches bounded by a
+   count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows to
+   ``predictions.csv`` (flushed and fsynced), and to the cache.
 
-An interrupted run is resumed by calling it again with the same ``predictions.csv``: rows already there are kept and
-their images skipped. Unreadable images get a row with an ``error`` and no score; they never stop the run.
+An interrupted run is resumed by calling it again with the same ``predictions.csv``: rows whose image still has the
+same sha256 are kept and their images skipped; rows of changed or removed images are dropped. Unreadable images and
+images the detector fails on (exception, NaN/Inf output) get a row with an ``error`` and no score; they never stop
+the run.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
@@ -33,9 +40,10 @@ from fakebench.detectors.base import Detector
 from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
 from fakebench.core.errors import DataError
-from fakebench.core.files import atomic_write_json, sha256_file
+from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
 
-__all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers"]
+__all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
+           "default_max_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +73,71 @@ def default_num_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
+def _parse_csv(text: str) -> tuple[list[str], list[list[str]], bool]:
+    """Header, rows and whether anything was dropped, from ``predictions.csv`` text. A last row cut by a kill (no
+    final newline, or an unclosed quote -- a file name may hold a newline) and malformed rows are dropped."""
+    complete = text.endswith("\n") and text.count('"') % 2 == 0
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    dropped = False
+    if rows and not complete:
+        rows.pop()
+        dropped = True
+    if not rows:
+        return list(PRED_COLUMNS), [], dropped
+    header, body = rows[0], rows[1:]
+    good = [r for r in body if len(r) == len(header)]
+    return header, good, dropped or len(good) != len(body)
+
+
+def _frame(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=header)
+    for column in ("label", "logit", "prob", "decision"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column].replace("", np.nan))
+    return frame
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Atomically replace ``path`` by ``header`` + ``rows`` (the dialect :class:`_PredictionWriter` appends in)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``predictions.csv``, dropping a last line cut short by an interruption and keeping, per image, the last
-    row. Returns an empty frame with :data:`PRED_COLUMNS` when the file does not exist."""
+    """Read a ``predictions.csv``, keeping, per image, the last row.
+
+    A last line cut short by an interruption (even inside a quoted file name holding a newline) is dropped, and the
+    file is repaired by an atomic replace (:func:`fakebench.core.files.atomic_write_text`), never rewritten in place.
+    Returns an empty frame with :data:`PRED_COLUMNS` when the file does not exist. ``label`` is int, ``logit``,
+    ``prob`` float (NaN when empty), ``decision`` int (float with NaN when some row has none), the rest str.
+    """
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=list(PRED_COLUMNS))
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
-    if not text.strip():
+    with open(path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    header, rows, dropped = _parse_csv(text)
+    if dropped:
+        log.warning("%s: dropped a row cut short by an interruption; its image is scored again.", path)
+        _write_csv(path, header, rows)
+    if not rows:
         return pd.DataFrame(columns=list(PRED_COLUMNS))
-    frame = pd.read_csv(path, dtype={"image": str, "sha256": str, "dataset": str, "generator": str, "error": str,
-                                     "note": str}, keep_default_na=False, na_values={"logit": [""], "prob": [""],
-                                                                                     "decision": [""]})
-    return frame.drop_duplicates("image", keep="last").reset_index(drop=True)
+    return _frame(header, rows).drop_duplicates("image", keep="last").reset_index(drop=True)
+
+
+def _keep_rows(path: Path, keep: Callable[[dict[str, str]], bool]) -> int:
+    """Drop the rows of ``path`` for which ``keep(row)`` is false (atomic replace); returns how many were dropped."""
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8", newline="") as handle:
+        header, rows, _ = _parse_csv(handle.read())
+    kept = [r for r in rows if keep(dict(zip(header, r)))]
+    if len(kept) != len(rows):
+        _write_csv(path, header, kept)
+    return len(rows) - len(kept)
 
 
 class _PredictionWriter:
@@ -135,7 +192,10 @@ def _row(record: ImageRecord, sha: str, logit: float | None, prob: float | None,
 
 
 def _hash(record: ImageRecord) -> tuple[str, str]:
+    """(sha256, '') of a regular file, or ('', reason). FIFOs, sockets and device links are never opened."""
     try:
+        if not stat.S_ISREG(os.stat(record.path).st_mode):
+            return "", f"{record.path}: not a regular file (FIFO, socket, device or folder); skipped"
         return sha256_file(record.path), ""
     except OSError as exc:
         return "", f"{record.path}: cannot read file ({exc.strerror or exc})"
@@ -153,22 +213,71 @@ def _input_size(record: ImageRecord) -> tuple[int, int]:
         return (0, 0)
 
 
+def default_max_pixels(device: str | torch.device = "cpu") -> int:
+    """Default pixel budget of one forward pass: 16 megapixels on the CPU (peak a few GB for a ResNet-50 or NPR, safe
+    on a 24 GB machine), 48 megapixels on a GPU (fits a 24 GB card in fp32)."""
+    return 48_000_000 if torch.device(device).type == "cuda" else 16_000_000
+
+
+def _pixels(size: tuple[int, int], preset: Any) -> int:
+    """Pixels of the tensor the preset makes from an image of ``size`` (width, height)."""
+    width, height = size
+    if preset.resize is not None:
+        if preset.resize_mode == "square":
+            width = height = preset.resize
+        elif min(width, height) > 0:
+            scale = preset.resize / min(width, height)
+            width, height = round(width * scale), round(height * scale)
+    if preset.crop is not None:
+        width = height = preset.crop
+    return max(1, width * height)
+
+
+def _budget_batches(pixels: list[int], batch_size: int, budget: int) -> list[list[int]]:
+    """Consecutive index groups of at most ``batch_size`` images and ``budget`` pixels (an image over the budget
+    alone forms its own batch)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for index, px in enumerate(pixels):
+        if current and (len(current) >= batch_size or total + px > budget):
+            batches.append(current)
+            current, total = [], 0
+        current.append(index)
+        total += px
+    if current:
+        batches.append(current)
+    return batches
+
+
 def collect_predictions(detector: Detector, records: Sequence[ImageRecord], predictions_csv: str | os.PathLike, *,
                         batch_size: int = 32, num_workers: int | None = None, cache: PredictionCache | None = None,
-                        progress: bool = True) -> tuple[pd.DataFrame, RunStats]:
+                        progress: bool = True, max_pixels_per_batch: int | None = None
+                        ) -> tuple[pd.DataFrame, RunStats]:
     """Score ``records`` with ``detector``, resuming from and appending to ``predictions_csv``.
+
+    Resume is by content: a row already in ``predictions_csv`` is kept only when its image is still among
+    ``records`` with the same sha256 and it has no error; rows of changed, failed or removed images are dropped (atomic
+    replace) and changed or failed images are scored again.
 
     Args:
         detector: a loaded detector.
-        records: the images (paths are the resume key).
+        records: the images.
         predictions_csv: where rows are appended (created if missing).
-        batch_size: images per forward pass (native-size presets batch images of equal size together).
+        batch_size: at most this many images per forward pass (native-size presets batch images of equal size).
         num_workers: DataLoader worker processes (default :func:`default_num_workers`; 0 decodes in this process).
         cache: prediction cache to read and fill (``None`` disables it).
-        progress: show tqdm bars (counts and images/s).
+        progress: show a tqdm bar (current test set; counts pixels, so its ETA holds when images are sorted by size).
+        max_pixels_per_batch: pixel budget of one forward pass (sum of ``H * W`` of its input tensors), bounding
+            memory whatever the image sizes (default :func:`default_max_pixels` for the detector's device).
 
     Returns:
-        ``(predictions, stats)``: one row per record (:data:`PRED_COLUMNS`, in record order) and what was done.
+        ``(predictions, stats)``: one row per record (:data:`PRED_COLUMNS`, in record order) and what was done. An
+        image the detector fails on (an exception, or a NaN/Inf output) gets an ``error`` row naming the file and the
+        reason; the run goes on.
+
+    Raises:
+        DataError: ``predictions_csv`` belongs to another detector fingerprint; a damaged cache.
     """
     import time
 
@@ -176,19 +285,24 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     path = Path(predictions_csv)
     stats = RunStats(total=len(records))
     _check_owner(path, detector)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        hashed = list(tqdm(pool.map(_hash, records), total=len(records), desc="hashing", unit="img",
+                           disable=not progress or not records, leave=False))
+    sha_of = {r.path: sha for r, (sha, _) in zip(records, hashed)}
+    dropped = _keep_rows(path, lambda row: row.get("error", "") == "" and bool(sha_of.get(row.get("image")))
+                         and sha_of[row["image"]] == row.get("sha256"))
+    if dropped:
+        log.info("%s: %d rows of changed, failed or removed images dropped.", path, dropped)
     previous = read_predictions(path)
-    done = set(previous.loc[previous["error"].fillna("") == "", "image"])
-    todo = [r for r in records if r.path not in done]
+    done = set(previous["image"])
+    todo = [(r, h) for r, h in zip(records, hashed) if r.path not in done]
     stats.resumed = len(records) - len(todo)
     writer = _PredictionWriter(path)
     try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            hashed = list(tqdm(pool.map(_hash, todo), total=len(todo), desc="hashing", unit="img",
-                               disable=not progress or not todo, leave=False))
         fingerprint = detector.fingerprint()
         keys = {}
         unreadable = []
-        for record, (sha, error) in zip(todo, hashed):
+        for record, (sha, error) in todo:
             if error:
                 unreadable.append(_row(record, sha, None, None, error=error))
             else:
@@ -196,21 +310,37 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
-        sha_of = {r.path: sha for r, (sha, _) in zip(todo, hashed)}
-        cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]]) for r in todo if keys.get(r.path) in hits]
+        cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2])
+                       for r, _ in todo if keys.get(r.path) in hits]
         writer.write(cached_rows)
         stats.cached = len(cached_rows)
-        misses = [r for r in todo if r.path in keys and keys[r.path] not in hits]
-        if misses and not detector.preset.fixed_size:  # keep equal sizes together so batches stack
-            misses.sort(key=_input_size)
+        misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
+        preset = detector.preset
+        pads = preset.resize is None and preset.crop is not None
+        sizes = {}
+        if misses and (pads or not preset.fixed_size):
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                sizes = dict(zip((r.path for r in misses), pool.map(_input_size, misses)))
+        if not preset.fixed_size:  # keep equal sizes together so batches stack
+            misses.sort(key=lambda r: sizes[r.path])
+        if pads:
+            small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.crop)
+            if small:
+                message = (f"{small} images are smaller than the {preset.crop}px crop of preset {preset.name!r} and "
+                           f"will be zero-padded (as the official code does); pick a resizing preset to avoid it")
+                log.warning(message)
+                stats.notes.append(message)
+        pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in misses]
+        budget = max_pixels_per_batch or default_max_pixels(detector.device)
         stats.computed, errors = _score(detector, misses, sha_of, keys, writer, cache, batch_size=batch_size,
                                         num_workers=default_num_workers() if num_workers is None else num_workers,
-                                        progress=progress)
+                                        progress=progress, pixels=pixels, budget=budget)
         stats.unreadable += errors
     finally:
         writer.close()
-    frame = read_predictions(path)
     order = {r.path: i for i, r in enumerate(records)}
+    _sort_file(path, order)
+    frame = read_predictions(path)
     frame = frame[frame["image"].isin(order)].copy()
     frame["_order"] = frame["image"].map(order)
     frame = frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
@@ -218,38 +348,84 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     return frame, stats
 
 
+def _sort_file(path: Path, order: dict[str, int]) -> None:
+    """Rewrite ``path`` (atomically) with one row per image in record order, so the file does not depend on which
+    images came from the cache, a resume or the model."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        header, rows, _ = _parse_csv(handle.read())
+    column = header.index("image")
+    last = {r[column]: r for r in rows}
+    ordered = sorted(last.values(), key=lambda r: order.get(r[column], len(order)))
+    if ordered != rows:
+        _write_csv(path, header, ordered)
+
+
+def _predict_safely(detector: Detector, indices: list[int], images: torch.Tensor, records: Sequence[ImageRecord]
+                    ) -> list[tuple[int, float | None, float | None, str]]:
+    """``(index, logit, prob, error)`` per image. A failing batch is retried image by image, so one bad image (or an
+    out-of-memory batch) costs only its own row; a NaN/Inf output is an error naming the checkpoint."""
+    try:
+        out = detector.predict(images)
+        if out.prob.shape[0] != len(indices):
+            raise ValueError(f"predict() returned {out.prob.shape[0]} scores for {len(indices)} images")
+    except Exception as exc:
+        if len(indices) > 1:
+            rows = []
+            for k, index in enumerate(indices):
+                rows += _predict_safely(detector, [index], images[k:k + 1], records)
+            return rows
+        log.debug("detector failed on %s", records[indices[0]].path, exc_info=True)
+        reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+        return [(indices[0], None, None,
+                 f"{records[indices[0]].path}: {detector.name} failed on this image ({type(exc).__name__}: {reason})")]
+    bad = detector.non_finite(out).tolist()
+    logits = out.logit.tolist() if out.logit is not None else [None] * len(indices)
+    rows = []
+    for k, (index, logit, prob) in enumerate(zip(indices, logits, out.prob.tolist())):
+        if bad[k]:
+            rows.append((index, None, None, f"{records[index].path}: {detector.non_finite_message(out, k)}"))
+        else:
+            rows.append((index, logit, prob, ""))
+    return rows
+
+
 def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str], keys: dict[str, str],
            writer: _PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
-           progress: bool) -> tuple[int, int]:
-    """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable)."""
+           progress: bool, pixels: list[int], budget: int) -> tuple[int, int]:
+    """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
     if not records:
         return 0, 0
     loader = torch.utils.data.DataLoader(
         ImageDataset(records, detector.transform(), pad_below=detector.preset.crop if detector.preset.resize is None
-                     else None), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                     else None), batch_sampler=_budget_batches(pixels, batch_size, budget), num_workers=num_workers,
         collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
-    bar = tqdm(total=len(records), desc=f"scoring {detector.name}", unit="img", disable=not progress,
+    bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,
                dynamic_ncols=True)
     try:
         for batch in loader:
             rows, cache_rows = [], []
+            indices = [i for i, _ in batch["errors"]] + [i for idx, _ in batch["groups"] for i in idx]
+            if indices:
+                bar.set_description(f"scoring {detector.name} [{records[indices[0]].dataset}]", refresh=False)
             for index, error in batch["errors"]:
                 rows.append(_row(records[index], sha_of[records[index].path], None, None, error=error))
-            for indices, images in batch["groups"]:
-                out = detector.predict(images)
-                logits = out.logit.tolist() if out.logit is not None else [None] * len(indices)
-                for index, logit, prob in zip(indices, logits, out.prob.tolist()):
+                errors += 1
+            for group, images in batch["groups"]:
+                for index, logit, prob, error in _predict_safely(detector, group, images, records):
                     record = records[index]
-                    rows.append(_row(record, sha_of[record.path], logit, prob, note=batch["notes"].get(index, "")))
-                    cache_rows.append((keys[record.path], logit, prob))
+                    note = batch["notes"].get(index, "")
+                    rows.append(_row(record, sha_of[record.path], logit, prob, error=error, note=note))
+                    if error:
+                        errors += 1
+                    else:
+                        cache_rows.append((keys[record.path], logit, prob, note))
             writer.write(rows)
             if cache is not None and cache_rows:
                 cache.put_many(cache_rows)
             scored += len(cache_rows)
-            errors += len(batch["errors"])
-            bar.update(len(rows))
-            bar.set_postfix(unreadable=errors)
+            bar.update(sum(pixels[i] for i in indices))
+            bar.set_postfix(failed=errors)
     finally:
         bar.close()
     return scored, errors

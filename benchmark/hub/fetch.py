@@ -277,7 +277,46 @@ def _transfer(session: Any, url: str, part: Path, options: FetchOptions) -> None
             offset, total = _accept(response, url, offset, part)
             _write_body(response, part, offset, total, options)
     except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+        if _name_resolution_failed(exc):  # offline or no DNS: retrying in 16 s will not help
+            raise _Unavailable(f"cannot resolve the host name of {url} (no network or no DNS; not retried)") from exc
         raise _Transient(f"network error: {exc}") from exc
+
+
+def _resolves(url: str) -> bool:
+    """Whether the host of ``url`` resolves (one DNS lookup; ``True`` when it cannot be checked)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return True
+    try:
+        socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        return True
+    except socket.gaierror:
+        return False
+    except OSError:
+        return True
+
+
+def _name_resolution_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) is a DNS name-resolution failure (``socket.gaierror``, urllib3's
+    ``NameResolutionError``)."""
+    import socket
+
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError":
+            return True
+        if isinstance(item, BaseException):
+            stack += [item.__cause__, item.__context__, getattr(item, "reason", None)]
+            stack += [a for a in item.args if isinstance(a, BaseException)]
+    return False
 
 
 def _accept(response: Any, url: str, offset: int, part: Path) -> tuple[int, int | None]:
@@ -413,6 +452,9 @@ def _hub_download(source: Source, dest: Path, root: Path, *, force: bool) -> Non
     if not source.filename:
         raise _Unavailable(f"the hf source {source.ref!r} names no file (set 'filename')")
     offline = is_offline()
+    host_unknown = not offline and not _resolves(_hub_endpoint() or "https://huggingface.co")
+    if host_unknown:  # no DNS: huggingface_hub would retry for ~30 s; serve from the hub cache or fail now
+        offline = True
     try:
         cached = hf_hub_download(source.ref, source.filename, repo_type=source.repo_type, revision=source.revision,
                                  cache_dir=str(hub_cache_dir(root)), local_files_only=offline,
@@ -420,7 +462,11 @@ def _hub_download(source: Source, dest: Path, root: Path, *, force: bool) -> Non
     except Exception as exc:  # noqa: BLE001 - only the hub's network/cache errors are translated
         if not _is_hub_failure(exc):
             raise
-        reason = _offline_reason() + " and the file is not in the hub cache" if offline else _first_line(exc)
+        if host_unknown:
+            reason = (f"cannot resolve the host name of {_hub_endpoint() or 'https://huggingface.co'} (no network or "
+                      f"no DNS; not retried) and the file is not in the hub cache")
+        else:
+            reason = _offline_reason() + " and the file is not in the hub cache" if offline else _first_line(exc)
         raise _Unavailable(reason) from None
     _link_or_copy(Path(cached), dest)
 

@@ -60,6 +60,9 @@ class InstructBlipZeroShot(Detector):
             ``prompt_tokens``/``decision`` is unknown.
     """
 
+    #: 2: log-probabilities over Vicuna's 32,001 rows only (LM-head padding rows masked) and LAVIS mixed precision.
+    revision = "2"
+
     name: ClassVar[str] = "instructblip"
     card = INSTRUCTBLIP_CARD
     continuous_scores: ClassVar[bool] = True
