@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from fakebench.detectors.base import Detector
     from fakebench.eval.results import Results
 
-__all__ = ["load_detector", "list_detectors", "list_datasets", "EvalRequest", "evaluate"]
+__all__ = ["load_detector", "list_detectors", "list_datasets", "EvalRequest", "EvalPlan", "evaluate", "evaluate_all"]
 
 
 def load_detector(name: str, weights: str | os.PathLike | None = None, *, preset: str | None = None,
@@ -123,10 +123,38 @@ class EvalRequest:
                             "real_dir/fake_dir.")
         for what, folder in (("data_dir", self.data_dir), ("real_dir", self.real_dir), ("fake_dir", self.fake_dir)):
             if folder is not None and not Path(folder).is_dir():
-                raise DataError(f"{what} {folder} is not a folder; pass an existing folder of images.")
+                raise DataError(f"{folder} does not exist. Check the --{what.replace('_', '-')} path.")
         if self.limit is not None and self.limit < 1:
             raise DataError(f"limit must be a positive number of images per label, not {self.limit}.")
         return self
+
+    def plan(self) -> "EvalPlan":
+        """Resolve the selection against the data, checking every folder before any model is loaded.
+
+        Raises:
+            DataError: missing dataset folders (all listed, with their download commands), empty or overlapping
+                real/fake folders.
+            UnknownNameError: unknown dataset or suite names.
+        """
+        from fakebench.core.env import data_root as default_data_root
+        from fakebench.eval import harness
+
+        if self.datasets or self.suites:
+            from fakebench.data.manifest import load_manifests
+
+            manifest = load_manifests(self.manifests or ["default"])
+            entries = manifest.select(self.datasets, self.suites)
+            root = Path(self.data_root).resolve() if self.data_root else default_data_root()
+            harness.check_data_folders(manifest, entries, root)
+            names = list(self.suites) + list(self.datasets)
+            label = "+".join(names) if len(names) <= 3 else f"{len(entries)}-datasets"
+            return EvalPlan(self, label, manifest=manifest, entries=list(entries), root=root)
+        if self.data_dir is not None:
+            sets = harness.sets_from_data_dir(self.data_dir, crop_box=self.crop_box, limit=self.limit)
+            return EvalPlan(self, Path(self.data_dir).resolve().name, folder_sets=sets)
+        sets = harness.sets_from_real_fake_dirs(self.real_dir, self.fake_dir, crop_box=self.crop_box,
+                                                limit=self.limit)
+        return EvalPlan(self, "real-fake-dirs", folder_sets=sets)
 
     @classmethod
     def from_data(cls, data: Any, **kwargs: Any) -> "EvalRequest":
@@ -145,14 +173,7 @@ class EvalRequest:
         return cls(datasets=datasets, suites=suites, **kwargs)
 
 
-def evaluate(detector: "str | Detector", data: Any = None, *, weights: str | os.PathLike | None = None,
-             preset: str | None = None, device: str = "cpu", options: dict[str, Any] | None = None,
-             real_dir: str | os.PathLike | None = None, fake_dir: str | os.PathLike | None = None,
-             manifest: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-             data_root: str | os.PathLike | None = None, crop_box: tuple[int, int, int, int] | None = None,
-             limit: int | None = None, output: str | os.PathLike | None = None, batch_size: int = 32,
-             num_workers: int | None = 0, use_cache: bool = True, progress: bool = False,
-             **run_options: Any) -> "Results":
+def evaluate(detector: "str | Detector", data: Any = None, **kwargs: Any) -> "Results":
     """Evaluate one detector on test sets: per-image predictions, per-set metrics and means, with provenance.
 
     Args:
@@ -160,77 +181,123 @@ def evaluate(detector: "str | Detector", data: Any = None, *, weights: str | os.
             ``options``, see :func:`load_detector`).
         data: a ``0_real``/``1_fake`` folder (one sub-folder per generator), or manifest dataset/suite name(s).
             Alternatively pass ``real_dir`` and/or ``fake_dir``.
-        manifest: manifest file(s) or bundled name(s) for ``data`` names (default: the bundled ``default``).
-        data_root: root the manifest paths are relative to (default ``FAKEBENCH_DATA`` or ``datasets/``).
-        crop_box: ``(left, top, right, bottom)`` crop before preprocessing (folder selections only).
-        limit: at most this many images per label per test set (a smoke run; flagged in the results).
-        output: a folder to write the run into (``predictions.csv``, ``results.json``, ``metrics.csv``/``.md``);
-            ``None`` keeps nothing on disk (a notebook call).
-        batch_size, num_workers, use_cache, progress: runner settings (``num_workers=0`` decodes in this process).
-        **run_options: further keyword arguments of :func:`fakebench.eval.harness.run_evaluation`.
+        **kwargs: see :func:`evaluate_all` (``weights``, ``preset``, ``device``, ``options``, ``real_dir``,
+            ``fake_dir``, ``manifest``, ``data_root``, ``crop_box``, ``limit``, ``output``, ``name``,
+            ``batch_size``, ``num_workers``, ``use_cache``, ``progress``, ``calibrate_on``, ``n_boot``, ...).
 
     Returns:
         :class:`~fakebench.eval.results.Results`: ``.metrics``, ``.table()`` (percent), ``.predictions``
         (a DataFrame, ``prob`` = fake probability in [0, 1]), ``.record`` (typed results) and ``.run_dir``.
 
     Raises:
-        DataError: bad data selection, missing folders, no readable image.
+        DataError: bad data selection, missing folders, no readable image; or manifest sets whose official
+            protocols use different presets (pass ``preset=`` or use :func:`evaluate_all`).
         UnknownNameError, WeightsNotFoundError, CheckpointError: see :func:`load_detector`.
     """
-    from fakebench.eval.results import Results, ResultsRecord
+    results = evaluate_all(detector, data, **kwargs)
+    if len(results) != 1:
+        presets = ", ".join(r.record.detector.preset.get("name", "?") for r in results)
+        raise DataError(f"The selected test sets follow different official protocols (presets {presets}); "
+                        f"pass preset=... to use one, or call fakebench.api.evaluate_all for one result each.")
+    return results[0]
 
-    manifests = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest or [])
-    request = EvalRequest.from_data(data, real_dir=real_dir, fake_dir=fake_dir, manifests=manifests,
-                                    data_root=data_root, crop_box=crop_box, limit=limit).validate()
-    sets, label, loaded_manifest, root = _resolve_sets(request, detector if not isinstance(detector, str) else None,
-                                                       detector_name=detector if isinstance(detector, str) else None,
-                                                       weights=weights, preset=preset)
-    det = detector if not isinstance(detector, str) else load_detector(detector, weights, preset=preset,
-                                                                        device=device, **(options or {}))
-    if isinstance(detector, str) and (request.datasets or request.suites):
-        sets, label, loaded_manifest, root = _resolve_sets(request, det)
-    from fakebench.eval.harness import run_evaluation
+
+def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str | os.PathLike | None = None,
+                 preset: str | None = None, device: str = "cpu", options: dict[str, Any] | None = None,
+                 real_dir: str | os.PathLike | None = None, fake_dir: str | os.PathLike | None = None,
+                 manifest: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                 data_root: str | os.PathLike | None = None, crop_box: tuple[int, int, int, int] | None = None,
+                 limit: int | None = None, request: EvalRequest | None = None,
+                 output: str | os.PathLike | None = None, name: str | None = None, batch_size: int = 32,
+                 num_workers: int | None = 0, use_cache: bool = True, progress: bool = False,
+                 **run_options: Any) -> "list[Results]":
+    """:func:`evaluate`, one result per preprocessing protocol.
+
+    Manifest test sets carry their official protocol (e.g. NPR scores GANGen-Detection at native size and ForenSynths
+    resized to 256, with the same checkpoint); unless ``preset`` is given, each group of sets runs with its own preset,
+    one run folder each. Folder selections run with the detector's preset.
+
+    Args:
+        request: an :class:`EvalRequest` (instead of ``data``/``real_dir``/``fake_dir``/``manifest``/...).
+        output: a folder to write the runs into (``predictions.csv``, ``results.json``, ``metrics.csv``/``.md``);
+            ``None`` keeps nothing on disk (a notebook call).
+        name: run folder name (default: the data label plus a hash of detector and data).
+        **run_options: further keyword arguments of :func:`fakebench.eval.harness.run_evaluation`
+            (``max_pixels_per_batch``, ``calibrate_on``, ``calibration_target``, ``n_boot``, ``seed``).
+
+    Returns:
+        One :class:`~fakebench.eval.results.Results` per protocol group, in manifest order (under torchrun, on
+        rank 0 only; the other ranks get ``[]``).
+    """
+    from fakebench.eval.distributed import evaluate_distributed, rank_device
+    from fakebench.eval.results import Results, ResultsRecord
     from fakebench.eval.runner import read_predictions
 
-    def run(folder: Path) -> tuple[Path, dict[str, Any]]:
-        return run_evaluation(det, sets, output=folder, data_label=label, manifest=loaded_manifest,
-                              data_root=root, batch_size=batch_size, num_workers=num_workers, use_cache=use_cache,
-                              progress=progress, limit=limit, **run_options)
+    if request is None:
+        manifests = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest or [])
+        request = EvalRequest.from_data(data, real_dir=real_dir, fake_dir=fake_dir, manifests=manifests,
+                                        data_root=data_root, crop_box=crop_box, limit=limit)
+    request.validate()
+    plan = request.plan()  # every data folder checked before any model is loaded
+    det = detector if not isinstance(detector, str) else load_detector(detector, weights, preset=preset,
+                                                                        device=rank_device(device), **(options or {}))
+    out: list[Results] = []
+    groups = plan.groups(det, preset_given=preset is not None or not isinstance(detector, str))
+    for preset_name, sets, label in groups:
+        if preset_name != det.preset.name:
+            det.preset = det.card.get_preset(preset_name)
+        run_name = f"{name}-{preset_name}" if name and len(groups) > 1 else name
 
-    if output is not None:
-        run_dir, results = run(Path(output))
-        predictions = read_predictions(run_dir / "predictions.csv")
-        return Results(ResultsRecord.from_dict(results, str(run_dir / "results.json")), predictions, run_dir)
-    with tempfile.TemporaryDirectory(prefix="fakebench-") as tmp:
-        run_dir, results = run(Path(tmp))
-        predictions = read_predictions(run_dir / "predictions.csv")
-    return Results(ResultsRecord.from_dict(results, "results"), predictions, None)
+        def run(folder: Path) -> tuple[Path, dict[str, Any] | None]:
+            # under torchrun each rank scores its shard and rank 0 merges; one process: run_evaluation itself
+            return evaluate_distributed(det, sets, output=folder, data_label=label, manifest=plan.manifest,
+                                        data_root=plan.root, batch_size=batch_size, num_workers=num_workers,
+                                        use_cache=use_cache, progress=progress, limit=request.limit, name=run_name,
+                                        **run_options)
+
+        if output is not None:
+            run_dir, results = run(Path(output))
+            if results is None:  # a non-zero rank of a distributed run: rank 0 holds the results
+                continue
+            predictions = read_predictions(run_dir / "predictions.csv")
+            out.append(Results(ResultsRecord.from_dict(results, str(run_dir / "results.json")), predictions,
+                               run_dir))
+        else:
+            with tempfile.TemporaryDirectory(prefix="fakebench-") as tmp:
+                run_dir, results = run(Path(tmp))
+                predictions = read_predictions(run_dir / "predictions.csv")
+            out.append(Results(ResultsRecord.from_dict(results, "results"), predictions, None))
+    return out
 
 
-def _resolve_sets(request: EvalRequest, detector: Any = None, *, detector_name: str | None = None,
-                  weights: Any = None, preset: str | None = None) -> tuple[list[Any], str, Any, Any]:
-    """Test sets, a data label, the manifest (or ``None``) and the data root for a validated request."""
-    from fakebench.core.env import data_root as default_data_root
-    from fakebench.eval import harness
+@dataclass
+class EvalPlan:
+    """A validated request resolved against the data: the manifest entries (or folder sets), data root and label."""
 
-    if request.datasets or request.suites:
-        from fakebench.data.manifest import load_manifests
+    request: EvalRequest
+    label: str
+    manifest: Any = None
+    entries: list[Any] = field(default_factory=list)
+    root: Path | None = None
+    folder_sets: list[Any] | None = None
 
-        manifest = load_manifests(request.manifests or ["default"])
-        entries = manifest.select(request.datasets, request.suites)
-        root = Path(request.data_root).resolve() if request.data_root else default_data_root()
-        if detector is not None:
-            name, tag, pre = detector.name, detector.weights.tag, detector.preset.name
-        else:  # before loading: held-in status/published numbers are filled in again once the detector is known
-            name, tag, pre = detector_name or "", str(weights) if weights else None, preset
-        sets = harness.sets_from_manifest(manifest, entries, detector=name, weights_tag=tag, preset=pre,
-                                          data_root=root, limit=request.limit)
-        names = list(request.suites) + list(request.datasets)
-        label = "+".join(names) if len(names) <= 3 else f"{len(entries)}-datasets"
-        return sets, label, manifest, root
-    if request.data_dir is not None:
-        sets = harness.sets_from_data_dir(request.data_dir, crop_box=request.crop_box, limit=request.limit)
-        return sets, Path(request.data_dir).resolve().name, None, None
-    sets = harness.sets_from_real_fake_dirs(request.real_dir, request.fake_dir, crop_box=request.crop_box,
-                                            limit=request.limit)
-    return sets, "real-fake-dirs", None, None
+    def groups(self, detector: Any, *, preset_given: bool) -> list[tuple[str, list[Any], str]]:
+        """``[(preset name, test sets, data label)]`` for a loaded detector: manifest sets grouped by the preset of
+        their official protocol (:meth:`DatasetEntry.preset_for`), unless a preset was given explicitly."""
+        from fakebench.eval import harness
+
+        if self.folder_sets is not None:
+            return [(detector.preset.name, self.folder_sets, self.label)]
+        by_preset: dict[str, list[Any]] = {}
+        for entry in self.entries:
+            chosen = detector.preset.name if preset_given else (
+                entry.preset_for(detector.name, detector.weights.tag) or detector.preset.name)
+            by_preset.setdefault(chosen, []).append(entry)
+        groups = []
+        for preset_name, entries in by_preset.items():
+            sets = harness.sets_from_manifest(self.manifest, entries, detector=detector.name,
+                                              weights_tag=detector.weights.tag, preset=preset_name,
+                                              data_root=self.root, limit=self.request.limit, card=detector.card)
+            label = self.label if len(by_preset) == 1 else f"{self.label}@{preset_name}"
+            groups.append((preset_name, sets, label))
+        return groups

@@ -60,7 +60,9 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     except (lzma.LZMAError, EOFError) as exc:
         raise CheckpointError(f"Checkpoint {str(path)!r} is truncated or corrupt ({exc}); download it again.") from exc
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+        # torch names the callable a pickle would run ("Unsupported global", "unsupported GLOBAL x.y"); every other
+        # weights-only failure ("Unsupported operand ...") is a damaged or foreign file, not code
+        if re.search(r"unsupported global", str(exc), re.IGNORECASE):
             found = re.search(r"GLOBAL ([\w.]+)", str(exc))
             raise CheckpointError(
                 f"Checkpoint {str(path)!r} would execute code when loaded; fakebench refuses it (it reads checkpoints "
@@ -178,3 +180,12 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
             f"release; delete it and download it again (fakebench download), or pass the intended file."
         )
     return actual
+
+
+def _reason(exc: BaseException) -> str:
+    """The informative line of a torch unpickling error (torch puts its advice on reloading first)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("Unsupported", "WeightsUnpickler error")) and len(line) > len("WeightsUnpickler error:"):
+            return line[:200]
+    return next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else type(exc).__name__)[:200]

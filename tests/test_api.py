@@ -75,7 +75,7 @@ def test_evaluate_with_output_matches_in_memory(image_tree, npr_checkpoint, tmp_
 def test_evaluate_validates_before_loading(tmp_path):
     with pytest.raises(DataError, match="exactly one data selection"):
         fakebench.evaluate("npr")
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(DataError, match="does not exist. Check the --real-dir path"):
         fakebench.evaluate("npr", real_dir=tmp_path / "nope")
 
 

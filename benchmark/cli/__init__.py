@@ -21,6 +21,7 @@ from fakebench.cli.listing import list_cmd
 from fakebench.cli.predict import predict
 from fakebench.cli.report import report
 from fakebench.cli.robustness import robustness
+from fakebench.cli.run import run
 from fakebench.cli.train import train
 
 
@@ -56,4 +57,5 @@ main.add_command(audit)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(compare)
+main.add_command(run)
 

@@ -53,13 +53,22 @@ _SHOWN = 10
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True,
               help="KEY=VALUE passed to the detector's load(), e.g. -O backbone=clip.pt.")
+@click.option("--calibrate-on", "calibrate_on", multiple=True,
+              help="Test set(s) of this run forming a calibration split: a threshold is fitted on them and every other "
+                   "set is also scored at it (repeatable).")
+@click.option("--calibration-target", default="eer", show_default=True,
+              help="What the calibrated threshold achieves on the split: eer, balanced_acc or fpr:X (e.g. fpr:0.05).")
+@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0),
+              help="Bootstrap resamples for the 95%% confidence intervals (0 = none).")
+@click.option("--report", "report", is_flag=True, help="Also write the HTML report of each run (<run>/report/).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str | None, datasets: tuple[str, ...],
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
              manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, output: str, name: str | None,
              batch_size: int, max_pixels_per_batch: int | None, workers: int | None, device: str, limit: int | None,
-             no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], quiet: bool) -> None:
+             no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], calibrate_on: tuple[str, ...],
+             calibration_target: str, n_boot: int, report: bool, quiet: bool) -> None:
     """Evaluate detectors across test sets and write predictions, metrics and results.json (one run folder each).
 
     Every data folder is checked before any model is loaded. With several --detector, a detector that fails is
@@ -77,44 +86,31 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
     import_plugins(plugins)
 
     from fakebench import detectors
-    from fakebench.core.env import data_root as default_data_root, default_manifest_path
+    from fakebench.api import EvalRequest, evaluate_all
     from fakebench.core.errors import FakebenchError
-    from fakebench.data.manifest import load_manifests
-    from fakebench.eval.harness import (check_data_folders, sets_from_data_dir, sets_from_manifest,
-                                        sets_from_real_fake_dirs)
 
     # Fail fast: names and paths first, then the data (all missing folders listed), before any model is loaded.
     for cls_name in names:
         cls = detectors.get_detector_class(cls_name)
         if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
             cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
-    manifest = entries = None
-    root = Path(data_root).resolve() if data_root else default_data_root()
-    if datasets or suites:
-        manifest = load_manifests(manifests or [default_manifest_path()])
-        entries = manifest.select(datasets, suites)
-        check_data_folders(manifest, entries, root)
-        label = "+".join(suites + datasets) if len(suites + datasets) <= 3 else f"{len(entries)}-datasets"
-        plain_sets = None
-    elif data_dir:
-        plain_sets = sets_from_data_dir(data_dir, crop_box=box, limit=limit)
-        label = Path(data_dir).resolve().name
-    else:
-        plain_sets = sets_from_real_fake_dirs(real_dir, fake_dir, crop_box=box, limit=limit)
-        label = "real-fake-dirs"
+    request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,
+                          manifests=manifests, data_root=data_root, crop_box=box, limit=limit).validate()
+    request.plan()  # every data folder checked now, before any model is loaded
 
     failed: list[tuple[str, str]] = []
     for det_name in names:
         try:
-            det = detectors.get_detector_class(det_name).load(weights, preset=preset, device=device, **kwargs)
-            if plain_sets is None:
-                sets = sets_from_manifest(manifest, entries, detector=det.name, weights_tag=det.weights.tag,
-                                          preset=det.preset.name, data_root=root, limit=limit, card=det.card)
-            else:
-                sets = plain_sets
-            _run_one(det, sets, output=output, label=label, manifest=manifest, root=root, name=name,
-                     batch_size=batch_size, max_pixels_per_batch=max_pixels_per_batch, workers=workers,
-                     no_cache=no_cache, quiet=quiet, limit=limit)
+            for results in evaluate_all(det_name, request=request, weights=weights, preset=preset, device=device,
+                                        options=kwargs, output=output, name=name, batch_size=batch_size,
+                                        num_workers=workers, use_cache=not no_cache, progress=not quiet,
+                                        max_pixels_per_batch=max_pixels_per_batch, calibrate_on=calibrate_on,
+                                        calibration_target=calibration_target, n_boot=n_boot):
+                _print_run(results)
+                if report:
+                    from fakebench.report import write_report
+
+                    click.echo(f"report: {write_report([results.run_dir], results.run_dir / 'report')}")
         except FakebenchError as exc:
             if len(names) == 1:
                 raise
@@ -125,26 +121,28 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
                                    + "; ".join(f"{n} ({msg})" for n, msg in failed))
 
 
-def _run_one(det, sets, *, output: str, label: str, manifest, root, name, batch_size: int,
-             max_pixels_per_batch: int | None, workers: int | None, no_cache: bool, quiet: bool,
-             limit: int | None) -> None:
-    """Evaluate one loaded detector and print its table, counts, warnings and skipped files."""
-    from fakebench.eval.harness import metrics_table, run_evaluation
+def _print_run(res) -> None:
+    """Print one run's table, counts, warnings and skipped files."""
+    from fakebench.eval.harness import metrics_table
 
-    run_dir, results = run_evaluation(det, sets, output=output, data_label=label, manifest=manifest,
-                                      data_root=root if manifest else None, batch_size=batch_size,
-                                      num_workers=workers, use_cache=not no_cache, progress=not quiet, limit=limit,
-                                      name=name, max_pixels_per_batch=max_pixels_per_batch)
-    table = metrics_table(results["metrics"])
+    results, run_dir = res.record, res.run_dir
+    table = metrics_table(results.metrics)
     click.echo(table.to_string(index=False, na_rep=""))
-    run = results["run"]
+    run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")
-    for warning in results["warnings"]:
+    calibration = results.extra.get("calibration")
+    if calibration:
+        mean = calibration["mean"]
+        click.echo(f"calibrated threshold {calibration['threshold']:.4g} ({calibration['target']} on "
+                   f"{', '.join(calibration['split'])}): mean acc {100 * mean['acc']:.2f}, real acc "
+                   f"{100 * mean['real_acc']:.2f}, fake acc {100 * mean['fake_acc']:.2f} over "
+                   f"{mean['n_datasets']} other sets")
+    for warning in results.warnings:
         click.echo(f"warning: {warning}", err=True)
-    for item in results["unreadable"][:_SHOWN]:
+    for item in results.unreadable[:_SHOWN]:
         click.echo(f"skipped: {item['error']}", err=True)
-    if len(results["unreadable"]) > _SHOWN:
-        click.echo(f"skipped: ... and {len(results['unreadable']) - _SHOWN} more (see {run_dir / 'results.json'})",
+    if len(results.unreadable) > _SHOWN:
+        click.echo(f"skipped: ... and {len(results.unreadable) - _SHOWN} more (see {run_dir / 'results.json'})",
                    err=True)
     click.echo(f"results: {run_dir / 'results.json'}")

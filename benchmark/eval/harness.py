@@ -35,14 +35,14 @@ from fakebench.eval.scoring import METRIC_KEYS, GroupSpec, evaluate_predictions
 from fakebench.core.files import atomic_write_json, atomic_write_text
 from fakebench.data.manifest import DatasetEntry, Manifest
 from fakebench.core.provenance import environment, git_commit, now_iso
+from fakebench.eval.results import DECISION_THRESHOLD, RESULTS_SCHEMA, run_label
 from fakebench.eval.runner import collect_predictions
 from fakebench.eval.tables import to_markdown
 
 __all__ = ["EvalSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
-           "run_folder", "RESULTS_SCHEMA"]
+           "run_folder", "claim_run_dir", "RESULTS_SCHEMA"]
 
-RESULTS_SCHEMA = "fakebench.results/1"
 
 
 @dataclass
@@ -209,7 +209,7 @@ def selection_hash(records: Sequence[ImageRecord]) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
-def _claim_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
+def claim_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
     """Refuse ``run_dir`` when its ``run.json`` records another detector or data selection; else record ours.
 
     Raises:
@@ -242,20 +242,54 @@ def _pct(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
 
 
-def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Per-test-set metrics in percent, plus the mean rows, as a DataFrame (one row per set)."""
+def _ci_text(value: Any, ci: Any) -> Any:
+    """``95.12 [93.40, 96.70]`` (percent) when a CI is present, else the plain percent value."""
+    pct = _pct(value)
+    if pct is None or not ci or any(_pct(v) is None for v in ci):
+        return pct
+    return f"{pct:.2f} [{_pct(ci[0]):.2f}, {_pct(ci[1]):.2f}]"
+
+
+#: The mean rows of the table: (label, key in the scorer's output).
+MEAN_ROWS = (("mean", "mean"), ("held-in mean", "held_in_mean"), ("held-out mean", "held_out_mean"),
+             ("held-out mean (paper's table)", "table_held_out_mean"), ("pooled (image-weighted)", "pooled"))
+
+
+def metrics_table(metrics: dict[str, Any], *, with_ci: bool = False) -> pd.DataFrame:
+    """Per-test-set metrics in percent, plus the mean rows, as a DataFrame (one row per set).
+
+    Rows: each test set; ``mean`` / ``held-in mean`` / ``held-out mean`` (unweighted over test sets, the papers'
+    convention); ``held-out mean (paper's table)`` only where the paper's table counts held-out sets differently;
+    ``pooled (image-weighted)`` (every image once).
+
+    Args:
+        metrics: the scorer's output (:func:`fakebench.eval.scoring.evaluate_predictions`).
+        with_ci: metric cells become ``"value [lo, hi]"`` strings (95% bootstrap CI) where a ``ci`` is present
+            (for ``metrics.md``); otherwise numbers (for ``metrics.csv``).
+    """
+    def cells(entry: dict[str, Any]) -> dict[str, Any]:
+        ci = entry.get("ci") or {}
+        return {k: (_ci_text(entry.get(k), ci.get(k)) if with_ci else _pct(entry.get(k))) for k in METRIC_KEYS}
+
     rows = []
     for row in metrics["per_dataset"]:
         out = {"dataset": row["dataset"], "generator": row["generator"], "held_in": row["held_in"],
                "n_real": row["n_real"], "n_fake": row["n_fake"]}
-        out.update({k: _pct(row[k]) for k in METRIC_KEYS})
+        out.update(cells(row))
         out.update({f"paper_{k}": row["published"].get(k) for k in METRIC_KEYS if k in row["published"]})
         rows.append(out)
-    for label, key in (("mean", "mean"), ("held-in mean", "held_in_mean"), ("held-out mean", "held_out_mean")):
-        if metrics[key]["n_datasets"]:
-            out = {"dataset": label, "generator": f"{metrics[key]['n_datasets']} sets"}
-            out.update({k: _pct(metrics[key][k]) for k in METRIC_KEYS})
-            rows.append(out)
+    for label, key in MEAN_ROWS:
+        entry = metrics.get(key) or {}
+        if not entry.get("n_datasets"):
+            continue
+        if key == "table_held_out_mean" and [r["dataset"] for r in metrics["per_dataset"] if not r.get(
+                "table_held_in", r["held_in"])] == [r["dataset"] for r in metrics["per_dataset"] if not r["held_in"]]:
+            continue  # the paper's table counts held-out sets as the training data does: nothing to add
+        out = {"dataset": label, "generator": f"{entry['n_datasets']} sets"}
+        if key == "pooled":
+            out.update(n_real=entry.get("n_real"), n_fake=entry.get("n_fake"))
+        out.update(cells(entry))
+        rows.append(out)
     frame = pd.DataFrame(rows)
     return frame.astype({"n_real": "Int64", "n_fake": "Int64"})
 
@@ -272,7 +306,7 @@ def run_folder(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathL
     fingerprint = detector.fingerprint()
     selection = selection_hash(records)
     key = hashlib.sha256(f"{fingerprint}|{selection}".encode()).hexdigest()[:10]
-    label = f"{detector.name}.{detector.weights.label}@{detector.preset.name}"
+    label = run_label(detector.name, detector.weights.label, detector.preset.name)
     folder = _slug(name) if name else f"{_slug(data_label)}-{key}"
     record = {"schema": "fakebench.run/1", "key": key, "fingerprint": fingerprint, "selection": selection,
               "data_label": data_label, "name": name, "images": len(records)}
@@ -296,7 +330,8 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
                    manifest: Manifest | None = None, data_root: str | os.PathLike | None = None,
                    batch_size: int = 32, num_workers: int | None = None, use_cache: bool = True,
                    progress: bool = True, limit: int | None = None, name: str | None = None,
-                   max_pixels_per_batch: int | None = None) -> tuple[Path, dict[str, Any]]:
+                   max_pixels_per_batch: int | None = None, calibrate_on: Sequence[str] = (),
+                   calibration_target: str = "eer", n_boot: int = 1000, seed: int = 0) -> tuple[Path, dict[str, Any]]:
     """Run ``detector`` over ``sets``, score them and write the result files.
 
     Args:
@@ -311,6 +346,10 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
         use_cache: read and fill the prediction cache under ``<cache root>/predictions.sqlite``.
         limit: per-label image limit that was applied (recorded; results with a limit are flagged).
         name: a human name for the run folder instead of ``<data_label>-<key>``.
+        calibrate_on: test sets of this run that form a calibration split: a threshold is fitted on them
+            (``calibration_target``: ``eer``, ``balanced_acc`` or ``fpr:X``) and every other set is also scored at it
+            (``results["calibration"]``, :func:`fakebench.analysis.calibrate.calibrate`).
+        n_boot, seed: bootstrap resamples for the 95% CIs (0 = none) and their seed.
 
     Returns:
         ``(run_dir, results)``: the folder written and the results dict (as in ``results.json``).
@@ -322,12 +361,16 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
     records = [r for s in sets for r in s.records]
     refuse_overlaps(records)
     run_dir, run_record = run_folder(detector, sets, output=output, data_label=data_label, name=name)
-    _claim_run_dir(run_dir, run_record)
+    claim_run_dir(run_dir, run_record)
     cache = PredictionCache(cache_root() / "predictions.sqlite") if use_cache else None
+    from fakebench.eval.cost import measure_cost
+
     try:
-        predictions, stats = collect_predictions(detector, records, run_dir / "predictions.csv", batch_size=batch_size,
-                                                 num_workers=num_workers, cache=cache, progress=progress,
-                                                 max_pixels_per_batch=max_pixels_per_batch)
+        with measure_cost(device=detector.device, images=len(records)) as cost:
+            predictions, stats = collect_predictions(detector, records, run_dir / "predictions.csv",
+                                                     batch_size=batch_size, num_workers=num_workers, cache=cache,
+                                                     progress=progress, max_pixels_per_batch=max_pixels_per_batch)
+            cost["images"] = stats.computed  # images/s counts the images the model scored in this call
     finally:
         if cache is not None:
             cache.close()
@@ -345,7 +388,13 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
                             f"image; the set is left out of the results and the means")
         else:
             groups.append(s.group)
-    metrics = evaluate_predictions(predictions, groups, continuous=detector.continuous_scores)
+    metrics = evaluate_predictions(predictions, groups, continuous=detector.continuous_scores, n_boot=n_boot,
+                                   seed=seed)
+    calibration = None
+    if calibrate_on:
+        from fakebench.analysis.calibrate import calibrate
+
+        calibration = calibrate(predictions, metrics, list(calibrate_on), target=calibration_target)
     unreadable = predictions[predictions["error"].fillna("") != ""]
     for s in sets:
         found = {"real": sum(r.label == 0 for r in s.records), "fake": sum(r.label == 1 for r in s.records)}
@@ -375,17 +424,36 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
                  "datasets": [s.entry for s in sets if s.entry is not None], "limit_per_label": limit,
                  "selection_sha256": run_record["selection"], "images": len(records)},
         "run_key": run_record["key"],
-        "threshold": 0.5,
+        "threshold": DECISION_THRESHOLD,
         "run": stats.to_dict(),
+        "cost": cost,
         "warnings": warnings,
         "unreadable": [{"image": r.image, "error": r.error} for r in unreadable.itertuples()],
         "skipped": skipped,
         "metrics": metrics,
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile, stratified by label"},
     }
+    if calibration is not None:
+        results["calibration"] = calibration
+        results["calibrated_threshold"] = calibration["threshold"]
     table = metrics_table(metrics)
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}\n\n"
-             f"Percent; accuracy at prob > 0.5. paper_* = published numbers from the manifest.\n\n")
-    atomic_write_text(run_dir / "metrics.md", title + to_markdown(table, numeric=METRIC_KEYS))
+             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% percentile bootstrap "
+             f"CI (images resampled within each test set, stratified by label; for the means over test sets, the "
+             f"sets are resampled). Means are unweighted over test sets; the pooled row weights every image once. "
+             f"paper_* = published numbers from the manifest.\n\n")
+    md_table = metrics_table(metrics, with_ci=True)
+    text = title + to_markdown(md_table, numeric=METRIC_KEYS)
+    if calibration is not None:
+        cal = pd.DataFrame(calibration["per_dataset"] + [{"dataset": "mean", **calibration["mean"]}])
+        for key in ("acc", "real_acc", "fake_acc"):
+            cal[key] = cal[key].map(_pct)
+        text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} (fake probability) "
+                 f"fitted for {calibration['target']} on the calibration split {', '.join(calibration['split'])} "
+                 f"({calibration['n_calibration']} images, left out below). Percent.\n\n"
+                 + to_markdown(cal[["dataset", "n", "acc", "real_acc", "fake_acc"]].astype({"n": "Int64"}),
+                               numeric=("acc", "real_acc", "fake_acc")))
+    atomic_write_text(run_dir / "metrics.md", text)
     atomic_write_json(run_dir / "results.json", results)
     return run_dir, results

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from fakebench.core.errors import DataError
+from fakebench.eval.results import ResultsRecord, read_results
 from fakebench.eval.scoring import METRIC_KEYS
 from fakebench.core.files import atomic_write_text
 from fakebench.eval.tables import fmt_cell, to_markdown
@@ -49,29 +50,24 @@ def find_results(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_results(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
-    """Read result files (see :func:`find_results`), keeping their path under ``_path``.
+    """Read result files (see :func:`find_results`) through the results schema, keeping their path under ``_path``.
 
     Raises:
-        DataError: a file is not valid JSON or not a fakebench results file.
+        SchemaError (a :class:`DataError`): a file is not valid JSON, not a fakebench results file, or was written
+            with a schema major version this fakebench cannot read.
     """
     results = []
     for path in find_results(paths):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} is not valid JSON ({exc}); delete it or re-run the evaluation.") from exc
-        if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("fakebench.results/"):
-            raise DataError(f"{path} is not a fakebench results file (no 'schema': 'fakebench.results/1').")
+        record = read_results(path)  # validates the schema version and the required keys
+        data = json.loads(path.read_text(encoding="utf-8"))
         data["_path"] = str(path)
+        data["_label"] = record.label
         results.append(data)
     return results
 
 
 def _label(result: dict[str, Any]) -> str:
-    from fakebench.detectors.base import WeightsInfo
-
-    det = result["detector"]
-    return f"{det['name']}.{WeightsInfo(**det['weights']).label}@{det['preset']['name']}"
+    return result.get("_label") or ResultsRecord.from_dict(result).label
 
 
 def _manifest_id(result: dict[str, Any]) -> str:
@@ -114,7 +110,8 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                     "detector": label, "dataset": row["dataset"], "generator": row["generator"],
                     "held_in": bool(row.get("held_in")), "metric": metric, "ours": _pct(value),
                     "paper": (row.get("published") or {}).get(metric), "n": int(n), "n_sets": 1,
-                    "limited": limited, "manifest": manifest, "source": result["_path"], "_value": value}
+                    "limited": limited, "manifest": manifest, "source": result["_path"], "_value": value,
+                    "_real_source": _real_source(row)}
     rows = list(cells.values())
     by_detector: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for cell in rows:
@@ -124,6 +121,8 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
         for name, _ in _MEANS:
             chosen = [c for c in part if name == "mean" or c["held_in"] == (name == "held-in mean")]
             chosen = [c for c in chosen if c["_value"] is not None and not math.isnan(c["_value"])]
+            if metric == "real_acc":  # a real reference shared by several fake-only sets counts once
+                chosen = list({c["_real_source"]: c for c in chosen}.values())
             if not chosen:
                 continue
             means.append({"detector": label, "dataset": name, "generator": "", "held_in": None, "metric": metric,
@@ -133,7 +132,14 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                           "manifest": ",".join(sorted({c["manifest"] for c in chosen})),
                           "source": ",".join(sorted({c["source"] for c in chosen}))})
     frame = pd.DataFrame(rows + means)
-    return frame.drop(columns="_value") if "_value" in frame else frame
+    return frame.drop(columns=[c for c in ("_value", "_real_source") if c in frame])
+
+
+def _real_source(row: dict[str, Any]) -> tuple[str, ...]:
+    """What a row's real acc is measured on: its reference real sets for a fake-only set, else the set itself."""
+    if row.get("kind") == "fake" and row.get("references"):
+        return tuple(row["references"])
+    return (row["dataset"],)
 
 
 def _wide(long: pd.DataFrame, metric: str) -> pd.DataFrame:

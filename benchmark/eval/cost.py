@@ -1,0 +1,198 @@
+"""What a run cost: wall time, images/s, CPU time, peak host memory and peak GPU memory, and the device.
+
+:func:`measure_cost` wraps the scoring part of a run and fills a plain dict (JSON-ready, recorded in ``results.json``
+under ``"cost"``), so leaderboards can show speed and memory beside accuracy::
+
+    with measure_cost(device=detector.device, images=len(records)) as cost:
+        predictions, stats = collect_predictions(...)
+        cost["images"] = stats.computed  # optional: count only images that needed model work
+    results["cost"] = cost
+
+Memory is measured three ways, because each answers another question:
+
+* ``peak_rss_mb``: the peak resident set of this process during the block. On Linux the kernel's high-water mark
+  (``VmHWM``) is reset on entry by writing ``5`` to ``/proc/self/clear_refs`` (see ``proc(5)``); where that is not
+  possible it is ``getrusage(RUSAGE_SELF).ru_maxrss``, the lifetime peak (``peak_rss_scope`` says which).
+* ``peak_host_memory_mb``: the peak of the summed resident sets of this process and its children (DataLoader
+  workers), sampled every ``interval`` seconds with psutil. Pages shared after ``fork`` are counted once per process,
+  so this is an upper bound; it is what "the whole job's peak memory" means when comparing pipelines.
+* ``peak_gpu_memory_mb``: ``torch.cuda.max_memory_allocated`` on the run's CUDA device (statistics reset on entry);
+  ``None`` on CPU. Memory held by the caching allocator but not allocated to tensors is not included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["COST_KEYS", "device_description", "measure_cost"]
+
+#: Keys of the dict :func:`measure_cost` yields (all present after the block; ``None`` where not measurable).
+COST_KEYS = ("device", "device_name", "torch_threads", "images", "wall_seconds", "images_per_second",
+             "user_cpu_seconds", "system_cpu_seconds", "peak_rss_mb", "peak_rss_scope", "peak_host_memory_mb",
+             "peak_gpu_memory_mb")
+
+_MB = 1024 * 1024
+
+
+def _cuda_index(device: Any) -> int | None:
+    """The CUDA device index of ``device`` (``"cuda"``, ``"cuda:1"``, a ``torch.device``), or ``None`` for others."""
+    text = str(device) if device is not None else "cpu"
+    if not text.startswith("cuda"):
+        return None
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    _, _, index = text.partition(":")
+    return int(index) if index else torch.cuda.current_device()
+
+
+def device_description(device: Any = "cpu") -> str:
+    """Human name of the hardware behind ``device``: the GPU model for CUDA, else the CPU model and core count.
+
+    >>> isinstance(device_description("cpu"), str)
+    True
+    """
+    index = _cuda_index(device)
+    if index is not None:
+        return sys.modules["torch"].cuda.get_device_name(index)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} logical cores)"
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's peak-RSS counter (Linux >= 4.0); True when it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _read_hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / _MB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _Sampler(threading.Thread):
+    """Background thread: the peak of the summed RSS of this process and its children (psutil)."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="fakebench-cost-sampler", daemon=True)
+        import psutil
+
+        self._proc = psutil.Process()
+        self._psutil = psutil
+        self._interval = interval
+        self._halt = threading.Event()
+        self.peak = 0
+
+    def sample(self) -> None:
+        total = 0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied, self._psutil.ZombieProcess):
+                continue
+        self.peak = max(self.peak, total)
+
+    def run(self) -> None:
+        while not self._halt.wait(self._interval):
+            self.sample()
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        self.sample()
+        return self.peak
+
+
+@contextlib.contextmanager
+def measure_cost(device: Any = "cpu", images: int | None = None, *, interval: float = 0.05
+                 ) -> Iterator[dict[str, Any]]:
+    """Measure the cost of the block; yields a dict that is completed when the block exits (also on error).
+
+    Args:
+        device: the torch device the model runs on (``"cpu"``, ``"cuda:0"``, a ``torch.device``); CUDA peak memory is
+            measured on it. torch is not imported here: CUDA is only queried when the caller already imported torch.
+        images: number of images processed; the caller may set or change ``cost["images"]`` inside the block.
+        interval: seconds between host-memory samples (psutil); smaller catches shorter peaks.
+
+    Yields:
+        A dict with the keys of :data:`COST_KEYS`: ``device`` (str), ``device_name`` (GPU or CPU model),
+        ``torch_threads`` (intra-op threads, or ``None``), ``images`` (int or ``None``), ``wall_seconds`` (float, s),
+        ``images_per_second`` (``images / wall_seconds``; ``None`` when ``images`` is unset or 0), ``user_cpu_seconds`` /
+        ``system_cpu_seconds`` (CPU time of this process and its reaped children, s), ``peak_rss_mb`` (MiB, this
+        process), ``peak_rss_scope`` (``"block"`` or ``"process lifetime"``), ``peak_host_memory_mb`` (MiB, this
+        process plus children, sampled; ``None`` without psutil) and ``peak_gpu_memory_mb`` (MiB, ``None`` on CPU).
+        Values are filled on exit; reading them inside the block gives ``None``.
+
+    Source: wall time by ``time.perf_counter``; CPU time by ``resource.getrusage``; peak memory as described in the
+    module docstring.
+    """
+    cost: dict[str, Any] = dict.fromkeys(COST_KEYS)
+    cost["device"] = str(device)
+    cost["device_name"] = device_description(device)
+    cost["images"] = images
+    torch = sys.modules.get("torch")
+    cost["torch_threads"] = torch.get_num_threads() if torch is not None else None
+    cuda = _cuda_index(device)
+    if cuda is not None:
+        torch.cuda.synchronize(cuda)
+        torch.cuda.reset_peak_memory_stats(cuda)
+    scoped = _reset_hwm() and _read_hwm_mb() is not None
+    sampler = None
+    try:
+        sampler = _Sampler(interval)
+        sampler.sample()
+        sampler.start()
+    except ImportError:
+        sampler = None
+    self0, child0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    try:
+        yield cost
+    finally:
+        if cuda is not None:
+            torch.cuda.synchronize(cuda)
+        wall = time.perf_counter() - start
+        self1, child1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cost["wall_seconds"] = round(wall, 4)
+        n = cost.get("images")
+        cost["images_per_second"] = round(n / wall, 3) if n and wall > 0 else None
+        cost["user_cpu_seconds"] = round((self1.ru_utime - self0.ru_utime) + (child1.ru_utime - child0.ru_utime), 3)
+        cost["system_cpu_seconds"] = round((self1.ru_stime - self0.ru_stime) + (child1.ru_stime - child0.ru_stime),
+                                           3)
+        hwm = _read_hwm_mb() if scoped else None
+        if hwm is not None:
+            cost["peak_rss_mb"], cost["peak_rss_scope"] = round(hwm, 1), "block"
+        else:  # ru_maxrss is in KiB on Linux, bytes on macOS
+            scale = 1 if sys.platform == "darwin" else 1024
+            cost["peak_rss_mb"] = round(self1.ru_maxrss * scale / _MB, 1)
+            cost["peak_rss_scope"] = "process lifetime"
+        if sampler is not None:
+            cost["peak_host_memory_mb"] = round(max(sampler.stop() / _MB, cost["peak_rss_mb"]), 1)
+        if cuda is not None:
+            cost["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(cuda) / _MB, 1)

@@ -1,0 +1,138 @@
+"""Distributed evaluation: images sharded by content sha256, one predictions file per rank, rank 0 merges and scores;
+the merged predictions.csv and metrics equal a single-process run. The torchrun test launches 2 CPU processes
+(gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+
+import _toy
+from conftest import make_image
+from fakebench.core.files import sha256_file
+from fakebench.eval import distributed
+from fakebench.eval.harness import run_evaluation, sets_from_data_dir
+from fakebench.eval.runner import collect_predictions
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    """Two generators x (5 real + 5 fake), 32x32, plus one unreadable file."""
+    root = tmp_path / "data"
+    for g, gen in enumerate(("gen_a", "gen_b")):
+        for i in range(5):
+            make_image(root / gen / "0_real" / f"r{i}.png", "real", size=32, seed=100 * g + i)
+            make_image(root / gen / "1_fake" / f"f{i}.png", "fake", size=32, seed=100 * g + 50 + i)
+    (root / "gen_b" / "1_fake" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def _metrics(run_dir: Path) -> str:
+    return json.dumps(json.loads((run_dir / "results.json").read_text())["metrics"], sort_keys=True)
+
+
+def test_shards_are_disjoint_complete_and_follow_the_content_hash(tree):
+    records = [r for s in sets_from_data_dir(tree) for r in s.records]
+    shards = [distributed.shard_records(records, 3, k) for k in range(3)]
+    paths = [[r.path for r in shard] for shard in shards]
+    assert sorted(p for part in paths for p in part) == sorted(r.path for r in records)
+    assert all(part for part in paths)  # 21 images over 3 ranks: none empty here
+    for k, part in enumerate(paths):
+        assert part == [r.path for r in records if r.path in set(part)]  # record order kept
+        assert all(int(sha256_file(p)[:8], 16) % 3 == k for p in part)
+    # a copy of an image under another name goes to the same rank (content, not path)
+    copy = tree / "gen_a" / "0_real" / "copy.png"
+    copy.write_bytes(Path(records[0].path).read_bytes())
+    assert distributed.shard_of(sha256_file(copy), 3) == distributed.shard_of(sha256_file(records[0].path), 3)
+    assert distributed.shard_records(records, 1, 0) == records
+
+
+def test_merged_shards_equal_a_single_process_run(tree, tmp_path):
+    sets = sets_from_data_dir(tree)
+    records = [r for s in sets for r in s.records]
+    det = _toy.ToyHF.load(None)
+    single_dir, _ = run_evaluation(det, sets, output=tmp_path / "single", data_label="data", batch_size=4,
+                                   num_workers=0, use_cache=False, progress=False)
+
+    run_dir = distributed.claim_run_folder(det, sets, tmp_path / "dist", "data")
+    for k in range(2):  # what each rank does
+        shard = distributed.shard_records(records, 2, k)
+        collect_predictions(det, shard, run_dir / f"predictions.rank{k}.csv", batch_size=3, num_workers=0,
+                            progress=False)
+    distributed.merge_shards(run_dir, records, 2)
+    calls = _toy.ToyHF.calls
+    written, results = run_evaluation(det, sets, output=tmp_path / "dist", data_label="data", batch_size=4,
+                                      num_workers=0, use_cache=False, progress=False)
+    assert written == run_dir
+    assert _toy.ToyHF.calls == calls  # rank 0's evaluation did no model work
+    assert results["run"]["computed"] == 0
+    single = (single_dir / "predictions.csv").read_bytes()
+    assert b"broken.png" in single and single.count(b"\n") == 22
+    assert (run_dir / "predictions.csv").read_bytes() == single  # byte for byte, unreadable row included
+    assert _metrics(run_dir) == _metrics(single_dir)
+
+
+def test_merge_refuses_missing_shards(tree, tmp_path):
+    det = _toy.ToyHF.load(None)
+    sets = sets_from_data_dir(tree)
+    records = [r for s in sets for r in s.records]
+    run_dir = distributed.run_dir_for(det, sets, tmp_path, "data")
+    collect_predictions(det, distributed.shard_records(records, 2, 0), run_dir / "predictions.rank0.csv",
+                        num_workers=0, progress=False)
+    with pytest.raises(distributed.DistributedError, match="predictions.rank1.csv is missing"):
+        distributed.merge_shards(run_dir, records, 2)
+
+
+def test_rank_device(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.rank_device("cuda") == "cuda:1" and distributed.rank_device("cuda:0") == "cuda:0"
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(Exception, match="WORLD_SIZE"):
+        distributed.world_size()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
+    from fakebench.eval.matrix import run_matrix
+
+    config = {"output": str(tmp_path / "dist"), "batch_size": 3, "workers": 0, "plugins": ["_toy"],
+              "detectors": [{"name": "toy-hf"}], "data": [{"data_dir": str(tree), "label": "data"}]}
+    (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config))
+    script = tmp_path / "launch.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
+        "from fakebench.cli.run import run\n"
+        f"run.main([{str(tmp_path / 'dist.yaml')!r}, '--quiet'], standalone_mode=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], check=False, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("1 ran of 1 pairs") == 1  # only rank 0 reports
+
+    # the same config in one process, without the cache (so every image is really scored here)
+    single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
+    assert single.ok
+    single_dir = single.pairs[0].run_dir
+    dist_dir = next((tmp_path / "dist" / "toy-hf.none@native").glob("data*"))
+    assert dist_dir.name == single_dir.name  # same detector and selection: same run key
+    assert (dist_dir / "predictions.csv").read_bytes() == (single_dir / "predictions.csv").read_bytes()
+    assert _metrics(dist_dir) == _metrics(single_dir)
+    shards = [{line.split(",")[0] for line in (dist_dir / f"predictions.rank{k}.csv").read_text().splitlines()[1:]}
+              for k in range(2)]
+    assert shards[0] and shards[1] and not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == 21
+    ranks = json.loads((dist_dir / "results.json").read_text())["distributed"]
+    assert ranks["world_size"] == 2 and [r["rank"] for r in ranks["ranks"]] == [0, 1]
+    assert sorted(r["shard_images"] for r in ranks["ranks"]) == sorted(len(s) for s in shards)
+    assert all(r["cost"]["wall_seconds"] > 0 and r["cost"]["device"] == "cpu" for r in ranks["ranks"])
