@@ -69,3 +69,24 @@ def test_run_evaluation_records_the_calibration(image_tree, tmp_path):
     assert [r["dataset"] for r in saved["calibration"]["per_dataset"]] == ["gen_b"]
     assert "At a calibrated threshold" in (run_dir / "metrics.md").read_text()
     assert saved["metrics"]["per_dataset"][0]["ci"]["acc"][0] <= saved["metrics"]["per_dataset"][0]["acc"]
+
+
+def test_temperature_scaling_fitted_on_the_split_lowers_ece_of_an_overconfident_detector():
+    rng = np.random.default_rng(3)
+    rows = []
+    for name in ("cal", "test"):
+        # true log-odds z, labels drawn from sigmoid(z); the detector reports 4 z (overconfident: the right T is 4)
+        z = rng.normal(0.0, 2.0, 1500)
+        labels = (rng.random(1500) < 1 / (1 + np.exp(-z))).astype(int)
+        for label, logit in zip(labels, 4 * z):
+            rows.append({"dataset": name, "label": int(label), "logit": float(logit),
+                         "prob": float(1 / (1 + np.exp(-logit)))})
+    frame = pd.DataFrame(rows)
+    metrics = evaluate_predictions(frame, [GroupSpec("cal", "C"), GroupSpec("test", "T")], n_boot=0)
+    out = calibrate(frame, metrics, ["cal"], target="eer")
+    temp = out["temperature"]
+    assert temp["T"] == pytest.approx(4.0, rel=0.25)  # recovers the overconfidence factor
+    (row,) = temp["per_dataset"]
+    assert row["dataset"] == "test" and row["ece_after"] < row["ece_before"] / 2
+    test_row = next(r for r in metrics["per_dataset"] if r["dataset"] == "test")
+    assert test_row["calibration"]["ece"] == pytest.approx(row["ece_before"])

@@ -79,8 +79,10 @@ def calibrate(predictions: pd.DataFrame, metrics: dict[str, Any], calibration_se
 
     Returns:
         ``{"split": [...], "target": str, "threshold": t, "n_calibration": n, "per_dataset": [{"dataset", "acc",
-        "real_acc", "fake_acc", "n"}], "mean": {...}}`` with fractions in [0, 1]; the calibration sets themselves
-        are not in ``per_dataset`` or the mean (their images are not test images).
+        "real_acc", "fake_acc", "n"}], "mean": {...}, "temperature": {"T", "per_dataset": [{"dataset", "ece_before",
+        "ece_after"}]} or None}`` with fractions in [0, 1]; the calibration sets themselves are not in
+        ``per_dataset`` or the mean (their images are not test images). Temperature scaling is fitted on the split's
+        logits when every split image has one and both classes are present.
 
     Raises:
         DataError: an unknown calibration set, an empty split, or a split the target cannot be fitted on.
@@ -117,5 +119,26 @@ def calibrate(predictions: pd.DataFrame, metrics: dict[str, Any], calibration_se
     mean = {k: float(np.nanmean([r[k] for r in rows])) if rows and not all(np.isnan(r[k]) for r in rows)
             else float("nan") for k in ("acc", "real_acc", "fake_acc")}
     mean["n_datasets"] = len(rows)
-    return {"split": list(calibration_sets), "target": str(target), "threshold": threshold,
-            "n_calibration": int(len(split)), "per_dataset": rows, "mean": mean}
+    out = {"split": list(calibration_sets), "target": str(target), "threshold": threshold,
+           "n_calibration": int(len(split)), "per_dataset": rows, "mean": mean}
+    out["temperature"] = _temperature(split, scored, rows)
+    return out
+
+
+def _temperature(split: pd.DataFrame, scored: pd.DataFrame, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Temperature scaling (Guo et al. 2017) fitted on the split's logits: ``T`` and each test set's ECE before and
+    after (15 equal-width bins); ``None`` without logits for every image or without both classes in the split."""
+    from fakebench.analysis.calibration import apply_temperature, ece, fit_temperature
+
+    if "logit" not in split or split["logit"].isna().any() or split["label"].nunique() < 2:
+        return None
+    temperature = float(fit_temperature(split["label"].to_numpy(int), split["logit"].to_numpy(float)))
+    per_set = []
+    for row in rows:
+        own = scored[scored["dataset"] == row["dataset"]]
+        if own["logit"].isna().any() or own["label"].nunique() < 2:
+            continue
+        y, logit = own["label"].to_numpy(int), own["logit"].to_numpy(float)
+        per_set.append({"dataset": row["dataset"], "ece_before": float(ece(y, own["prob"].to_numpy(float))),
+                        "ece_after": float(ece(y, apply_temperature(logit, temperature)))})
+    return {"T": temperature, "per_dataset": per_set, "ece_bins": 15}

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from fakebench.analysis.calibration import brier, ece, nll
 from fakebench.analysis.bootstrap import bootstrap_replicates, bootstrap_set_mean, percentile_interval
 from fakebench.analysis.operating import OPERATING_KEYS, operating_points
 from fakebench.eval.metrics import binary_metrics
@@ -87,7 +88,8 @@ def _interval(values: Iterable[float]) -> list[float]:
 
 def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name: str, continuous: bool,
                  threshold: float, n_boot: int, seed: int, level: float) -> dict[str, Any]:
-    """``ci`` (per metric, image bootstrap stratified by label) and ``operating`` dicts of one group of images."""
+    """``ci`` (per metric, image bootstrap stratified by label), ``operating`` and (continuous scores)
+    ``calibration`` (ECE over 15 equal-width bins, Brier, NLL) dicts of one group of images."""
     out: dict[str, Any] = {}
     if n_boot:
         reps = bootstrap_replicates(y, p, ranking=rank, threshold=threshold, metrics=METRIC_KEYS, n_boot=n_boot,
@@ -97,6 +99,10 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
     if not continuous:  # hard decisions: one ROC point, threshold-free summaries would be artefacts
         operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()}
     out["operating"] = operating
+    if continuous and len(y):
+        # calibration of the fake probability: ECE (15 equal-width bins), Brier score, NLL (nats per image)
+        out["calibration"] = {"ece": float(ece(y, p)), "brier": float(brier(y, p)), "nll": float(nll(y, p)),
+                              "ece_bins": 15}
     return out
 
 
