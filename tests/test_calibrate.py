@@ -8,7 +8,7 @@ import pytest
 
 from fakebench.analysis.calibrate import calibrate, parse_target
 from fakebench.core.errors import DataError
-from fakebench.eval.scoring import GroupSpec, evaluate_predictions
+from fakebench.eval.scoring import TestSetSpec, evaluate_predictions
 
 
 def _frame(rng: np.random.Generator) -> pd.DataFrame:
@@ -22,8 +22,8 @@ def _frame(rng: np.random.Generator) -> pd.DataFrame:
 
 def test_threshold_from_a_mixed_split_fixes_a_shifted_detector():
     frame = _frame(np.random.default_rng(0))
-    groups = [GroupSpec("cal-real", "R", kind="real"), GroupSpec("cal-fake", "F", kind="fake", references=("cal-real",)),
-              GroupSpec("test", "T")]
+    groups = [TestSetSpec("cal-real", "R", labels="real"), TestSetSpec("cal-fake", "F", labels="fake", references=("cal-real",)),
+              TestSetSpec("test", "T")]
     metrics = evaluate_predictions(frame, groups, n_boot=0)
     test_row = next(r for r in metrics["per_dataset"] if r["dataset"] == "test")
     assert test_row["acc"] == pytest.approx(0.5, abs=0.01)  # at 0.5 every real is called fake
@@ -36,7 +36,7 @@ def test_threshold_from_a_mixed_split_fixes_a_shifted_detector():
 def test_real_only_split_with_a_false_positive_target():
     rng = np.random.default_rng(1)
     frame = _frame(rng)
-    metrics = evaluate_predictions(frame, [GroupSpec("cal-real", "R", kind="real"), GroupSpec("test", "T")], n_boot=0)
+    metrics = evaluate_predictions(frame, [TestSetSpec("cal-real", "R", labels="real"), TestSetSpec("test", "T")], n_boot=0)
     out = calibrate(frame, metrics, ["cal-real"], target="fpr:0.05")
     reals = frame.loc[frame["dataset"] == "cal-real", "prob"].to_numpy()
     assert (reals > out["threshold"]).mean() <= 0.05 < (reals >= out["threshold"]).mean() + 0.01
@@ -48,7 +48,7 @@ def test_real_only_split_with_a_false_positive_target():
 
 def test_bad_requests_are_refused():
     frame = _frame(np.random.default_rng(2))
-    metrics = evaluate_predictions(frame, [GroupSpec("test", "T")], n_boot=0)
+    metrics = evaluate_predictions(frame, [TestSetSpec("test", "T")], n_boot=0)
     with pytest.raises(DataError, match="no scored image"):
         calibrate(frame, metrics, ["nope"])
     with pytest.raises(DataError, match="Unknown calibration target"):
@@ -82,7 +82,7 @@ def test_temperature_scaling_fitted_on_the_split_lowers_ece_of_an_overconfident_
             rows.append({"dataset": name, "label": int(label), "logit": float(logit),
                          "prob": float(1 / (1 + np.exp(-logit)))})
     frame = pd.DataFrame(rows)
-    metrics = evaluate_predictions(frame, [GroupSpec("cal", "C"), GroupSpec("test", "T")], n_boot=0)
+    metrics = evaluate_predictions(frame, [TestSetSpec("cal", "C"), TestSetSpec("test", "T")], n_boot=0)
     out = calibrate(frame, metrics, ["cal"], target="eer")
     temp = out["temperature"]
     assert temp["T"] == pytest.approx(4.0, rel=0.25)  # recovers the overconfidence factor

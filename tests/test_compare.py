@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from fakebench.analysis.compare import RunMismatchError, compare_runs
 from fakebench.analysis.paired import delong_test, mcnemar_test
 from fakebench.cli.compare import compare
-from fakebench.eval.scoring import GroupSpec, evaluate_predictions
+from fakebench.eval.scoring import TestSetSpec, evaluate_predictions
 
-_GROUPS = [GroupSpec("gen_a", "GenA"), GroupSpec("coco", "COCO", kind="real"),
-           GroupSpec("sd2", "SD2", kind="fake", references=("coco",))]
+_GROUPS = [TestSetSpec("gen_a", "GenA"), TestSetSpec("coco", "COCO", labels="real"),
+           TestSetSpec("sd2", "SD2", labels="fake", references=("coco",))]
 
 
 def _images(seed: int = 0) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from fakebench.eval.scoring import GroupSpec, evaluate_predictions
+from fakebench.eval.scoring import TestSetSpec, evaluate_predictions
 
 
 def _frame():
@@ -22,9 +22,9 @@ def _frame():
 
 
 def test_per_set_rows_and_means():
-    groups = [GroupSpec("coco", "COCO", kind="real", held_in=True),
-              GroupSpec("sd2", "SD2", kind="fake", references=("coco",)),
-              GroupSpec("mixed", "Mixed")]
+    groups = [TestSetSpec("coco", "COCO", labels="real", held_in=True),
+              TestSetSpec("sd2", "SD2", labels="fake", references=("coco",)),
+              TestSetSpec("mixed", "Mixed")]
     out = evaluate_predictions(_frame(), groups)
     coco, sd2, mixed = out["per_dataset"]
     assert coco["acc"] == pytest.approx(2 / 3) and coco["real_acc"] == pytest.approx(2 / 3)
@@ -42,17 +42,17 @@ def test_per_set_rows_and_means():
 
 def test_missing_set_is_an_error():
     with pytest.raises(ValueError, match="no scored image"):
-        evaluate_predictions(_frame(), [GroupSpec("nope", "Nope")])
+        evaluate_predictions(_frame(), [TestSetSpec("nope", "Nope")])
 
 
 def test_ap_ranks_by_logit_when_probabilities_saturate():
     """Two fakes with logits 20 and 30 both have float32 prob 1.0; the logits still rank them above a real at 25."""
     frame = pd.DataFrame({"dataset": ["s"] * 3, "generator": ["s"] * 3, "label": [1, 0, 1],
                           "logit": [30.0, 25.0, 20.0], "prob": [1.0, 1.0, 1.0]})
-    row = evaluate_predictions(frame, [GroupSpec("s", "s")])["per_dataset"][0]
+    row = evaluate_predictions(frame, [TestSetSpec("s", "s")])["per_dataset"][0]
     assert row["ap"] == pytest.approx(average_precision_score([1, 0, 1], [30.0, 25.0, 20.0]))
     assert row["auc"] == pytest.approx(0.5)
-    no_logit = evaluate_predictions(frame.drop(columns="logit"), [GroupSpec("s", "s")])["per_dataset"][0]
+    no_logit = evaluate_predictions(frame.drop(columns="logit"), [TestSetSpec("s", "s")])["per_dataset"][0]
     assert no_logit["auc"] == pytest.approx(0.5) and no_logit["ap"] == pytest.approx(2 / 3)
 
 
@@ -69,10 +69,10 @@ def _afp_frame():
     return pd.DataFrame(rows)
 
 
-_AFP_GROUPS = [GroupSpec("coco", "COCO", kind="real"),
-               GroupSpec("sd2", "SD2", kind="fake", references=("coco",)),
-               GroupSpec("dalle", "DALLE", kind="fake", references=("coco",), held_in=True),
-               GroupSpec("mixed", "Mixed")]
+_AFP_GROUPS = [TestSetSpec("coco", "COCO", labels="real"),
+               TestSetSpec("sd2", "SD2", labels="fake", references=("coco",)),
+               TestSetSpec("dalle", "DALLE", labels="fake", references=("coco",), held_in=True),
+               TestSetSpec("mixed", "Mixed")]
 
 
 def test_mean_real_acc_counts_a_shared_reference_once():
@@ -135,15 +135,15 @@ def test_table_held_out_mean_counts_a_training_set_as_the_paper_table_does():
     held-out sets; ``table_held_out_mean`` follows the table, ``held_out_mean`` the training data."""
     import pandas as pd
 
-    from fakebench.eval.scoring import GroupSpec, evaluate_predictions
+    from fakebench.eval.scoring import TestSetSpec, evaluate_predictions
 
     rows = []
     for name, correct in (("a", 4), ("b", 2), ("lama", 0)):
         for i in range(4):
             rows.append({"dataset": name, "label": 1, "prob": 0.9 if i < correct else 0.1, "logit": None})
     frame = pd.DataFrame(rows)
-    groups = [GroupSpec("a", "A", kind="fake"), GroupSpec("b", "B", kind="fake"),
-              GroupSpec("lama", "LaMa", kind="fake", held_in=True, table_held_in=False)]
+    groups = [TestSetSpec("a", "A", labels="fake"), TestSetSpec("b", "B", labels="fake"),
+              TestSetSpec("lama", "LaMa", labels="fake", held_in=True, table_held_in=False)]
     metrics = evaluate_predictions(frame, groups, continuous=False, n_boot=0)
     assert metrics["held_out_mean"]["acc"] == 0.75 and metrics["held_out_mean"]["n_datasets"] == 2
     assert metrics["table_held_out_mean"]["acc"] == 0.5 and metrics["table_held_out_mean"]["n_datasets"] == 3

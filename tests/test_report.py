@@ -263,3 +263,89 @@ def test_long_curves_are_thinned_but_keep_the_exact_area():
     assert data["roc"]["fpr"][0] == 0.0 and data["roc"]["tpr"][-1] == 1.0
     assert data["operating"]["eer"] == pytest.approx(1 - data["points"]["EER"]["tpr"])
     assert 0 < average_precision(y, score) < 1
+
+
+# -- Grad-CAM in the error gallery ---------------------------------------------------------------------------------
+def _decode(b64: str) -> np.ndarray:
+    with Image.open(io.BytesIO(base64.b64decode(b64))) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.float64)
+
+
+@pytest.fixture
+def npr_run(npr_checkpoint, tmp_path) -> Path:
+    """An untrained NPR (a checkpoint file) run on two tiny test sets: it makes confident errors."""
+    pytest.importorskip("pytorch_grad_cam")
+    from fakebench.detectors import get_detector_class
+
+    root = make_tree(tmp_path / "tiny", generators=2, n=3, size=32)
+    detector = get_detector_class("npr").load(npr_checkpoint, preset="native")
+    run_dir, _ = run_evaluation(detector, sets_from_data_dir(root), output=tmp_path / "runs", data_label="tiny",
+                                num_workers=0, use_cache=False, progress=False, n_boot=0)
+    return run_dir
+
+
+_FIG = re.compile(r'<figure class="thumb[^"]*"[^>]*>(.*?)</figure>', re.S)
+_IMG = re.compile(r'<img src="data:image/jpeg;base64,([^"]+)"( class="gradcam")?')
+
+
+def test_gradcam_overlay_beside_each_gallery_thumbnail(npr_run, runs, tmp_path):
+    path = write_report([npr_run, runs[0]], tmp_path / "out", max_gallery=MAX_GALLERY, gradcam=True)
+    text = path.read_text()
+    npr_label = next(g["run"] for g in _gallery(text) if g["run"].startswith("npr."))
+    figures = [(dict(re.findall(r'data-(run|image)="([^"]*)"', m.group(0))), _IMG.findall(m.group(1)))
+               for m in _FIG.finditer(text)]
+    npr_figs = [(meta, imgs) for meta, imgs in figures if meta["run"] == npr_label]
+    toy_figs = [(meta, imgs) for meta, imgs in figures if meta["run"] != npr_label]
+    assert npr_figs and toy_figs
+    for _, imgs in npr_figs:  # one plain thumbnail, then one overlay, of the same size cap
+        assert [bool(c) for _, c in imgs] == [False, True]
+        plain, cam = _decode(imgs[0][0]), _decode(imgs[1][0])
+        assert max(cam.shape[:2]) <= 128
+        assert plain.shape == cam.shape  # the native preset feeds the image at its own size
+        assert np.abs(plain - cam).mean() > 5.0  # the heatmap is really blended in
+    for _, imgs in toy_figs:  # an unsupported detector keeps plain thumbnails, with a note
+        assert [bool(c) for _, c in imgs] == [False]
+    assert "Grad-CAM is available for npr, cnnspot, univfd, not toy-hf" in text
+    data = json.loads(re.search(r'id="fakebench-data">(.*?)</script>', text, re.S).group(1))
+    assert [r["gradcam"]["shown"] for r in data["runs"]] == [True, False]
+
+
+def test_gradcam_overlay_is_the_detectors_map(npr_run, npr_checkpoint, tmp_path):
+    """The overlay shown is overlay(input_view, gradcam) of the reloaded detector, not some other picture."""
+    from fakebench.detectors import get_detector_class
+    from fakebench.explain.gradcam import gradcam, input_view, overlay
+
+    text = write_report([npr_run], tmp_path / "out", max_gallery=1, gradcam=True).read_text()
+    match = next(m for m in _FIG.finditer(text))
+    image = dict(re.findall(r'data-(image)="([^"]*)"', match.group(0)))["image"]
+    cam = _decode(_IMG.findall(match.group(1))[1][0])
+    detector = get_detector_class("npr").load(npr_checkpoint, preset="native")
+    with Image.open(image) as img:
+        expected = overlay(input_view(detector, img), gradcam(detector, img))
+        expected.thumbnail((128, 128))
+    buf = io.BytesIO()
+    expected.save(buf, format="JPEG", quality=80, optimize=True)  # the report's thumbnail encoding
+    assert np.abs(cam - _decode(base64.b64encode(buf.getvalue()))).mean() < 1.0
+
+
+def test_gradcam_with_missing_weights_says_so_and_shows_plain_thumbnails(npr_run, npr_checkpoint, tmp_path):
+    from fakebench.cli.report import report as report_cmd
+
+    npr_checkpoint.unlink()
+    res = CliRunner().invoke(report_cmd, [str(npr_run), "--output", str(tmp_path / "rep"), "--gradcam"])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "rep" / "report.html").read_text()
+    assert f"its weights file {npr_checkpoint} is missing here" in text
+    figures = [_IMG.findall(m.group(1)) for m in _FIG.finditer(text)]
+    assert figures and all([bool(c) for _, c in imgs] == [False] for imgs in figures)
+    assert 'class="gradcam"' not in text
+
+
+def test_gradcam_refuses_weights_that_are_not_the_scored_ones(npr_run, npr_checkpoint, tmp_path):
+    import torch
+    from fakebench.detectors.npr import NPRNet
+
+    torch.manual_seed(1)
+    torch.save(NPRNet().state_dict(), npr_checkpoint)  # same path, other weights
+    text = write_report([npr_run], tmp_path / "out", gradcam=True).read_text()
+    assert "are not the ones scored" in text and 'class="gradcam"' not in text

@@ -382,7 +382,7 @@ def audit_sets(sets: Sequence[Any], *, n_boot: int = 1000, seed: int = 0) -> tup
     pooled with those real sets, as the scorer pools them for AUC; real-only sets are listed with no AUC.
 
     Args:
-        sets: :class:`fakebench.eval.harness.EvalSet` list.
+        sets: :class:`fakebench.eval.harness.TestSet` list.
         n_boot, seed: see :func:`shortcut_baseline`.
 
     Returns:
@@ -396,14 +396,14 @@ def audit_sets(sets: Sequence[Any], *, n_boot: int = 1000, seed: int = 0) -> tup
     for s in sets:
         name = s.group.dataset
         own = by_set.get(name, meta.iloc[:0])
-        refs = [r for r in s.group.references if r in by_set] if s.group.kind == "fake" else []
+        refs = [r for r in s.group.references if r in by_set] if s.group.labels == "fake" else []
         pooled = pd.concat([own] + [by_set[r][by_set[r]["label"] == 0] for r in refs], ignore_index=True)
         result = shortcut_baseline(pooled, n_boot=n_boot, seed=seed)
         container = shortcut_baseline(pooled, n_boot=n_boot, seed=seed, container_only=True)
         ok = pooled[pooled["error"] == ""]
         ci = result["shortcut_auc_ci"]
         rows.append({
-            "dataset": name, "kind": s.group.kind, "references": refs, "n_real": result["n_real"],
+            "dataset": name, "labels": s.group.labels, "references": refs, "n_real": result["n_real"],
             "n_fake": result["n_fake"], "shortcut_auc": result["shortcut_auc"],
             "shortcut_auc_ci": ci, "flagged": result["flagged"], "top_features": result["top_features"],
             "formats": {"real": _summary(ok[ok["label"] == 0])["formats"],

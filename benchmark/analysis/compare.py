@@ -84,7 +84,7 @@ def _references(record: ResultsRecord) -> dict[str, list[str]]:
     out = {}
     for row in record.metrics["per_dataset"]:
         refs = row.get("references")
-        if refs is None and row.get("kind") == "fake":
+        if refs is None and row.get("labels", row.get("kind")) == "fake":
             refs = entries.get(row["dataset"], {}).get("real_reference") or []
         out[row["dataset"]] = list(refs or [])
     return out
@@ -159,7 +159,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
 
     Returns:
         ``{"schema", "run_a": {"label", "path"}, "run_b": {...}, "n_boot", "seed", "level", "per_dataset": [row],
-        "mean": {...}}``; each row has ``dataset``, ``generator``, ``kind``, ``n`` (own images), ``n_real``/``n_fake``
+        "mean": {...}}``; each row has ``dataset``, ``generator``, ``labels``, ``n`` (own images), ``n_real``/``n_fake``
         (images AP/AUC use) and, for ``acc``, ``ap``, ``auc``: ``{"a", "b", "diff", "ci": [lo, hi], "p_value",
         "test"}`` (fractions; ``nan`` where undefined), plus ``mcnemar`` (see
         :func:`fakebench.analysis.paired.mcnemar_test`). The mean has the same metric entries (paired bootstrap for
@@ -224,7 +224,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
         r = {k: np.concatenate(reps[name][k]) for k in keys}
         pool_y = y[plan["pool"]]
         row: dict[str, Any] = {"dataset": name, "generator": row_a.get("generator", name),
-                               "kind": row_a.get("kind", "mixed"), "references": refs[name],
+                               "labels": row_a.get("labels", row_a.get("kind", "mixed")), "references": refs[name],
                                "n": int(plan["own"].size), "n_real": int((pool_y == 0).sum()),
                                "n_fake": int((pool_y == 1).sum())}
         row["acc"] = _entry(*points[name]["acc"], r["acc"], level, test="paired bootstrap")

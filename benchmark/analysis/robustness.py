@@ -162,7 +162,7 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
 
     Args:
         detector: a loaded detector (unperturbed).
-        sets: :class:`fakebench.eval.harness.EvalSet` list (from ``sets_from_manifest``/``sets_from_data_dir``/...).
+        sets: :class:`fakebench.eval.harness.TestSet` list (from ``sets_from_manifest``/``sets_from_data_dir``/...).
         perturbations: spec strings (``"jpeg:100,90,75"``, see :mod:`fakebench.analysis.perturb`) or lists of
             :class:`Perturbation`; each kind at most once. ``none`` scores the unwrapped detector (sharing its cache
             with ordinary ``evaluate`` runs).

@@ -19,19 +19,23 @@ from fakebench.cli.common import user_errors
               help="At most this many test sets per small-multiples figure.")
 @click.option("--bias-audit", "bias_audits", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A bias_audit.json to show (repeatable; one in a run folder or beside it is found anyway).")
+@click.option("--gradcam", is_flag=True,
+              help="Grad-CAM overlays of the fake logit beside the gallery thumbnails (NPR, CNNSpot, UnivFD; reloads "
+                   "each run's weights from results.json, on the CPU; others get a note).")
 @user_errors
 def report(paths: tuple[str, ...], output: str, title: str | None, max_gallery: int, max_sets: int,
-           bias_audits: tuple[str, ...]) -> None:
+           bias_audits: tuple[str, ...], gradcam: bool) -> None:
     """Write OUTPUT/report.html from run folders or results.json files (RUN_OR_RESULTS...).
 
     \b
     Examples:
       fakebench report results/runs/npr.progan_4class@native/forensynths --output report/
       fakebench report results/runs --output report/ --title "NPR vs CNNSpot" --max-gallery 5
+      fakebench report results/runs --output report/ --gradcam
     """
     from fakebench.report import build_report
 
     path, figures = build_report(paths, output, title=title, max_gallery=max_gallery, max_sets=max_sets,
-                                 bias_audits=bias_audits)
+                                 bias_audits=bias_audits, gradcam=gradcam)
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB) and {len(figures)} figure files in {path.parent / 'figures'}")

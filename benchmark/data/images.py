@@ -364,15 +364,20 @@ class ImageDataset:
     Args:
         records: the images.
         transform: PIL RGB image -> tensor (the detector's :meth:`~fakebench.detectors.base.Detector.transform`).
-        pad_below: when the transform center-crops this size without resizing first, images smaller than it get a
-            note that they were zero-padded (what torchvision's ``CenterCrop`` in the official code does).
+        pad_below: images with a side under this size get a note that they were zero-padded (what torchvision's
+            ``CenterCrop`` in the official code does): pass the preset's
+            :attr:`~fakebench.detectors.card.Preset.pads_below` (``None`` for presets that resize or tile first).
+        note_fn: called on each transformed tensor (``(3, H, W)``); a non-empty string it returns is joined into the
+            item's note with ``"; "`` (the detector's :meth:`~fakebench.detectors.base.Detector.input_note`, e.g.
+            NPR's odd-size trim). Must be picklable when DataLoader workers use the spawn start method.
     """
 
     def __init__(self, records: Sequence[ImageRecord], transform: Callable[[Image.Image], Any],
-                 pad_below: int | None = None) -> None:
+                 pad_below: int | None = None, note_fn: Callable[[Any], str] | None = None) -> None:
         self.records = records
         self.transform = transform
         self.pad_below = pad_below
+        self.note_fn = note_fn
 
     def __len__(self) -> int:
         return len(self.records)
@@ -384,7 +389,11 @@ class ImageDataset:
             if self.pad_below and min(img.size) < self.pad_below:
                 pad = f"{img.width}x{img.height} is smaller than the {self.pad_below} crop: zero-padded"
                 note = f"{note}; {pad}" if note else pad
-            return {"index": index, "image": self.transform(img), "error": "", "note": note}
+            image = self.transform(img)
+            extra = self.note_fn(image) if self.note_fn is not None else ""
+            if extra:
+                note = f"{note}; {extra}" if note else extra
+            return {"index": index, "image": image, "error": "", "note": note}
         except UnreadableImage as exc:
             return {"index": index, "image": None, "error": str(exc), "note": ""}
         except Exception as exc:  # a transform that cannot handle this image: an error row, never the end of the run

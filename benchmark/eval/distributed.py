@@ -332,7 +332,7 @@ def evaluate_distributed(detector: Any, sets: Sequence[Any], *, output: str | os
 
     Args:
         detector: this rank's loaded detector (on ``rank_device(device)``).
-        sets: the :class:`~fakebench.eval.harness.EvalSet` list, identical on every rank.
+        sets: the :class:`~fakebench.eval.harness.TestSet` list, identical on every rank.
         output, data_label, batch_size, num_workers, use_cache: as for :func:`~fakebench.eval.harness.run_evaluation`.
         progress: progress bars (shown on rank 0 only).
         **harness_kwargs: passed to ``run_evaluation`` on rank 0 (``manifest``, ``data_root``, ``limit``, ``name``,

@@ -31,7 +31,7 @@ from fakebench.eval.cache import PredictionCache
 from fakebench.data.images import ImageRecord, discover_data_dir, discover_folder, records_for_entry
 from fakebench.core.env import cache_root, data_root as default_data_root
 from fakebench.core.errors import DataError
-from fakebench.eval.scoring import METRIC_KEYS, GroupSpec, evaluate_predictions
+from fakebench.eval.scoring import METRIC_KEYS, TestSetSpec, evaluate_predictions
 from fakebench.core.files import atomic_write_json, atomic_write_text
 from fakebench.data.manifest import DatasetEntry, Manifest
 from fakebench.core.provenance import environment, git_commit, now_iso
@@ -39,18 +39,20 @@ from fakebench.eval.results import DECISION_THRESHOLD, RESULTS_SCHEMA, run_label
 from fakebench.eval.runner import collect_predictions
 from fakebench.eval.tables import to_markdown
 
-__all__ = ["EvalSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
+__all__ = ["TestSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
            "run_folder", "claim_run_dir", "RESULTS_SCHEMA"]
 
 
 
 @dataclass
-class EvalSet:
+class TestSet:
     """One test set to run: its images, how to score it, its manifest record (if any), and the files found in its
     folders but left out, as ``(path, reason)``."""
 
-    group: GroupSpec
+    __test__ = False  # not a pytest test class
+
+    group: TestSetSpec
     records: list[ImageRecord]
     entry: dict[str, Any] | None = None
     expected_count: dict[str, int | None] = field(default_factory=dict)
@@ -141,7 +143,7 @@ def _registered_card(detector: str) -> Any:
 
 def sets_from_manifest(manifest: Manifest, entries: Sequence[DatasetEntry], *, detector: str, weights_tag: str | None,
                        preset: str | None, data_root: str | os.PathLike | None = None,
-                       limit: int | None = None, card: Any = None) -> list[EvalSet]:
+                       limit: int | None = None, card: Any = None) -> list[TestSet]:
     """Eval sets for manifest entries (plus the real sets their ``real_reference`` names).
 
     Held-in status is looked up for ``detector.weights_tag``; published numbers only for exactly these weights and
@@ -156,18 +158,18 @@ def sets_from_manifest(manifest: Manifest, entries: Sequence[DatasetEntry], *, d
         card = _registered_card(detector)
     sets = []
     for entry in manifest.with_references(list(entries)):
-        group = GroupSpec(dataset=entry.name, generator=entry.generator, family=entry.family,
-                          kind=entry.labels,
+        group = TestSetSpec(dataset=entry.name, generator=entry.generator, family=entry.family,
+                          labels=entry.labels,
                           references=entry.real_reference, held_in=entry.is_held_in(detector, weights_tag),
                           published=published_numbers(entry, detector, weights_tag, preset, card))
         skipped: list[tuple[str, str]] = []
         records = _limit(records_for_entry(entry, root, skipped=skipped), limit)
-        sets.append(EvalSet(group, records, entry.to_dict(), dict(entry.expected_count), skipped))
+        sets.append(TestSet(group, records, entry.to_dict(), dict(entry.expected_count), skipped))
     return sets
 
 
 def sets_from_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int, int] | None = None,
-                       limit: int | None = None) -> list[EvalSet]:
+                       limit: int | None = None) -> list[TestSet]:
     """One eval set per generator folder of a ``0_real``/``1_fake`` test root (see
     :func:`fakebench.data.images.discover_data_dir`)."""
     skipped: list[tuple[str, str]] = []
@@ -176,14 +178,14 @@ def sets_from_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int
     by_set: dict[str, list[ImageRecord]] = {}
     for record in records:
         by_set.setdefault(record.dataset, []).append(record)
-    return [EvalSet(GroupSpec(dataset=name, generator=recs[0].generator), _limit(recs, limit),
+    return [TestSet(TestSetSpec(dataset=name, generator=recs[0].generator), _limit(recs, limit),
                     skipped=skipped if k == 0 else [])
             for k, (name, recs) in enumerate(by_set.items())]
 
 
 def sets_from_real_fake_dirs(real_dir: str | os.PathLike | None, fake_dir: str | os.PathLike | None, *,
                              name: str = "custom", crop_box: tuple[int, int, int, int] | None = None,
-                             limit: int | None = None) -> list[EvalSet]:
+                             limit: int | None = None) -> list[TestSet]:
     """AntifakePrompt-style ``--real_dir``/``--fake_dir`` (either may be omitted; labels come from which folder an
     image is in, never from a default, unlike the official test.py).
 
@@ -200,7 +202,7 @@ def sets_from_real_fake_dirs(real_dir: str | os.PathLike | None, fake_dir: str |
         records += discover_folder(fake_dir, 1, dataset=name, generator=name, crop_box=crop_box, skipped=skipped)
     refuse_overlaps(records)
     kind = "mixed" if real_dir is not None and fake_dir is not None else ("real" if fake_dir is None else "fake")
-    return [EvalSet(GroupSpec(dataset=name, generator=name, kind=kind), _limit(records, limit), skipped=skipped)]
+    return [TestSet(TestSetSpec(dataset=name, generator=name, labels=kind), _limit(records, limit), skipped=skipped)]
 
 
 def selection_hash(records: Sequence[ImageRecord]) -> str:
@@ -294,7 +296,7 @@ def metrics_table(metrics: dict[str, Any], *, with_ci: bool = False) -> pd.DataF
     return frame.astype({"n_real": "Int64", "n_fake": "Int64"})
 
 
-def run_folder(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,
+def run_folder(detector: Any, sets: Sequence[TestSet], *, output: str | os.PathLike, data_label: str,
                name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Where a run goes and what keys it (see the module docstring).
 
@@ -326,7 +328,7 @@ def _no_image_scored(predictions: pd.DataFrame, run_dir: Path) -> DataError:
                      f"({top}; e.g. {example}). Every row is in {run_dir / 'predictions.csv'}.")
 
 
-def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.PathLike, data_label: str,
+def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.PathLike, data_label: str,
                    manifest: Manifest | None = None, data_root: str | os.PathLike | None = None,
                    batch_size: int = 32, num_workers: int | None = None, use_cache: bool = True,
                    progress: bool = True, limit: int | None = None, name: str | None = None,
@@ -383,7 +385,7 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
         if s.group.dataset not in scored_sets:
             warnings.append(f"{s.group.dataset}: no image could be read or scored; the set is left out of the "
                             f"results and the means (see 'unreadable')")
-        elif s.group.kind == "fake" and s.group.references and not set(s.group.references) <= scored_sets:
+        elif s.group.labels == "fake" and s.group.references and not set(s.group.references) <= scored_sets:
             warnings.append(f"{s.group.dataset}: its real reference set(s) {list(s.group.references)} have no scored "
                             f"image; the set is left out of the results and the means")
         else:
@@ -457,3 +459,7 @@ def run_evaluation(detector: Any, sets: Sequence[EvalSet], *, output: str | os.P
     atomic_write_text(run_dir / "metrics.md", text)
     atomic_write_json(run_dir / "results.json", results)
     return run_dir, results
+
+
+#: Former names (fakebench 0.1), kept for one release.
+EvalSet = TestSet

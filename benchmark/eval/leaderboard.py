@@ -5,6 +5,13 @@ held-in mean and held-out mean close each table. Where the manifest has a publis
 weights and preset, it is shown beside ours (Markdown: ``ours (paper)``; CSV: a ``<detector> [paper]`` column). Every
 cell carries its image count (``[n=...]``) and every mean its set count; numbers from ``--limit`` runs are marked
 ``*`` and numbers from a run with another manifest ``†``, with footnotes.
+
+95% confidence intervals are shown as ``ours [lo, hi]``: for a test set, the interval ``results.json`` records for it
+(``metrics.per_dataset[i].ci``, a percentile bootstrap over its images, see :mod:`fakebench.eval.scoring`); for a mean,
+which is recomputed here over the sets each column holds, a percentile bootstrap over those test sets
+(:func:`fakebench.analysis.bootstrap.bootstrap_set_mean`; none with fewer than two sets). A cost table (images/s, wall
+time, peak host and GPU memory, device; from ``results.json["cost"]``, see :func:`fakebench.eval.cost.measure_cost`)
+closes ``leaderboard.md`` and is written as ``leaderboard_cost.csv``.
 """
 
 from __future__ import annotations
@@ -16,18 +23,26 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
+from fakebench.analysis.bootstrap import bootstrap_set_mean
 from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
 from fakebench.eval.scoring import METRIC_KEYS
 from fakebench.core.files import atomic_write_text
 from fakebench.eval.tables import fmt_cell, to_markdown
 
-__all__ = ["find_results", "load_results", "leaderboard_frame", "write_leaderboard"]
+__all__ = ["find_results", "load_results", "leaderboard_frame", "cost_frame", "write_leaderboard", "MEAN_CI_BOOT"]
 
 _MEANS = (("mean", "mean"), ("held-in mean", "held_in_mean"), ("held-out mean", "held_out_mean"))
 _NAMES = {"acc": "accuracy", "real_acc": "real acc", "fake_acc": "fake acc", "ap": "AP", "auc": "ROC-AUC"}
+
+#: Resamples of the test sets behind the confidence interval of a recomputed mean (seed 0, so tables are stable).
+MEAN_CI_BOOT = 1000
+#: Columns of :func:`cost_frame` (``leaderboard_cost.csv``).
+COST_COLUMNS = ("detector", "data", "images", "images_per_second", "wall_seconds", "peak_host_memory_mb",
+                "peak_gpu_memory_mb", "device", "device_name", "source")
 
 
 def find_results(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -88,12 +103,15 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     Columns: ``detector``, ``dataset``, ``generator``, ``held_in``, ``metric``, ``ours`` and ``paper`` (percent),
     ``n`` (images the number is computed on), ``n_sets`` (1 for a test set, the sets averaged for a mean),
     ``limited`` (from a ``--limit`` run), ``manifest`` (short id of the manifest of the run, '' for plain folders),
-    ``source`` (the results file).
+    ``ci_lo``/``ci_hi`` (percent, the 95% confidence interval; NaN when there is none), ``source`` (the results
+    file).
 
     When two result files cover the same detector and test set, the later one (by date) wins. The means are computed
     here, unweighted over the test sets each detector column really holds (so they never describe other sets than the
-    rows above them), each carrying its set count and image count. Extra keys in the result rows (``ci``,
-    ``operating``, ...) are ignored.
+    rows above them), each carrying its set count and image count. A test set's CI is the one its result row records
+    (``ci[metric] = [lo, hi]``, fractions); a mean's CI is a percentile bootstrap over its test sets
+    (:func:`fakebench.analysis.bootstrap.bootstrap_set_mean`, :data:`MEAN_CI_BOOT` resamples, seed 0), NaN with fewer
+    than two sets. Other extra keys in the result rows (``operating``, ...) are ignored.
     """
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: r.get("date", "")):
@@ -106,12 +124,13 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                 n = (row.get("n_real") or 0) + (row.get("n_fake") or 0)
             for metric in METRIC_KEYS:
                 value = row.get(metric)
+                lo, hi = _row_ci(row, metric) if _pct(value) is not None else (None, None)
                 cells[(label, row["dataset"], metric)] = {
                     "detector": label, "dataset": row["dataset"], "generator": row["generator"],
                     "held_in": bool(row.get("held_in")), "metric": metric, "ours": _pct(value),
                     "paper": (row.get("published") or {}).get(metric), "n": int(n), "n_sets": 1,
-                    "limited": limited, "manifest": manifest, "source": result["_path"], "_value": value,
-                    "_real_source": _real_source(row)}
+                    "limited": limited, "manifest": manifest, "ci_lo": lo, "ci_hi": hi, "source": result["_path"],
+                    "_value": value, "_real_source": _real_source(row)}
     rows = list(cells.values())
     by_detector: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for cell in rows:
@@ -125,14 +144,36 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                 chosen = list({c["_real_source"]: c for c in chosen}.values())
             if not chosen:
                 continue
+            lo, hi = bootstrap_set_mean([c["_value"] for c in chosen], n_boot=MEAN_CI_BOOT, seed=0)
             means.append({"detector": label, "dataset": name, "generator": "", "held_in": None, "metric": metric,
                           "ours": _pct(sum(c["_value"] for c in chosen) / len(chosen)), "paper": None,
                           "n": sum(c["n"] for c in chosen), "n_sets": len(chosen),
                           "limited": any(c["limited"] for c in chosen),
                           "manifest": ",".join(sorted({c["manifest"] for c in chosen})),
+                          "ci_lo": _pct(lo), "ci_hi": _pct(hi),
                           "source": ",".join(sorted({c["source"] for c in chosen}))})
     frame = pd.DataFrame(rows + means)
+    frame[["ci_lo", "ci_hi"]] = frame[["ci_lo", "ci_hi"]].astype(float)
     return frame.drop(columns=[c for c in ("_value", "_real_source") if c in frame])
+
+
+def _row_ci(row: dict[str, Any], metric: str) -> tuple[float | None, float | None]:
+    """A result row's recorded 95% CI of ``metric`` in percent, or ``(None, None)`` when it has none.
+
+    Raises:
+        DataError: the interval is malformed (not two numbers in [0, 1] with lo <= hi): refused rather than shown.
+    """
+    ci = (row.get("ci") or {}).get(metric)
+    if ci is None:
+        return None, None
+    ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in ci)
+    if ok and any(v is None or math.isnan(v) for v in ci):
+        return None, None  # undefined (e.g. AP of a single-label set)
+    if not ok or not (0.0 <= ci[0] <= ci[1] <= 1.0):
+        raise DataError(f"Test set {row.get('dataset')!r} has a malformed {metric} confidence interval {ci!r} "
+                        f"(expected [lo, hi] fractions with 0 <= lo <= hi <= 1); re-run the evaluation.")
+    return _pct(float(ci[0])), _pct(float(ci[1]))
 
 
 def _real_source(row: dict[str, Any]) -> tuple[str, ...]:
@@ -153,6 +194,9 @@ def _wide(long: pd.DataFrame, metric: str) -> pd.DataFrame:
         table[det] = [sub["ours"].get(d) for d in order]
         if sub["paper"].notna().any():
             table[f"{det} [paper]"] = [sub["paper"].get(d) for d in order]
+        if sub["ci_lo"].notna().any():
+            table[f"{det} [ci_lo]"] = [sub["ci_lo"].get(d) for d in order]
+            table[f"{det} [ci_hi]"] = [sub["ci_hi"].get(d) for d in order]
         table[f"{det} [n]"] = pd.array([sub["n"].get(d) for d in order], dtype="Int64")
         table[f"{det} [sets]"] = pd.array([sub["n_sets"].get(d) for d in order], dtype="Int64")
         table[f"{det} [flags]"] = [_flags(sub, d, part) for d in order]
@@ -172,8 +216,8 @@ def _flags(sub: pd.DataFrame, dataset: str, part: pd.DataFrame) -> str:
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
-    """One column per detector: ``ours (paper) [n=...]`` cells, means with ``[k sets, n=...]``; flags after the
-    number; mean rows in bold."""
+    """One column per detector: ``ours [lo, hi] (paper) [n=...]`` cells (``[lo, hi]`` only where there is a CI),
+    means with ``[k sets, n=...]``; flags after the number (and its CI); mean rows in bold."""
     dets = [c for c in table.columns[2:] if not c.endswith("]")]
     means = dict(_MEANS)
     out = pd.DataFrame({"test set": [f"**{d}**" if d in means else d for d in table["dataset"]],
@@ -186,7 +230,12 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
             if not ours and (n is pd.NA or n is None):
                 cells.append("")
                 continue
-            cell = ours + table[f"{det} [flags]"].iloc[k]
+            cell = ours
+            if f"{det} [ci_lo]" in table and ours:
+                lo, hi = fmt_cell(table[f"{det} [ci_lo]"].iloc[k]), fmt_cell(table[f"{det} [ci_hi]"].iloc[k])
+                if lo and hi:
+                    cell += f" [{lo}, {hi}]"
+            cell += table[f"{det} [flags]"].iloc[k]
             paper = fmt_cell(table[f"{det} [paper]"].iloc[k]) if f"{det} [paper]" in table else ""
             if paper:
                 cell += f" ({paper})"
@@ -200,12 +249,68 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def cost_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """What each run cost: one row per result file, in date order.
+
+    Columns (:data:`COST_COLUMNS`): ``detector`` (``name.weights@preset``), ``data`` (the run's data label),
+    ``images`` (images the timed block processed; a run served from the prediction cache counts only the images it
+    computed), ``images_per_second``, ``wall_seconds`` (s), ``peak_host_memory_mb`` (MiB, the process and its
+    DataLoader workers; falls back to ``peak_rss_mb``), ``peak_gpu_memory_mb`` (MiB, ``torch.cuda``
+    ``max_memory_allocated``; NaN on CPU), ``device`` (``cpu``, ``cuda:0``), ``device_name`` (GPU or CPU model),
+    ``source`` (the results file). Values are those :func:`fakebench.eval.cost.measure_cost` recorded in
+    ``results.json["cost"]``; a run without a ``cost`` entry (older files) gets NaN / empty fields.
+    """
+    rows = []
+    for result in sorted(results, key=lambda r: r.get("date", "")):
+        cost = result.get("cost") if isinstance(result.get("cost"), dict) else {}
+
+        def number(key: str) -> float:
+            value = cost.get(key)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            return float(value) if ok else math.nan
+
+        host = number("peak_host_memory_mb")
+        rows.append({"detector": _label(result), "data": (result.get("data") or {}).get("label") or "",
+                     "images": number("images"), "images_per_second": number("images_per_second"),
+                     "wall_seconds": number("wall_seconds"),
+                     "peak_host_memory_mb": host if not math.isnan(host) else number("peak_rss_mb"),
+                     "peak_gpu_memory_mb": number("peak_gpu_memory_mb"), "device": str(cost.get("device") or ""),
+                     "device_name": str(cost.get("device_name") or ""), "source": result["_path"]})
+    frame = pd.DataFrame(rows, columns=list(COST_COLUMNS))
+    frame["images"] = frame["images"].astype("Int64")
+    return frame
+
+
+def _cost_markdown(cost: pd.DataFrame) -> str:
+    def num(value: Any, digits: int) -> str:
+        return "" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
+            else f"{value:.{digits}f}"
+
+    rows = []
+    for r in cost.itertuples(index=False):
+        recorded = not (math.isnan(r.wall_seconds) and not r.device)
+        device = f"{r.device} ({r.device_name})" if r.device_name else r.device
+        gpu = num(r.peak_gpu_memory_mb, 0) or ("n/a (CPU)" if r.device.startswith("cpu") else "")
+        rows.append({"detector": r.detector, "data": r.data,
+                     "images": "" if r.images is pd.NA else str(int(r.images)),
+                     "images/s": num(r.images_per_second, 1), "wall s": num(r.wall_seconds, 1),
+                     "peak host MiB": num(r.peak_host_memory_mb, 0), "peak GPU MiB": gpu,
+                     "device": device if recorded else "not recorded (older results file)"})
+    frame = pd.DataFrame(rows, columns=["detector", "data", "images", "images/s", "wall s", "peak host MiB",
+                                        "peak GPU MiB", "device"])
+    return to_markdown(frame, numeric=("images", "images/s", "wall s", "peak host MiB", "peak GPU MiB"))
+
+
 def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, *, title: str = "fakebench leaderboard",
                       note: str = "", metrics: Iterable[str] = METRIC_KEYS) -> list[Path]:
-    """Write ``leaderboard.csv`` (long), ``leaderboard_<metric>.csv`` (wide) and ``leaderboard.md`` into ``output``.
+    """Write ``leaderboard.csv`` (long), ``leaderboard_<metric>.csv`` (wide), ``leaderboard_cost.csv`` (see
+    :func:`cost_frame`) and ``leaderboard.md`` (tables per metric with CIs, then the cost table) into ``output``.
 
     Returns:
         The files written.
+
+    Raises:
+        DataError: a result row has a malformed confidence interval.
     """
     output = Path(output)
     long = leaderboard_frame(results)
@@ -217,6 +322,13 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
               "where the manifest has one for exactly these weights and preset, and the number of images it is "
               "computed on (n). Means are unweighted over the test sets each column really holds (set count and "
               "images in brackets); held-in sets are in the detector's training distribution.\n")
+    set_rows = ~long["dataset"].isin([m for m, _ in _MEANS])
+    md.append("[lo, hi] = 95% confidence interval: for a test set, the percentile bootstrap over its images recorded "
+              "in results.json (shown where the run has one); for a mean, a percentile bootstrap over the test sets "
+              f"averaged ({MEAN_CI_BOOT} resamples of the sets, so it shows the spread between test sets, not image "
+              "sampling; none for a mean over a single set).\n")
+    if not long.loc[set_rows, "ci_lo"].notna().any():
+        md[-1] = md[-1].replace("(shown where the run has one)", "(none of these runs has one)")
     if long["limited"].any():
         md.append("\\* from a run with --limit (a smoke run on the first N images per label): not comparable with "
                   "full runs.\n")
@@ -229,6 +341,13 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
         written.append(atomic_write_text(output / f"leaderboard_{metric}.csv", table.to_csv(index=False)))
         display = _display(table)
         md.append(f"## {_NAMES[metric]}\n\n" + to_markdown(display, numeric=tuple(display.columns[2:])))
+    cost = cost_frame(results)
+    written.append(atomic_write_text(output / "leaderboard_cost.csv", cost.drop(columns="source").to_csv(index=False)))
+    md.append("## cost\n\nWhat each run cost (from results.json \"cost\"): images scored in the timed block (images "
+              "served from the prediction cache are not counted), throughput, wall time, peak host memory of the "
+              "process and its data-loading workers, and peak GPU memory allocated by torch (MiB). Timings depend "
+              "on the machine, batch size and workers; compare runs on the same device only.\n\n"
+              + _cost_markdown(cost))
     sources = sorted({Path(r["_path"]).as_posix() for r in results})
     md.append("Result files:\n\n" + "\n".join(f"- `{s}`" for s in sources) + "\n")
     written.append(atomic_write_text(output / "leaderboard.md", "\n".join(md)))

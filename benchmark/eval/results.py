@@ -9,7 +9,9 @@ the output, versioned.
 Version history:
 
 * ``fakebench.results/1`` -- the first release (0.1).
-* ``fakebench.results/1.1`` -- adds optional per-set ``ci``/``operating`` dicts, a ``pooled`` mean and run cost;
+* ``fakebench.results/1.1`` -- adds optional per-set ``ci``/``operating``/``calibration`` dicts, a ``pooled`` mean,
+  ``table_held_out_mean``, ``calibration`` (a fitted threshold), ``cost`` and ``run_key``; rows name their label
+  layout ``labels`` (``mixed``/``real``/``fake``, the manifest's field), with the 1.0 name ``kind`` kept as an alias;
   every 1.0 file still reads as 1.1 (new keys are optional).
 
 Also defined here, once: :data:`DECISION_THRESHOLD` (fake iff fake probability > 0.5, strict, as the official test

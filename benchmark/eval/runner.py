@@ -316,7 +316,7 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         stats.cached = len(cached_rows)
         misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
         preset = detector.preset
-        pads = preset.resize is None and preset.crop is not None
+        pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
         sizes = {}
         if misses and (pads or not preset.fixed_size):
             with ThreadPoolExecutor(max_workers=4) as pool:
@@ -324,9 +324,9 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         if not preset.fixed_size:  # keep equal sizes together so batches stack
             misses.sort(key=lambda r: sizes[r.path])
         if pads:
-            small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.crop)
+            small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
             if small:
-                message = (f"{small} images are smaller than the {preset.crop}px crop of preset {preset.name!r} and "
+                message = (f"{small} images are smaller than the {preset.pads_below}px crop of preset {preset.name!r} and "
                            f"will be zero-padded (as the official code does); pick a resizing preset to avoid it")
                 log.warning(message)
                 stats.notes.append(message)
@@ -389,15 +389,24 @@ def _predict_safely(detector: Detector, indices: list[int], images: torch.Tensor
     return rows
 
 
+def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
+    """The detector's :meth:`~fakebench.detectors.base.Detector.input_note` for the dataset, or ``None`` when the
+    detector keeps the base class's (always ``""``), so workers need not call it."""
+    if type(detector).input_note is Detector.input_note:
+        return None
+    return detector.input_note
+
+
 def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str], keys: dict[str, str],
            writer: _PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
            progress: bool, pixels: list[int], budget: int) -> tuple[int, int]:
     """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
     if not records:
         return 0, 0
+    dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below,
+                           note_fn=_note_fn(detector))
     loader = torch.utils.data.DataLoader(
-        ImageDataset(records, detector.transform(), pad_below=detector.preset.crop if detector.preset.resize is None
-                     else None), batch_sampler=_budget_batches(pixels, batch_size, budget), num_workers=num_workers,
+        dataset, batch_sampler=_budget_batches(pixels, batch_size, budget), num_workers=num_workers,
         collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
     bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,

@@ -1,6 +1,6 @@
 """The pure evaluator: per-image predictions in, per-test-set metrics and means out. No I/O, no model.
 
-A :class:`GroupSpec` describes one test set. Mixed sets (``0_real``/``1_fake``) are scored on their own images.
+A :class:`TestSetSpec` describes one test set. Mixed sets (``0_real``/``1_fake``) are scored on their own images.
 A single-label fake set (AntifakePrompt's SD2, DALLE-3, ...) is scored as the papers do -- accuracy over its own
 images, which is its fake acc -- and, when it names real reference sets, real acc, AP and ROC-AUC are computed over its
 fakes pooled with those reals. A single-label real set reports accuracy = real acc.
@@ -32,20 +32,20 @@ from fakebench.analysis.bootstrap import bootstrap_replicates, bootstrap_set_mea
 from fakebench.analysis.operating import OPERATING_KEYS, operating_points
 from fakebench.eval.metrics import binary_metrics
 
-__all__ = ["GroupSpec", "METRIC_KEYS", "evaluate_predictions"]
+__all__ = ["TestSetSpec", "METRIC_KEYS", "evaluate_predictions"]
 
 #: Metric keys of each per-set row and of the means, in table order.
 METRIC_KEYS = ("acc", "real_acc", "fake_acc", "ap", "auc")
 
 
 @dataclass(frozen=True)
-class GroupSpec:
-    """One test set to score.
+class TestSetSpec:
+    """One test set to score (named after the field's term; ``labels`` is the manifest's field of the same name).
 
     Attributes:
         dataset: the ``dataset`` value of its prediction rows.
         generator: display name.
-        kind: ``mixed``, ``real`` or ``fake``.
+        labels: ``mixed`` (real and fake images), ``real`` or ``fake`` (single-label set, e.g. AntifakePrompt's).
         references: real datasets pooled with a fake-only set for real acc, AP and AUC.
         held_in: whether the set is in the detector's training distribution.
         published: the paper's numbers for this detector on this set (percent), shown beside ours.
@@ -55,9 +55,11 @@ class GroupSpec:
             ``None`` = same as ``held_in``.
     """
 
+    __test__ = False  # not a pytest test class
+
     dataset: str
     generator: str
-    kind: str = "mixed"
+    labels: str = "mixed"
     references: tuple[str, ...] = ()
     held_in: bool = False
     published: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +108,7 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
     return out
 
 
-def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, continuous: bool = True,
+def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *, continuous: bool = True,
                          threshold: float = 0.5, n_boot: int = 1000, seed: int = 0,
                          level: float = 0.95) -> dict[str, Any]:
     """Score every test set, the unweighted means over sets and the image-weighted pooled value.
@@ -128,7 +130,7 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         "table_held_out_mean": {...} (the held-out mean as the paper's table counts held-out sets),
         "pooled": {...}}``:
 
-        * each **row** has the GroupSpec fields (``references`` as a list) plus ``n``, ``n_real``, ``n_fake`` and
+        * each **row** has the TestSetSpec fields (``references`` as a list) plus ``n``, ``n_real``, ``n_fake`` and
           the :data:`METRIC_KEYS` as fractions (``nan`` when undefined), ``operating`` (see
           :func:`fakebench.analysis.operating.operating_points`, thresholds in fake-probability units, over the same
           images as AP/AUC: a fake-only set's fakes pooled with its reference reals) and, when ``n_boot > 0``,
@@ -157,9 +159,9 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         own = by_dataset[group.dataset]
         y, p, rank = _columns(own)
         row: dict[str, Any] = {"dataset": group.dataset, "generator": group.generator, "family": group.family,
-                               "kind": group.kind, "held_in": group.held_in, "references": list(group.references),
+                               "labels": group.labels, "kind": group.labels, "held_in": group.held_in, "references": list(group.references),
                                "table_held_in": group.held_in if group.table_held_in is None else group.table_held_in}
-        if group.kind == "fake" and group.references:
+        if group.labels == "fake" and group.references:
             missing = [r for r in group.references if r not in by_dataset]
             if missing:
                 raise ValueError(f"Test set {group.dataset!r}: reference real set(s) {missing} have no predictions.")
@@ -175,7 +177,7 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
             y_all, p_all, rank_all = y, p, rank
             row.update(binary_metrics(y, p, threshold=threshold, continuous=continuous, ranking=rank))
         extra = _image_stats(y_all, p_all, rank_all, name=group.dataset, **stats_kw)
-        if "ci" in extra and row["kind"] == "fake" and group.references:
+        if "ci" in extra and row["labels"] == "fake" and group.references:
             extra["ci"]["acc"] = list(extra["ci"]["fake_acc"])  # accuracy over its own images = its fake acc
         row.update(extra)
         row["published"] = dict(group.published)
@@ -193,10 +195,10 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         """Real acc of each distinct real source of the selected rows (a shared reference counts once)."""
         units: dict[tuple[str, str], float] = {}
         for r in selected:
-            if r["kind"] == "fake" and r["references"]:
+            if r["labels"] == "fake" and r["references"]:
                 for ref in r["references"]:
                     units[("dataset", ref)] = dataset_real_acc(ref)
-            elif r["kind"] == "real":
+            elif r["labels"] == "real":
                 units[("dataset", r["dataset"])] = r["real_acc"]
             elif r["n_real"]:
                 units[("own", r["dataset"])] = r["real_acc"]
@@ -234,3 +236,7 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[GroupSpec], *, 
         "table_held_out_mean": mean([r for r in rows if not r["table_held_in"]], "table_held_out_mean"),
         "pooled": pooled_value(rows),
     }
+
+
+#: Former name (fakebench 0.1), kept for one release.
+GroupSpec = TestSetSpec

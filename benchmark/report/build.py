@@ -5,7 +5,8 @@ when ``results.json`` has them), ``heatmaps`` (accuracy and AP, test set x detec
 and DET, pooled and per set, with the 0.5-threshold, EER and calibrated operating points), ``histograms`` (fake
 probability of real vs fake images per set), ``calibration`` (reliability diagrams, ECE), ``robustness`` (metric vs
 severity from ``robustness.json``), ``bias-audit`` (from ``bias_audit.json``), ``gallery`` (most confident errors
-with thumbnails) and ``provenance`` (versions, commit, weights sha256, preset, manifest digests, date).
+with thumbnails and, with ``gradcam=True``, Grad-CAM overlays beside them; see :mod:`fakebench.report.gradcam`) and
+``provenance`` (versions, commit, weights sha256, preset, manifest digests, date).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def thumbnail(path: str | os.PathLike, *, crop_box: Sequence[int] | None = None,
 
 class _Report:
     def __init__(self, inputs: ReportInputs, output: Path, *, title: str | None, max_gallery: int, max_sets: int,
-                 thumb_px: int, dpi: int) -> None:
+                 thumb_px: int, dpi: int, gradcam: bool = False) -> None:
         from fakebench.report.figures import FigureWriter
 
         self.inputs = inputs
@@ -100,6 +101,9 @@ class _Report:
         self.set_names = list(dict.fromkeys(s.name for r in self.runs for s in r.sets))
         self.data: dict[str, Any] = {"schema": "fakebench.report/1", "fakebench": __version__, "runs": []}
         self.thumb_cache: dict[tuple[str, Any], Any] = {}
+        self.gradcam = gradcam
+        self.cam_detectors: dict[str, tuple[Any, str]] = {}  # run label -> (detector or None, note)
+        self.cam_cache: dict[tuple[str, str, Any], tuple[Any, str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _figure(self, fig: Any, name: str, *, caption: str, alt: str) -> str:
@@ -375,11 +379,57 @@ class _Report:
         return (f'<img src="data:image/jpeg;base64,{base64.b64encode(data).decode("ascii")}" width="{w}" '
                 f'height="{h}" loading="lazy" alt="{esc(Path(image).name)}">')
 
+    def _cam_detector(self, run: RunData) -> tuple[Any, str]:
+        if run.label not in self.cam_detectors:
+            from fakebench.report.gradcam import reload_detector
+
+            self.cam_detectors[run.label] = reload_detector(run.results)
+        return self.cam_detectors[run.label]
+
+    def _cam(self, run: RunData, image: str, crop: Any) -> str:
+        """The Grad-CAM overlay ``<img>`` of one gallery image ('' when the run has no Grad-CAM)."""
+        from fakebench.report.gradcam import overlay_thumbnail
+
+        detector, _ = self._cam_detector(run)
+        if detector is None:
+            return ""
+        key = (run.label, image, tuple(crop) if crop else None)
+        if key not in self.cam_cache:
+            self.cam_cache[key] = overlay_thumbnail(detector, image, crop_box=crop, max_side=self.thumb_px)
+        got, why = self.cam_cache[key]
+        if got is None:
+            return f'<span class="note">(no Grad-CAM: {esc(why)})</span>'
+        data, (w, h) = got
+        return (f'<img src="data:image/jpeg;base64,{base64.b64encode(data).decode("ascii")}" class="gradcam" '
+                f'width="{w}" height="{h}" loading="lazy" alt="Grad-CAM of the fake logit on {esc(Path(image).name)}">')
+
+    def _gradcam_notes(self) -> str:
+        shown, missing = [], []
+        for run in self.runs:
+            detector, note = self._cam_detector(run)
+            if detector is not None:
+                shown.append(run.label)
+            else:
+                missing.append(f"<li>{esc(run.label)}: no Grad-CAM, plain thumbnails only: {esc(note)}.</li>")
+            entry = next(e for e in self.data["runs"] if e["label"] == run.label)
+            entry["gradcam"] = {"shown": detector is not None, "note": note}
+        out = ""
+        if shown:
+            out += (f'<p class="note">Right of each thumbnail of {esc(", ".join(shown))}: Grad-CAM (Selvaraju et al., '
+                    f'ICCV 2017) of the fake logit, blended over the image as the detector saw it (after the preset\'s '
+                    f'resize/crop; dashed frame); red = regions that raised the fake logit most, blue = none. The '
+                    f'detector was reloaded from the weights recorded in results.json (same sha256).</p>')
+        if missing:
+            out += f'<ul class="note">{"".join(missing)}</ul>'
+        return out
+
     def gallery(self) -> str:
         out = [f'<p class="note">Per test set and detector, up to {self.max_gallery} real images called fake with '
                f'the highest fake probability (blue frame) and up to {self.max_gallery} fake images called real with '
                f'the lowest (orange frame), ranked by logit when available. Thumbnails at most {self.thumb_px} px, '
                f'after the manifest crop.</p>']
+        if self.gradcam:
+            out.append(self._gradcam_notes())
         open_attr = "open" if len(self.set_names) <= 6 else ""
         for name in self.set_names:
             per_run = self.galleries.get(name, {})
@@ -395,10 +445,13 @@ class _Report:
                     if not items:
                         lists.append(f'<h5>{text}</h5><p class="note">None.</p>')
                         continue
+                    crop = s.crop_box if s else None
+                    cams = {it["image"]: self._cam(run, it["image"], crop) if self.gradcam else "" for it in items}
                     figs = "".join(
-                        f'<li><figure class="thumb {cls}" data-set="{esc(name)}" data-run="{esc(run.label)}" '
+                        f'<li><figure class="thumb {cls}{" with-cam" if cams[it["image"]] else ""}" '
+                        f'data-set="{esc(name)}" data-run="{esc(run.label)}" '
                         f'data-class="{cls}" data-image="{esc(it["image"])}" data-prob="{it["prob"]:.6g}">'
-                        f'{self._thumb(it["image"], s.crop_box if s else None)}'
+                        f'{self._thumb(it["image"], crop)}{cams[it["image"]]}'
                         f'<figcaption>{esc(Path(it["image"]).name)}<br>fake prob {it["prob"]:.4f}</figcaption>'
                         f'</figure></li>' for it in items)
                     lists.append(f'<h5>{text}</h5><ul class="gallery" aria-label="{text}, {esc(run.label)}, '
@@ -456,7 +509,7 @@ class _Report:
 
 def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *, title: str | None = None,
                  max_gallery: int = 3, max_sets: int = 60, bias_audits: Iterable[str | os.PathLike] = (),
-                 thumb_px: int = 128, dpi: int = 90) -> tuple[Path, list[Path]]:
+                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False) -> tuple[Path, list[Path]]:
     """Like :func:`write_report`, also returning every figure file written."""
     if max_gallery < 0 or max_sets < 1 or thumb_px < 16:
         raise ValueError(f"Expected max_gallery >= 0, max_sets >= 1 and thumb_px >= 16, got {max_gallery}, "
@@ -464,7 +517,7 @@ def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
     output = Path(output)
     inputs = collect_inputs(runs, bias_audits=bias_audits)
     report = _Report(inputs, output, title=title, max_gallery=max_gallery, max_sets=max_sets, thumb_px=thumb_px,
-                     dpi=dpi)
+                     dpi=dpi, gradcam=gradcam)
     text = report.render()
     written = set(report.writer.written)
     for stale in (output / "figures").glob("*"):
@@ -476,7 +529,7 @@ def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
 
 def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *, title: str | None = None,
                  max_gallery: int = 3, max_sets: int = 60, bias_audits: Iterable[str | os.PathLike] = (),
-                 thumb_px: int = 128, dpi: int = 90) -> Path:
+                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False) -> Path:
     """Write ``<output>/report.html`` (one self-contained file) and ``<output>/figures/*.png|svg``.
 
     Args:
@@ -489,6 +542,10 @@ def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
         bias_audits: extra ``bias_audit.json`` files.
         thumb_px: longest side of gallery thumbnails (JPEG quality 80).
         dpi: PNG resolution of the figures.
+        gradcam: show a Grad-CAM overlay of the fake logit beside each gallery thumbnail, for runs of NPR, CNNSpot
+            and UnivFD whose weights can be reloaded from what ``results.json`` records (same sha256); other runs get
+            a note in the page and plain thumbnails (see :mod:`fakebench.report.gradcam`). Runs each detector on the
+            CPU once per gallery image; needs torch and the ``grad-cam`` package (``explain`` extra).
 
     Returns:
         The path of ``report.html``.
@@ -498,4 +555,4 @@ def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
         ValueError: bad limits.
     """
     return build_report(runs, output, title=title, max_gallery=max_gallery, max_sets=max_sets,
-                        bias_audits=bias_audits, thumb_px=thumb_px, dpi=dpi)[0]
+                        bias_audits=bias_audits, thumb_px=thumb_px, dpi=dpi, gradcam=gradcam)[0]

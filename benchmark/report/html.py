@@ -91,6 +91,8 @@ h5{font-size:.92em;margin:8px 0 2px;color:var(--muted)}
 .thumb{margin:0;width:140px;font-size:11px;color:var(--muted);word-break:break-all}
 .thumb img{display:block;max-width:128px;max-height:128px;border:2px solid var(--line)}
 .thumb.real img{border-color:#0072B2}.thumb.fake img{border-color:#D55E00}
+.thumb.with-cam{width:276px}.thumb.with-cam img{display:inline-block;vertical-align:top;margin-right:4px}
+.thumb img.gradcam{border-style:dashed}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 #fakebench-errors{color:#fff;background:#a00;padding:8px;white-space:pre-wrap}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
