@@ -58,6 +58,9 @@ def test_registered_names_cards_and_default_presets():
 
     assert detectors.get_detector_class("antifakeprompt") is AntifakePrompt
     assert detectors.get_detector_class("instructblip") is InstructBlipZeroShot
+    # two leaves of one private yes/no base: the zero-shot baseline is not an AntifakePrompt, nor the reverse
+    assert not issubclass(AntifakePrompt, InstructBlipZeroShot) and not issubclass(InstructBlipZeroShot, AntifakePrompt)
+    assert AntifakePrompt.__mro__[1] is InstructBlipZeroShot.__mro__[1]
     assert AntifakePrompt.name == "antifakeprompt" and InstructBlipZeroShot.name == "instructblip"
     assert AntifakePrompt.card.get_preset().name == "afp"
     assert AntifakePrompt.card.get_weights("coco_sd2_sd2ip_lama").preset == "afp_lama"
@@ -367,7 +370,9 @@ def test_lavis_mixed_precision_runs_under_autocast_and_stays_close():
 
 
 def test_large_model_on_cpu_warns(monkeypatch):
-    monkeypatch.setattr(InstructBlipZeroShot, "cpu_warn_params", 1)
+    from fakebench.detectors.antifakeprompt.detectors import _YesNoInstructBlip
+
+    monkeypatch.setattr(_YesNoInstructBlip, "cpu_warn_params", 1)
     with pytest.warns(RuntimeWarning, match="on the CPU"):
         _afp()
 

@@ -23,10 +23,11 @@ from fakebench.detectors.antifakeprompt.assembly import load_instructblip, model
 __all__ = ["InstructBlipZeroShot", "AntifakePrompt"]
 
 
-class InstructBlipZeroShot(Detector):
-    """Zero-shot InstructBLIP (Vicuna-7B v1.3) asked ``Is this photo real?``: the AntifakePrompt paper's baseline.
-
-    Scores as :class:`AntifakePrompt` (see the module docstring), without the pseudo-word.
+class _YesNoInstructBlip(Detector):
+    """The yes/no InstructBLIP detector both leaves share (private): the prompt, the one-forward yes/no scoring
+    (or the paper-era generate rule), identity and device handling. :class:`InstructBlipZeroShot` asks the plain
+    question; :class:`AntifakePrompt` adds the learned pseudo-word. Every constructor of both goes through
+    :meth:`_assemble` (base models -> detector).
 
     Args:
         model: an ``InstructBlipForConditionalGeneration`` (eval mode; it is frozen here).
@@ -63,11 +64,9 @@ class InstructBlipZeroShot(Detector):
     #: 2: log-probabilities over Vicuna's 32,001 rows only (LM-head padding rows masked) and LAVIS mixed precision.
     revision = "2"
 
-    name: ClassVar[str] = "instructblip"
-    card = INSTRUCTBLIP_CARD
     continuous_scores: ClassVar[bool] = True
-    #: The instruction text.
-    prompt: ClassVar[str] = ZERO_SHOT_PROMPT
+    #: The instruction text (set by each leaf).
+    prompt: ClassVar[str]
     #: Whether the prompt carries the learned pseudo-word.
     uses_pseudo_word: ClassVar[bool] = False
     #: Warn when a model this large runs on the CPU.
@@ -140,45 +139,16 @@ class InstructBlipZeroShot(Detector):
                          image_token=int(cfg.image_token_index), num_query_tokens=n_query)
 
     @classmethod
-    def from_model(cls, model: nn.Module, qformer_tokenizer: Any, tokenizer: Any, *,
-                   preset: Preset | str | None = None, device: str | torch.device | None = None,
-                   base_model: str = "custom", llm_model: str = "custom", **kwargs: Any) -> "InstructBlipZeroShot":
-        """Wrap an already built ``InstructBlipForConditionalGeneration`` (tests use a tiny one).
-
-        ``weights`` provenance is ``WeightsInfo(tag='zero-shot')``: the model's own weights are used as they are.
-        ``kwargs`` go to the constructor (``answers``, ``prompt``).
-        """
-        return cls(model, qformer_tokenizer, tokenizer, preset=preset, weights=WeightsInfo(tag="zero-shot"),
-                   device=device, base_model=base_model, llm_model=llm_model, **kwargs)
-
-    @classmethod
-    def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
-             device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
-             base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
-             llm_model: str | os.PathLike | None = DEFAULT_LLM_MODEL,
-             dtype: str | torch.dtype | None = None, quantization: str | None = None,
-             decision: str = "likelihood", prompt_tokens: str | None = None) -> "InstructBlipZeroShot":
-        """Load the zero-shot baseline from the base models (see :func:`load_instructblip`).
-
-        Args:
-            weights: must be ``None`` (this detector has no checkpoint of its own).
-            preset, device, cache_dir: as :meth:`Detector.load` (``device=None``: CUDA when available).
-            base_model, llm_model, dtype, quantization: see :func:`load_instructblip`.
-            decision, prompt_tokens: see the class (``decision='generate'`` reproduces the paper's InstructBLIP
-                column).
-
-        Raises:
-            WeightsNotFoundError: base models unavailable offline; or ``weights`` was given.
-        """
-        if weights is not None:
-            raise WeightsNotFoundError(f"{cls.name} takes no checkpoint (got {str(weights)!r}); for the prompt-tuned "
-                                       f"detector use antifakeprompt.")
+    def _assemble(cls, weights: WeightsInfo, *, base_model: str | os.PathLike, llm_model: str | os.PathLike | None,
+                  dtype: str | torch.dtype | None, quantization: str | None, device: str | torch.device | None,
+                  cache_dir: str | os.PathLike | None, preset: Preset | str | None, **kwargs: Any) -> Any:
+        """The one assembly path: resolve the device, load the base models (:func:`load_instructblip`) and build the
+        detector with ``weights`` as its provenance; ``kwargs`` go to the constructor."""
         device = resolve_device(device)
         model, qtok, tok = load_instructblip(base_model, llm_model, dtype=dtype, device=device,
                                              quantization=quantization, cache_dir=cache_dir)
-        return cls(model, qtok, tok, preset=preset, weights=WeightsInfo(tag="zero-shot"), device=device,
-                   base_model=str(base_model), llm_model=str(llm_model), quantization=quantization,
-                   decision=decision, prompt_tokens=prompt_tokens)
+        return cls(model, qtok, tok, preset=preset, weights=weights, device=device, base_model=str(base_model),
+                   llm_model=str(llm_model), quantization=quantization, **kwargs)
 
     # -- inference ----------------------------------------------------------------------------------------------
     def llm_pieces(self) -> list[str]:
@@ -331,7 +301,7 @@ class InstructBlipZeroShot(Detector):
                       "dtype": model_precision(self.model), "quantization": self.quantization})
         return ident
 
-    def to(self, device: str | torch.device) -> "InstructBlipZeroShot":
+    def to(self, device: str | torch.device) -> "_YesNoInstructBlip":
         """Move the model and inputs to ``device``.
 
         Raises:
@@ -347,11 +317,62 @@ class InstructBlipZeroShot(Detector):
         return self
 
 
-class AntifakePrompt(InstructBlipZeroShot):
+class InstructBlipZeroShot(_YesNoInstructBlip):
+    """Zero-shot InstructBLIP (Vicuna-7B v1.3) asked ``Is this photo real?``: the AntifakePrompt paper's baseline.
+
+    Scores as :class:`AntifakePrompt` (see the module docstring), without the pseudo-word; constructor arguments as
+    :class:`_YesNoInstructBlip`.
+    """
+
+    name: ClassVar[str] = "instructblip"
+    card = INSTRUCTBLIP_CARD
+    prompt: ClassVar[str] = ZERO_SHOT_PROMPT
+    uses_pseudo_word: ClassVar[bool] = False
+
+    @classmethod
+    def from_model(cls, model: nn.Module, qformer_tokenizer: Any, tokenizer: Any, *,
+                   preset: Preset | str | None = None, device: str | torch.device | None = None,
+                   base_model: str = "custom", llm_model: str = "custom", **kwargs: Any) -> "InstructBlipZeroShot":
+        """Wrap an already built ``InstructBlipForConditionalGeneration`` (tests use a tiny one).
+
+        ``weights`` provenance is ``WeightsInfo(tag='zero-shot')``: the model's own weights are used as they are.
+        ``kwargs`` go to the constructor (``answers``, ``prompt``).
+        """
+        return cls(model, qformer_tokenizer, tokenizer, preset=preset, weights=WeightsInfo(tag="zero-shot"),
+                   device=device, base_model=base_model, llm_model=llm_model, **kwargs)
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
+             device: str | torch.device | None = None, cache_dir: str | os.PathLike | None = None,
+             base_model: str | os.PathLike = DEFAULT_BASE_MODEL,
+             llm_model: str | os.PathLike | None = DEFAULT_LLM_MODEL,
+             dtype: str | torch.dtype | None = None, quantization: str | None = None,
+             decision: str = "likelihood", prompt_tokens: str | None = None) -> "InstructBlipZeroShot":
+        """Load the zero-shot baseline from the base models (see :func:`load_instructblip`).
+
+        Args:
+            weights: must be ``None`` (this detector has no checkpoint of its own).
+            preset, device, cache_dir: as :meth:`Detector.load` (``device=None``: CUDA when available).
+            base_model, llm_model, dtype, quantization: see :func:`load_instructblip`.
+            decision, prompt_tokens: see the class (``decision='generate'`` reproduces the paper's InstructBLIP
+                column).
+
+        Raises:
+            WeightsNotFoundError: base models unavailable offline; or ``weights`` was given.
+        """
+        if weights is not None:
+            raise WeightsNotFoundError(f"{cls.name} takes no checkpoint (got {str(weights)!r}); for the prompt-tuned "
+                                       f"detector use antifakeprompt.")
+        return cls._assemble(WeightsInfo(tag="zero-shot"), base_model=base_model, llm_model=llm_model, dtype=dtype,
+                             quantization=quantization, device=device, cache_dir=cache_dir, preset=preset,
+                             decision=decision, prompt_tokens=prompt_tokens)
+
+
+class AntifakePrompt(_YesNoInstructBlip):
     """AntifakePrompt: InstructBLIP Vicuna-7B v1.3 with the learned pseudo-word, prompt ``Is this photo real [*]?``.
 
     See the module docstring for the pipeline, the score and the fidelity choices; the constructor arguments are
-    those of :class:`InstructBlipZeroShot`. The pseudo-word vectors start at zero: use :meth:`load`,
+    those of :class:`_YesNoInstructBlip`. The pseudo-word vectors start at zero: use :meth:`load`,
     :meth:`from_model` with a checkpoint, or :meth:`untrained` / ``random_init=True`` to get real or random ones.
     """
 
@@ -426,7 +447,7 @@ class AntifakePrompt(InstructBlipZeroShot):
             random_init: instead of a checkpoint, draw the vectors with ``seed`` (``WeightsInfo(tag='random-init')``).
             seed: seed of the random vectors.
             preset: preprocessing preset (default: the one of the checkpoint's card entry, else ``afp``).
-            device, base_model, llm_model, kwargs: see :class:`InstructBlipZeroShot`.
+            device, base_model, llm_model, kwargs: see :class:`_YesNoInstructBlip`.
 
         Raises:
             WeightsNotFoundError: neither ``checkpoint`` nor ``random_init`` was given (no silent random weights),
@@ -467,7 +488,7 @@ class AntifakePrompt(InstructBlipZeroShot):
                 use the Hugging Face cache.
             base_model, llm_model, dtype, quantization: see :func:`load_instructblip`.
             prompt_tokens: ``legacy``/``spaced`` (``None``: the checkpoint's default, see the card), decision:
-                ``likelihood``/``generate``; see :class:`InstructBlipZeroShot`.
+                ``likelihood``/``generate``; see :class:`_YesNoInstructBlip`.
 
         Raises:
             CheckpointError: unreadable checkpoint, wrong tensors or widths.
@@ -475,11 +496,9 @@ class AntifakePrompt(InstructBlipZeroShot):
             UnknownNameError: unknown weights tag or preset.
         """
         state, info = cls._load_checkpoint(weights, cache_dir)
-        device = resolve_device(device)
-        model, qtok, tok = load_instructblip(base_model, llm_model, dtype=dtype, device=device,
-                                             quantization=quantization, cache_dir=cache_dir)
-        det = cls(model, qtok, tok, preset=preset, weights=info, device=device, base_model=str(base_model),
-                  llm_model=str(llm_model), quantization=quantization, prompt_tokens=prompt_tokens, decision=decision)
+        det = cls._assemble(info, base_model=base_model, llm_model=llm_model, dtype=dtype, quantization=quantization,
+                            device=device, cache_dir=cache_dir, preset=preset, prompt_tokens=prompt_tokens,
+                            decision=decision)
         det.set_pseudo_word(state, info.path or str(weights))
         return det
 
@@ -494,10 +513,7 @@ class AntifakePrompt(InstructBlipZeroShot):
         Raises:
             WeightsNotFoundError: base models unavailable.
         """
-        device = resolve_device(device)
-        model, qtok, tok = load_instructblip(base_model, llm_model, dtype=dtype, device=device,
-                                             quantization=quantization, cache_dir=cache_dir)
-        det = cls(model, qtok, tok, preset=preset, weights=WeightsInfo(tag="random-init"), device=device,
-                  base_model=str(base_model), llm_model=str(llm_model), quantization=quantization)
+        det = cls._assemble(WeightsInfo(tag="random-init"), base_model=base_model, llm_model=llm_model, dtype=dtype,
+                            quantization=quantization, device=device, cache_dir=cache_dir, preset=preset)
         det.randomize_pseudo_word(seed)
         return det
