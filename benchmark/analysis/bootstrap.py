@@ -32,6 +32,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from fakebench.analysis._arrays import labels_and_scores
+
 __all__ = ["BOOT_METRICS", "resample_counts", "weighted_metrics", "bootstrap_replicates", "percentile_interval",
            "bootstrap_ci", "bootstrap_set_mean"]
 
@@ -42,16 +44,7 @@ _CHUNK_ENTRIES = 4_000_000
 
 
 def _validate(y, score, name: str = "score") -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y)
-    s = np.asarray(score, dtype=np.float64)
-    if y.ndim != 1 or s.shape != y.shape:
-        raise ValueError(f"Expected y and {name} to be 1-D arrays of equal length, but got shapes {y.shape} and "
-                         f"{s.shape}.")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"Expected y to hold only 0 (real) and 1 (fake), but got values {np.unique(y)[:5]}.")
-    if np.isnan(s).any():
-        raise ValueError(f"Expected {name} without NaN; drop unreadable images before the bootstrap.")
-    return y.astype(np.int64), s
+    return labels_and_scores(y, score, name=name, allow_inf=True)
 
 
 def resample_counts(y, *, n_boot: int = 1000, seed: int | np.random.Generator | Sequence[int] = 0,

@@ -25,8 +25,11 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit
+
+from fakebench.analysis._arrays import labels_and_scores
 
 __all__ = ["reliability_curve", "ece", "brier", "nll", "fit_temperature", "apply_temperature", "fit_platt",
            "apply_platt"]
@@ -35,19 +38,11 @@ _EPS = 1e-15
 
 
 def _validate(y, prob, *, name: str = "prob") -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y)
-    p = np.asarray(prob, dtype=np.float64)
-    if y.ndim != 1 or p.shape != y.shape:
-        raise ValueError(f"Expected y and {name} to be 1-D arrays of equal length, but got shapes {y.shape} and "
-                         f"{p.shape}.")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"Expected y to hold only 0 (real) and 1 (fake), but got values {np.unique(y)[:5]}.")
-    if not np.isfinite(p).all():
-        raise ValueError(f"Expected finite {name} values (no NaN/inf); drop unreadable images first.")
+    y, p = labels_and_scores(y, prob, name=name)
     if name == "prob" and p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"Expected fake probabilities in [0, 1], but got values in [{p.min()}, {p.max()}]; pass "
                          f"probabilities, not logits.")
-    return y.astype(np.int64), p
+    return y, p
 
 
 def reliability_curve(y, prob, *, n_bins: int = 15) -> pd.DataFrame:

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from fakebench.analysis._arrays import labels_and_scores
+
 __all__ = ["OPERATING_KEYS", "operating_points", "fit_threshold", "threshold_sweep"]
 
 #: Keys of :func:`operating_points`, in report order.
@@ -33,16 +35,7 @@ OPERATING_KEYS = ("tpr_at_fpr_1", "tpr_at_fpr_5", "eer", "eer_threshold", "balan
 
 
 def _validate(y, score) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y)
-    s = np.asarray(score, dtype=np.float64)
-    if y.ndim != 1 or s.shape != y.shape:
-        raise ValueError(f"Expected y and score to be 1-D arrays of equal length, but got shapes {y.shape} and "
-                         f"{s.shape}.")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"Expected y to hold only 0 (real) and 1 (fake), but got values {np.unique(y)[:5]}.")
-    if not np.isfinite(s).all():
-        raise ValueError("Expected finite scores (no NaN/inf); drop unreadable images before scoring.")
-    return y.astype(np.int64), s
+    return labels_and_scores(y, score, name="score")
 
 
 def threshold_sweep(y, score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import click
 
 from fakebench.core.errors import FakebenchError
 
-__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins"]
+__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options"]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,3 +74,19 @@ def import_plugins(modules: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise click.ClickException(f"Cannot import plugin module {name!r}: {exc}. Is it on PYTHONPATH?") from exc
+
+
+def training_data_options(role: str = "training") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The three ways to name labelled images, shared by the trainers: ``--train-dir`` (a ``0_real``/``1_fake``
+    root), ``--real-dir`` and ``--fake-dir`` (plain folders); each repeatable (parameters ``train_dirs``,
+    ``real_dirs``, ``fake_dirs``)."""
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        folder = click.Path(file_okay=False)
+        for flag, dest, text in reversed((
+                ("--train-dir", "train_dirs", f"{role.capitalize()} root in the 0_real/1_fake layout (generator/class "
+                                              f"subfolders allowed; repeatable)."),
+                ("--real-dir", "real_dirs", f"Folder of real {role} images (any tree; repeatable)."),
+                ("--fake-dir", "fake_dirs", f"Folder of fake {role} images (any tree; repeatable)."))):
+            command = click.option(flag, dest, multiple=True, type=folder, help=text)(command)
+        return command
+    return decorate

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from fakebench.cli.common import parse_crop_box, user_errors
+from fakebench.cli.common import parse_crop_box, training_data_options, user_errors
 
 _EXAMPLES = """
 \b
@@ -40,12 +40,7 @@ def _seeds(value: str) -> list[int]:
 @click.command("probe", epilog=_EXAMPLES)
 @click.option("--arch", required=True, help="Backbone: a CS545 name (Imagenet:resnet50, CLIP:ViT-L/14, ...), timm:NAME, "
                                             "tv:NAME[@WEIGHTS] or open_clip:NAME/PRETRAINED.")
-@click.option("--train-dir", "train_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Training (or active-learning pool) root in the 0_real/1_fake layout (repeatable).")
-@click.option("--real-dir", "real_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Folder of real training images (repeatable).")
-@click.option("--fake-dir", "fake_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Folder of fake training images (repeatable).")
+@training_data_options("training (or active-learning pool)")
 @click.option("--test-dir", "test_dirs", multiple=True, type=click.Path(file_okay=False),
               help="Held-out test root in the 0_real/1_fake layout (repeatable).")
 @click.option("--test-real-dir", "test_real_dirs", multiple=True, type=click.Path(file_okay=False))

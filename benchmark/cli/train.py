@@ -6,7 +6,7 @@ import os
 
 import click
 
-from fakebench.cli.common import parse_crop_box, parse_key_values, user_errors
+from fakebench.cli.common import parse_crop_box, parse_key_values, training_data_options, user_errors
 
 _EXAMPLES = """
 \b
@@ -27,12 +27,7 @@ Examples:
 
 @click.command("train", epilog=_EXAMPLES)
 @click.argument("detector")
-@click.option("--train-dir", "train_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Training root in the 0_real/1_fake layout (generator/class subfolders allowed; repeatable).")
-@click.option("--real-dir", "real_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Folder of real training images (any tree; repeatable).")
-@click.option("--fake-dir", "fake_dirs", multiple=True, type=click.Path(file_okay=False),
-              help="Folder of fake training images (any tree; repeatable).")
+@training_data_options()
 @click.option("--val-dir", "val_dirs", multiple=True, type=click.Path(file_okay=False),
               help="Validation root in the 0_real/1_fake layout (repeatable).")
 @click.option("--val-real-dir", "val_real_dirs", multiple=True, type=click.Path(file_okay=False),

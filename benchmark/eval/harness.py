@@ -41,7 +41,7 @@ from fakebench.eval.tables import to_markdown
 
 __all__ = ["TestSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
-           "run_folder", "claim_run_dir", "RESULTS_SCHEMA"]
+           "run_folder", "claim_run_dir", "limit_records", "RESULTS_SCHEMA"]
 
 
 
@@ -118,7 +118,7 @@ def refuse_overlaps(records: Sequence[ImageRecord]) -> None:
                         f"{more}. The real and fake folders must not overlap; pass separate folders.")
 
 
-def _limit(records: list[ImageRecord], limit: int | None) -> list[ImageRecord]:
+def limit_records(records: list[ImageRecord], limit: int | None) -> list[ImageRecord]:
     """The first ``limit`` images per label, in sorted path order (deterministic subsample)."""
     if not limit:
         return records
@@ -163,7 +163,7 @@ def sets_from_manifest(manifest: Manifest, entries: Sequence[DatasetEntry], *, d
                           references=entry.real_reference, held_in=entry.is_held_in(detector, weights_tag),
                           published=published_numbers(entry, detector, weights_tag, preset, card))
         skipped: list[tuple[str, str]] = []
-        records = _limit(records_for_entry(entry, root, skipped=skipped), limit)
+        records = limit_records(records_for_entry(entry, root, skipped=skipped), limit)
         sets.append(TestSet(group, records, entry.to_dict(), dict(entry.expected_count), skipped))
     return sets
 
@@ -178,7 +178,7 @@ def sets_from_data_dir(root: str | os.PathLike, *, crop_box: tuple[int, int, int
     by_set: dict[str, list[ImageRecord]] = {}
     for record in records:
         by_set.setdefault(record.dataset, []).append(record)
-    return [TestSet(TestSetSpec(dataset=name, generator=recs[0].generator), _limit(recs, limit),
+    return [TestSet(TestSetSpec(dataset=name, generator=recs[0].generator), limit_records(recs, limit),
                     skipped=skipped if k == 0 else [])
             for k, (name, recs) in enumerate(by_set.items())]
 
@@ -202,7 +202,7 @@ def sets_from_real_fake_dirs(real_dir: str | os.PathLike | None, fake_dir: str |
         records += discover_folder(fake_dir, 1, dataset=name, generator=name, crop_box=crop_box, skipped=skipped)
     refuse_overlaps(records)
     kind = "mixed" if real_dir is not None and fake_dir is not None else ("real" if fake_dir is None else "fake")
-    return [TestSet(TestSetSpec(dataset=name, generator=name, labels=kind), _limit(records, limit), skipped=skipped)]
+    return [TestSet(TestSetSpec(dataset=name, generator=name, labels=kind), limit_records(records, limit), skipped=skipped)]
 
 
 def selection_hash(records: Sequence[ImageRecord]) -> str:

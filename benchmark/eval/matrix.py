@@ -522,15 +522,10 @@ def _parse_data(i: int, item: Any, base: Path, problems: _Problems, default_mani
 
 
 def _limit(records: list[Any], limit: int | None) -> list[Any]:
-    """First ``limit`` images per label (the rule of ``fakebench.eval.harness``), for the skip check."""
-    if not limit:
-        return records
-    out, seen = [], {0: 0, 1: 0}
-    for record in records:
-        if seen[record.label] < limit:
-            seen[record.label] += 1
-            out.append(record)
-    return out
+    """First ``limit`` images per label (the harness's rule, :func:`fakebench.eval.harness.limit_records`)."""
+    from fakebench.eval.harness import limit_records
+
+    return limit_records(records, limit)
 
 
 # -- planning (skip check) ---------------------------------------------------------------------------------------------
