@@ -149,6 +149,16 @@ def test_later_result_file_wins_for_the_same_detector_and_set(image_tree, tmp_pa
     write_leaderboard(load_results(runs), tmp_path / "board")
     wide = pd.read_csv(tmp_path / "board" / "leaderboard_acc.csv").set_index("dataset")
     assert wide.loc["gen_a", "toy-hf.none@native"] == 12.5
+    # the HTML report of the same files leaves out the fully superseded one
+    pytest.importorskip("matplotlib")
+    from fakebench.cli.leaderboard import leaderboard
+
+    res = CliRunner().invoke(leaderboard, [str(out), "--output", str(tmp_path / "board2"), "--html"])
+    assert res.exit_code == 0, res.output
+    assert "1 result file(s) fully superseded" in res.output
+    text = (tmp_path / "board2" / "report" / "report.html").read_text()
+    assert str((runs[0] / "results.json").resolve()) in text
+    assert str((runs[1] / "results.json").resolve()) not in text
 
 
 def test_cli_html_writes_the_report(two_runs, tmp_path):

@@ -349,3 +349,21 @@ def test_gradcam_refuses_weights_that_are_not_the_scored_ones(npr_run, npr_check
     torch.save(NPRNet().state_dict(), npr_checkpoint)  # same path, other weights
     text = write_report([npr_run], tmp_path / "out", gradcam=True).read_text()
     assert "are not the ones scored" in text and 'class="gradcam"' not in text
+
+
+@pytest.mark.parametrize("detector, note", [
+    ({"name": "antifakeprompt", "weights": {"tag": "x"}}, "Grad-CAM is available for npr, cnnspot, univfd, not "
+                                                          "antifakeprompt"),
+    ({"name": "npr", "weights": {"tag": "random-init"}}, "randomly initialised"),
+    ({"name": "cnnspot", "weights": {"tag": "file", "path": "/nope/w.pth"}}, "weights file /nope/w.pth is missing"),
+    ({"name": "univfd", "weights": {"tag": "file", "path": __file__},
+      "identity": {"backbone": {"name": "openai-format state dict", "sha256": "0" * 64}}}, "does not record where"),
+    ({"name": "univfd", "weights": {"tag": "file", "path": __file__},
+      "identity": {"backbone": {"name": "openai-format state dict", "path": "/nope/clip.pt"}}},
+     "backbone file /nope/clip.pt is missing"),
+])
+def test_gradcam_reload_notes_instead_of_errors(detector, note):
+    from fakebench.report.gradcam import reload_detector
+
+    got, why = reload_detector({"detector": {"preset": {"name": "native"}, **detector}})
+    assert got is None and note in why

@@ -32,8 +32,13 @@ def leaderboard(paths: tuple[str, ...], output: str, title: str, note: str, html
     for path in write_leaderboard(results, output, title=title, note=note):
         click.echo(f"wrote {path}")
     if html:
+        from fakebench.eval.leaderboard import leaderboard_frame
         from fakebench.report import write_report
 
-        runs = [Path(r["_path"]) for r in results]
+        # the report shows the result files the tables use: a file whose every cell a later file replaced is left out
+        used = set(leaderboard_frame(results)["source"])
+        runs = [Path(r["_path"]) for r in results if r["_path"] in used]
+        if len(runs) < len(results):
+            click.echo(f"report: {len(results) - len(runs)} result file(s) fully superseded by later ones left out")
         path = write_report(runs, Path(output) / "report", title=title, gradcam=gradcam)
         click.echo(f"wrote {path}")
