@@ -1,4 +1,5 @@
-"""Cards of the CNN/CLIP detectors: CNNSpot, NPR and UnivFD (plain data; no torch import).
+"""Cards of the built-in detectors: CNNSpot, NPR, UnivFD, AntifakePrompt and zero-shot InstructBLIP (plain data; no
+torch import).
 
 Facts (architectures, checkpoint formats, URLs, test protocols, licences) follow the official repositories at the
 commits named in each card; see also ``README.md`` ("Detectors").

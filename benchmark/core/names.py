@@ -1,4 +1,4 @@
-"""Names: "did you mean" messages and file-system-safe slugs, shared by every layer."""
+"""Names: "did you mean" messages for unknown names, shared by every layer."""
 
 from __future__ import annotations
 
