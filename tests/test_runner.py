@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from fakebench.eval.cache import PredictionCache
 from fakebench.data.images import discover_data_dir
@@ -87,3 +88,50 @@ def test_predictions_of_another_detector_are_not_resumed(toy, image_tree, tmp_pa
 
     with pytest.raises(DataError, match="holds predictions of another detector"):
         collect_predictions(other, records, out, batch_size=4, num_workers=0, progress=False)
+
+
+def test_default_pixel_budget_depends_on_the_device(tmp_path):
+    """CPU: large images go one per forward pass (big batches are slower there); CUDA: they are batched."""
+    from fakebench.eval.runner import default_max_pixels
+
+    root = tmp_path / "big"
+    for i in range(3):
+        make_image(root / "0_real" / f"r{i}.png", "real", size=512, seed=i)
+        make_image(root / "1_fake" / f"f{i}.png", "fake", size=512, seed=10 + i)
+    for i in range(4):
+        make_image(root / "0_real" / f"s{i}.png", "real", size=128, seed=20 + i)
+    records = discover_data_dir(root)
+    assert 4 * 128 * 128 <= default_max_pixels("cpu") < 2 * 512 * 512
+    assert default_max_pixels("cuda") >= 32 * 512 * 512
+    ToyHF.calls = 0
+    cpu, _ = collect_predictions(ToyHF.load(), records, tmp_path / "cpu.csv", batch_size=32, num_workers=0,
+                                 progress=False)
+    assert ToyHF.calls == 6 + 1  # six 512 px images one at a time, the four 128 px ones together
+    ToyHF.calls = 0
+    # ToyHF computes on whatever device its input is on, so a CUDA detector runs here without a GPU
+    gpu, _ = collect_predictions(ToyHF.load(device="cuda"), records, tmp_path / "gpu.csv", batch_size=32,
+                                 num_workers=0, progress=False)
+    assert ToyHF.calls == 2  # one batch per image size
+    assert gpu["image"].tolist() == cpu["image"].tolist()
+    assert gpu["prob"].to_numpy() == pytest.approx(cpu["prob"].to_numpy(), abs=1e-6)  # batched sums round apart
+
+
+def test_npr_runs_channels_last_on_cpu_with_the_same_scores():
+    """NPR's CPU forward pass uses the channels-last memory format (faster oneDNN convolutions); the logits stay
+    those of the contiguous format up to float rounding, and other devices keep the contiguous format."""
+    from fakebench.detectors.npr import NPR
+
+    torch.manual_seed(0)
+    detector = NPR.untrained()
+    seen = []
+    hook = detector.model.conv1.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    x = torch.randn(2, 3, 64, 48)
+    fast = detector.predict(x).logit
+    hook.remove()
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
+    with torch.inference_mode():
+        plain = detector.model.to(memory_format=torch.contiguous_format)(x).reshape(-1)
+    assert torch.allclose(fast, plain, atol=1e-4)
+    assert detector.memory_format == torch.channels_last
+    detector.device = torch.device("cuda")  # the format follows the device (no GPU needed to ask)
+    assert detector.memory_format == torch.contiguous_format

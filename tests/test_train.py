@@ -121,7 +121,7 @@ def test_npr_loss_decreases_and_checkpoint_reloads_identically(tiny_train, tmp_p
     det = NPR.load(out)
     batch = _batch(tiny_train)
     with torch.no_grad():
-        expected = result.model(batch).reshape(-1)
+        expected = result.model.to(memory_format=det.memory_format)(batch).reshape(-1)
     assert torch.equal(det.predict(batch).logit, expected)
 
 
@@ -215,7 +215,7 @@ def test_univfd_probe_trains_only_the_head(tiny_train, tmp_path, shared):
                                                                                    result.model.fc.bias)
     batch = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
-        expected = result.model(batch).reshape(-1)
+        expected = result.model.to(memory_format=det.memory_format)(batch).reshape(-1)
     # Same head, same backbone weights; torch's attention picks another kernel when the backbone's parameters require
     # grad (UnivFD.load leaves them trainable), which moves the logits by ~1e-7, so compare to 1e-5 here.
     assert torch.allclose(det.predict(batch).logit, expected, atol=1e-5, rtol=0)

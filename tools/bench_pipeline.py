@@ -1,7 +1,8 @@
 """Benchmark: fakebench's evaluation pipeline against an official-style test loop, same images, same machine, one run.
 
 Not a test: it prints images/s and ratios (higher = fakebench faster). Each scenario times, with the model already
-loaded and the same network object in both (the parity checkpoints of ``../shared/parity``):
+loaded and the same weights in both (the parity checkpoints of ``../shared/parity``; the official side runs a copy in
+the default contiguous memory format, as the official scripts do):
 
 * **official-style** -- the loop the official ``test.py``/``eval.py`` scripts run, written from the facts in
   ``../shared/reference/baselines.md`` and ``../shared/parity/README.md``: a file list, ``PIL.Image.open().convert
@@ -26,11 +27,13 @@ DataLoader workers, sampled) comes from :func:`fakebench.eval.cost.measure_cost`
 Usage::
 
     python tools/bench_pipeline.py --images 24 --repeats 2 --json results/bench_pipeline.json
+    python tools/bench_pipeline.py --scenario npr-mixed --max-pixels 16000000   # the old CPU budget
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -114,29 +117,35 @@ def _records(items: list[tuple[str, int]]):
     return [ImageRecord(path, label, "bench", "bench") for path, label in items]
 
 
-def fakebench_run(detector, items: list[tuple[str, int]], *, batch_size: int, workers: int | None) -> dict:
+def fakebench_run(detector, items: list[tuple[str, int]], *, batch_size: int, workers: int | None,
+                  max_pixels: int | None = None) -> dict:
     """``run_evaluation`` into a temporary folder (cache off); returns its results dict."""
-    from fakebench.eval.harness import EvalSet, run_evaluation
-    from fakebench.eval.scoring import GroupSpec
+    from fakebench.eval.harness import TestSet, run_evaluation
+    from fakebench.eval.scoring import TestSetSpec
 
-    kind = "mixed" if len({label for _, label in items}) == 2 else ("fake" if items[0][1] else "real")
-    sets = [EvalSet(GroupSpec(dataset="bench", generator="bench", kind=kind), _records(items))]
+    labels = "mixed" if len({label for _, label in items}) == 2 else ("fake" if items[0][1] else "real")
+    sets = [TestSet(TestSetSpec(dataset="bench", generator="bench", labels=labels), _records(items))]
     with tempfile.TemporaryDirectory() as tmp:
         _, results = run_evaluation(detector, sets, output=tmp, data_label="bench", batch_size=batch_size,
-                                    num_workers=workers, use_cache=False, progress=False)
+                                    num_workers=workers, use_cache=False, progress=False,
+                                    max_pixels_per_batch=max_pixels)
     return results
 
 
-def forward_only(detector, items: list[tuple[str, int]], *, batch_size: int) -> float:
-    """Seconds of ``detector.predict`` alone over fakebench's batches (decoded and preprocessed beforehand)."""
+def forward_only(detector, items: list[tuple[str, int]], *, batch_size: int, max_pixels: int | None = None) -> float:
+    """Seconds of ``detector.predict`` alone over fakebench's batches (decoded and preprocessed beforehand; the
+    runner's batches: sorted by size, at most ``batch_size`` images and ``max_pixels`` pixels, default the runner's
+    budget for the detector's device)."""
     import time
 
     from fakebench.data.images import ImageDataset, collate_by_shape
+    from fakebench.eval.runner import _budget_batches, default_max_pixels
 
-    dataset = ImageDataset(_records(items), detector.transform(),
-                           pad_below=detector.preset.crop if detector.preset.resize is None else None)
+    dataset = ImageDataset(_records(items), detector.transform(), pad_below=detector.preset.pads_below)
     tensors = sorted((dataset[i] for i in range(len(dataset))), key=lambda it: tuple(it["image"].shape))
-    batches = [collate_by_shape(tensors[i:i + batch_size]) for i in range(0, len(tensors), batch_size)]
+    budget = max_pixels or default_max_pixels(detector.device)
+    plan = _budget_batches([int(it["image"].shape[-2] * it["image"].shape[-1]) for it in tensors], batch_size, budget)
+    batches = [collate_by_shape([tensors[i] for i in group]) for group in plan]
     start = time.perf_counter()
     for batch in batches:
         for _, images in batch["groups"]:
@@ -144,15 +153,19 @@ def forward_only(detector, items: list[tuple[str, int]], *, batch_size: int) -> 
     return time.perf_counter() - start
 
 
-def bench(scenario: str, *, images: int, repeats: int, batch_size: int, workers: int | None) -> dict:
+def bench(scenario: str, *, images: int, repeats: int, batch_size: int, workers: int | None,
+          max_pixels: int | None = None) -> dict:
     """Run one scenario; returns its row (images/s of each side, ratios, peak host memory)."""
     from fakebench import detectors
     from fakebench.eval.cost import measure_cost
+    from fakebench.eval.runner import default_max_pixels
 
     name, checkpoint, preset, official_batch, crop = SCENARIOS[scenario]
     det = detectors.get_detector_class(name).load(SHARED / checkpoint, preset=preset)
     items = _images(scenario, images)
-    model = det.model
+    # the official scripts run the network in the default (contiguous) memory format; fakebench may use channels-last
+    # on the CPU (LogitDetector.cpu_channels_last), so the official side gets its own contiguous copy
+    model = copy.deepcopy(det.model).to(memory_format=torch.contiguous_format)
     official_probs = official_style(model, items[:2], batch_size=official_batch, crop=crop)  # warm-up
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {"official": [], "fakebench": []}
@@ -163,16 +176,17 @@ def bench(scenario: str, *, images: int, repeats: int, batch_size: int, workers:
         if "official" not in best or cost["wall_seconds"] < best["official"]["wall_seconds"]:
             best["official"] = cost
         with measure_cost("cpu", images=len(items)) as cost:
-            results = fakebench_run(det, items, batch_size=batch_size, workers=workers)
+            results = fakebench_run(det, items, batch_size=batch_size, workers=workers, max_pixels=max_pixels)
         walls["fakebench"].append(cost["wall_seconds"])
         if "fakebench" not in best or cost["wall_seconds"] < best["fakebench"]["wall_seconds"]:
             best["fakebench"] = cost
-    fwd = min(forward_only(det, items, batch_size=batch_size) for _ in range(repeats))
+    fwd = min(forward_only(det, items, batch_size=batch_size, max_pixels=max_pixels) for _ in range(repeats))
     official_ips = best["official"]["images_per_second"]
     ours_ips = best["fakebench"]["images_per_second"]
     return {
         "scenario": scenario, "detector": name, "preset": preset, "images": len(items),
         "official_batch": official_batch, "fakebench_batch": batch_size,
+        "fakebench_max_pixels": max_pixels or default_max_pixels(det.device),
         "fakebench_workers": workers if workers is not None else "default",
         "torch_threads": torch.get_num_threads(), "cpu": best["official"]["device_name"],
         "official_img_s": official_ips, "fakebench_img_s": ours_ips,
@@ -194,18 +208,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=2, help="best of this many interleaved runs (default 2)")
     parser.add_argument("--batch-size", type=int, default=32, help="fakebench batch size (default 32)")
     parser.add_argument("--workers", type=int, help="fakebench DataLoader workers (default: cores - 1)")
+    parser.add_argument("--max-pixels", type=int,
+                        help="fakebench pixel budget of one forward pass (default: the runner's, per device)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
-    rows = [bench(s, images=args.images, repeats=args.repeats, batch_size=args.batch_size, workers=args.workers)
+    rows = [bench(s, images=args.images, repeats=args.repeats, batch_size=args.batch_size, workers=args.workers,
+                  max_pixels=args.max_pixels)
             for s in (args.scenario or list(SCENARIOS))]
     print(f"\n{rows[0]['cpu']}, {rows[0]['torch_threads']} torch threads; images/s, best of {args.repeats}\n")
-    print("| scenario | images | official batch | official img/s | fakebench batch | fakebench img/s | "
+    print("| scenario | images | official batch | official img/s | fakebench batch / pixel budget | fakebench img/s | "
           "forward-only img/s | fakebench / official | fakebench / forward-only | peak MB official / fakebench | "
           "all runs s, official / fakebench |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['images']} | {r['official_batch']} | {r['official_img_s']:.2f} | "
-              f"{r['fakebench_batch']} | {r['fakebench_img_s']:.2f} | {r['forward_only_img_s']:.2f} | "
+              f"{r['fakebench_batch']} / {r['fakebench_max_pixels']:,} | {r['fakebench_img_s']:.2f} | "
+              f"{r['forward_only_img_s']:.2f} | "
               f"{r['ratio_vs_official']:.2f}x | {r['ratio_vs_forward_only']:.2f}x | "
               f"{r['official_peak_host_mb']:.0f} / {r['fakebench_peak_host_mb']:.0f} | "
               f"{' '.join(f'{w:.1f}' for w in r['official_wall_s'])} / "

@@ -43,12 +43,13 @@ from fakebench.core.errors import DataError
 from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
 
 __all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
-           "default_max_pixels"]
+           "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
 
 #: Columns of ``predictions.csv``: image path, content sha256, test set, generator, label (0 real / 1 fake), logit,
-#: fake probability, decision (0/1 at prob > 0.5), error (unreadable file), note (lossy conversion, padding).
+#: fake probability, decision (0/1 at prob > 0.5), error (unreadable file), note (lossy conversion, zero padding,
+#: the detector's :meth:`~fakebench.detectors.base.Detector.input_note` such as NPR's odd-size trim; "; "-joined).
 PRED_COLUMNS = ("image", "sha256", "dataset", "generator", "label", "logit", "prob", "decision", "error", "note")
 
 
@@ -213,10 +214,45 @@ def _input_size(record: ImageRecord) -> tuple[int, int]:
         return (0, 0)
 
 
+#: Default pixel budget of one forward pass on the CPU: 2**17 = 131,072 pixels (two 256x256 images, eight 128x128,
+#: two 224x224 crops; a 384 or 512 px image goes alone). See :func:`default_max_pixels` for the measurements.
+CPU_MAX_PIXELS = 1 << 17
+#: Default pixel budget of one forward pass on a GPU: 48 megapixels (fits a 24 GB card in fp32 for a ResNet-50).
+GPU_MAX_PIXELS = 48_000_000
+
+
 def default_max_pixels(device: str | torch.device = "cpu") -> int:
-    """Default pixel budget of one forward pass: 16 megapixels on the CPU (peak a few GB for a ResNet-50 or NPR, safe
-    on a 24 GB machine), 48 megapixels on a GPU (fits a 24 GB card in fp32)."""
-    return 48_000_000 if torch.device(device).type == "cuda" else 16_000_000
+    """Default pixel budget of one forward pass (sum of ``H * W`` of its input tensors), chosen by the device type:
+    :data:`GPU_MAX_PIXELS` (48 MP) on CUDA, where large batches keep the card busy (bounded to fit a 24 GB card in
+    fp32), and :data:`CPU_MAX_PIXELS` (2**17 px) anywhere else, where large batches are *slower* per image.
+
+    Measured forward passes only (:meth:`Detector.predict`, parity checkpoints, the 32 images per scenario of
+    ``tools/bench_pipeline.py``, batched as here, best of 3-4 interleaved rounds; shared 2-core AMD EPYC, 2 torch
+    threads, load average 1-4), images/s by budget in pixels:
+
+    ============================================ ======= ======= ======= ======= ======= ======= ==========
+    scenario                                     batch 1  2**15   2**16   2**17   2**18   2**19   16 MP (old)
+    ============================================ ======= ======= ======= ======= ======= ======= ==========
+    NPR native, mixed 256/384/512 px renders (a)  31.2    31.2    31.3    31.5    30.6    26.9    13.7
+    NPR native, 128 px GANGen (a)                 223     270     304     311     297     283     283
+    CNNSpot crop224                               29.9    28.9    28.9    34.2    31.8    27.2    16.6
+    ============================================ ======= ======= ======= ======= ======= ======= ==========
+
+    (a) channels-last (NPR revision 3). In the contiguous format NPR fell off a cliff past 2**18 px (mixed renders:
+    21-22 img/s up to 2**18, 12.5 at 2**19, 6.4 at 16 MP; GANGen best at 2**16: 215 against 170 at 2**17), likely
+    because a ResNet stem keeps 64 fp32 channels at half resolution (64 bytes per input pixel) and past 32 MB glibc
+    serves each such tensor by a fresh ``mmap`` (page faults every forward pass; the old default showed 4x the
+    system time of batch 1). At one torch thread the optima stay where they are (NPR GANGen flat at 2**14-2**16 px,
+    CNNSpot best at 2**17), so the budget is not scaled by ``torch.get_num_threads()``. Command:
+    ``python tools/bench_pipeline.py --images 32 --repeats 3 --max-pixels N`` (the ``forward-only`` column).
+
+    Args:
+        device: the detector's device (``"cpu"``, ``"cuda:1"``, a :class:`torch.device`); no GPU is needed to ask.
+
+    Returns:
+        The budget in pixels (an image over it is scored alone).
+    """
+    return GPU_MAX_PIXELS if torch.device(device).type == "cuda" else CPU_MAX_PIXELS
 
 
 def _pixels(size: tuple[int, int], preset: Any) -> int:
@@ -269,7 +305,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         cache: prediction cache to read and fill (``None`` disables it).
         progress: show a tqdm bar (current test set; counts pixels, so its ETA holds when images are sorted by size).
         max_pixels_per_batch: pixel budget of one forward pass (sum of ``H * W`` of its input tensors), bounding
-            memory whatever the image sizes (default :func:`default_max_pixels` for the detector's device).
+            memory whatever the image sizes (default :func:`default_max_pixels` for the detector's device:
+            2**17 px on the CPU, 48 MP on a GPU).
 
     Returns:
         ``(predictions, stats)``: one row per record (:data:`PRED_COLUMNS`, in record order) and what was done. An
@@ -326,8 +363,9 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         if pads:
             small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
             if small:
-                message = (f"{small} images are smaller than the {preset.pads_below}px crop of preset {preset.name!r} and "
-                           f"will be zero-padded (as the official code does); pick a resizing preset to avoid it")
+                message = (f"{small} images are smaller than the {preset.pads_below}px crop of preset "
+                           f"{preset.name!r} and will be zero-padded (as the official code does); pick a resizing "
+                           f"preset to avoid it")
                 log.warning(message)
                 stats.notes.append(message)
         pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in misses]
