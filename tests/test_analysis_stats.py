@@ -315,3 +315,23 @@ def test_weighted_metrics_group_infinite_ties():
     m = weighted_metrics(np.ones((1, 5)), y, expit(finite), ranking=s)
     assert m["auc"][0] == pytest.approx(roc_auc_score(y, finite)) and m["ap"][0] == pytest.approx(
         average_precision_score(y, finite))
+
+
+def test_one_image_per_class_gives_no_interval_and_no_p_value():
+    """A stratified bootstrap of 1 real + 1 fake redraws the same two images every time: a zero-width CI and a
+    p-value of 0.002 would be artefacts, so both are undefined (nan)."""
+    import math
+
+    from fakebench.analysis.bootstrap import bootstrap_replicates, percentile_interval
+    from fakebench.analysis.paired import paired_bootstrap
+
+    y = np.array([0, 1])
+    reps = bootstrap_replicates(y, np.array([0.2, 0.9]), n_boot=50)
+    assert all(math.isnan(v) for v in percentile_interval(reps["acc"]))
+    out = paired_bootstrap(y, np.array([0.2, 0.9]), np.array([0.9, 0.2]), metric="ap", n_boot=50)
+    assert out["diff"] == 0.5 and math.isnan(out["p_value"]) and all(math.isnan(v) for v in out["ci"])
+    # two images per class are enough to vary
+    y4 = np.array([0, 0, 1, 1])
+    reps4 = bootstrap_replicates(y4, np.array([0.2, 0.6, 0.4, 0.9]), n_boot=200)
+    lo, hi = percentile_interval(reps4["acc"])
+    assert lo < hi

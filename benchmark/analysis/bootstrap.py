@@ -35,7 +35,7 @@ import numpy as np
 from fakebench.analysis._arrays import labels_and_scores
 
 __all__ = ["BOOT_METRICS", "resample_counts", "weighted_metrics", "bootstrap_replicates", "percentile_interval",
-           "bootstrap_ci", "bootstrap_set_mean"]
+           "bootstrap_ci", "bootstrap_set_mean", "informative"]
 
 #: Metrics the vectorised bootstrap computes (fractions in [0, 1]).
 BOOT_METRICS = ("acc", "real_acc", "fake_acc", "ap", "auc")
@@ -164,6 +164,21 @@ def weighted_metrics(w, y, score, *, ranking=None, threshold: float = 0.5, metri
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
+def informative(y, *, stratified: bool = True) -> bool:
+    """Whether resampling ``y`` can vary at all: with stratification every class present needs >= 2 images (a
+    stratum of one image is redrawn identically every time, so a bootstrap over 1 real + 1 fake would give a
+    zero-width interval and a spurious p-value); without it, >= 2 images.
+
+    >>> informative([0, 1]), informative([0, 0, 1, 1]), informative([0, 1], stratified=False)
+    (False, True, True)
+    """
+    y = np.asarray(y)
+    if not stratified:
+        return y.size >= 2
+    counts = [int(np.sum(y == c)) for c in (0, 1) if np.any(y == c)]
+    return bool(counts) and min(counts) >= 2
+
+
 def bootstrap_replicates(y, score, *, ranking=None, threshold: float = 0.5, metrics: Sequence[str] = BOOT_METRICS,
                          n_boot: int = 1000, seed=0, stratified: bool = True,
                          continuous: bool = True) -> dict[str, np.ndarray]:
@@ -177,6 +192,8 @@ def bootstrap_replicates(y, score, *, ranking=None, threshold: float = 0.5, metr
         ``{metric: (n_boot,) float64}`` replicate values (``nan`` where a resample leaves the metric undefined).
     """
     y, s = _validate(y, score)
+    if not informative(y, stratified=stratified):  # every resample would be the sample itself: no interval
+        return {m: np.full(int(n_boot), np.nan) for m in metrics}
     parts: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
     for w in resample_counts(y, n_boot=n_boot, seed=seed, stratified=stratified):
         for key, vals in weighted_metrics(w, y, s, ranking=ranking, threshold=threshold, metrics=metrics,

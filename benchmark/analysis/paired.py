@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from fakebench.analysis.bootstrap import BOOT_METRICS, percentile_interval, resample_counts, weighted_metrics
+from fakebench.analysis.bootstrap import (BOOT_METRICS, informative, percentile_interval, resample_counts,
+                                          weighted_metrics)
 
 __all__ = ["delong_test", "delong_ci", "paired_bootstrap", "bootstrap_p_value", "mcnemar_test", "EXACT_BELOW"]
 
@@ -174,6 +175,9 @@ def paired_bootstrap(y, score_a, score_b, *, metric: str = "ap", ranking_a=None,
     full = np.ones((1, y.size))
     point_a = float(weighted_metrics(full, y, sa, ranking=ra, threshold=threshold, metrics=(metric,))[metric][0])
     point_b = float(weighted_metrics(full, y, sb, ranking=rb, threshold=threshold, metrics=(metric,))[metric][0])
+    if not informative(y, stratified=stratified):  # a bootstrap over 1 image per class cannot vary: no CI, no p
+        return {"metric": metric, "a": point_a, "b": point_b, "diff": point_a - point_b, "ci": (math.nan, math.nan),
+                "p_value": math.nan, "n_boot": int(n_boot)}
     diffs = []
     for w in resample_counts(y, n_boot=n_boot, seed=seed, stratified=stratified):
         va = weighted_metrics(w, y, sa, ranking=ra, threshold=threshold, metrics=(metric,))[metric]
