@@ -132,3 +132,32 @@ def test_missing_files_are_clear_errors(tmp_path, runs):
     empty.mkdir()
     result = CliRunner().invoke(compare, [str(a), str(empty)])
     assert result.exit_code != 0 and "predictions.csv" in result.output
+
+
+def test_a_set_with_one_image_per_class_gets_no_interval_or_p_value(tmp_path):
+    """1 real + 1 fake: a paired bootstrap redraws the same pair every time; a zero-width CI with p = 0.002 would be
+    an artefact, so the set's CI and p-value are undefined while its difference is still reported."""
+    import math
+
+    import pandas as pd
+
+    from fakebench.analysis.compare import compare_runs
+    from fakebench.eval.scoring import evaluate_predictions
+
+    def run(folder, probs):
+        frame = pd.DataFrame({"image": ["r.png", "f.png"], "sha256": ["a" * 64, "b" * 64], "dataset": ["s", "s"],
+                              "generator": ["g", "g"], "label": [0, 1], "logit": [None, None], "prob": probs,
+                              "decision": [int(p > 0.5) for p in probs], "error": ["", ""], "note": ["", ""]})
+        folder.mkdir()
+        frame.to_csv(folder / "predictions.csv", index=False)
+        metrics = evaluate_predictions(frame, [TestSetSpec("s", "g")], n_boot=0)
+        (folder / "results.json").write_text(json.dumps({
+            "schema": "fakebench.results/1.1", "date": "2026-01-01", "detector": {
+                "name": folder.name, "weights": {"tag": "t"}, "preset": {"name": "p"}},
+            "data": {"label": "d"}, "metrics": metrics}, default=float))
+        return folder
+
+    out = compare_runs(run(tmp_path / "a", [0.2, 0.9]), run(tmp_path / "b", [0.9, 0.2]), n_boot=50)
+    (row,) = out["per_dataset"]
+    assert row["ap"]["diff"] == 0.5
+    assert math.isnan(row["ap"]["p_value"]) and all(math.isnan(v) for v in row["ap"]["ci"])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fakebench.analysis.bootstrap import percentile_interval, resample_counts, weighted_metrics
+from fakebench.analysis.bootstrap import informative, percentile_interval, resample_counts, weighted_metrics
 from fakebench.analysis.paired import bootstrap_p_value, delong_test, mcnemar_test
 from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
@@ -227,8 +227,11 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
                                "labels": row_a.get("labels", row_a.get("kind", "mixed")), "references": refs[name],
                                "n": int(plan["own"].size), "n_real": int((pool_y == 0).sum()),
                                "n_fake": int((pool_y == 1).sum())}
-        row["acc"] = _entry(*points[name]["acc"], r["acc"], level, test="paired bootstrap")
-        row["ap"] = _entry(*points[name]["ap"], r["ap"], level, test="paired bootstrap")
+        # one image of a class: every resample is the sample itself, so the set has no CI and no p-value of its
+        # own (its fixed difference still enters the mean's replicates, as it enters the mean)
+        shown = r if informative(pool_y) else {k: np.full(v.shape, np.nan) for k, v in r.items()}
+        row["acc"] = _entry(*points[name]["acc"], shown["acc"], level, test="paired bootstrap")
+        row["ap"] = _entry(*points[name]["ap"], shown["ap"], level, test="paired bootstrap")
         if row["n_real"] >= 2 and row["n_fake"] >= 2:
             dl = delong_test(pool_y, plan["ra"], plan["rb"], level=level)
             row["auc"] = {"a": dl["auc_a"], "b": dl["auc_b"], "diff": dl["diff"], "ci": list(dl["ci"]),
