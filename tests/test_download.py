@@ -293,6 +293,12 @@ def drive(loopback, monkeypatch):
         return original(self, method, url, *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", request)
+    # the Google hosts "resolve" here because their traffic is served by the loopback server
+    from fakebench.hub import fetch as fetch_module
+
+    resolves = fetch_module._resolves
+    monkeypatch.setattr(fetch_module, "_resolves", lambda url: urlsplit(url).hostname in (
+        "drive.google.com", "docs.google.com", "drive.usercontent.google.com") or resolves(url))
     return loopback
 
 

@@ -517,3 +517,25 @@ def test_hub_name_resolution_failure_is_not_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"slept {s} s before a retry"))
     with pytest.raises(SourceUnavailable, match="cannot resolve the host name"):
         fetch(Source("hf", "someone/weights", filename="w.bin"), tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["gdrive", "gdrive_folder"])
+def test_drive_name_resolution_failure_is_not_retried(tmp_path, monkeypatch, kind):
+    import socket
+
+    import gdown
+
+    from fakebench.hub.fetch import FetchOptions, SourceUnavailable, fetch
+    from fakebench.hub.sources import Source
+
+    def no_dns(*_args, **_kw):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    calls = []
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(gdown, "download", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(gdown, "download_folder", lambda *a, **k: calls.append(a))
+    with pytest.raises(SourceUnavailable, match="resolve the host name of drive.google.com"):
+        fetch(Source(kind, "1AbCdEfGhIjKlMnOpQrStUvWxYz"), tmp_path, filename="w.pth",
+              options=FetchOptions(retries=4, backoff=4.0, timeout=5, progress=False))
+    assert calls == []  # gdown (and its own retries) never ran

@@ -371,9 +371,20 @@ def _gdown_kwargs(root: Path, options: FetchOptions) -> dict[str, Any]:
             "use_cookies": True, "cookies_file": str(root / "gdown" / "cookies.txt")}
 
 
+#: The host every Google Drive download starts at.
+_DRIVE_URL = "https://drive.google.com"
+
+
+def _check_drive_resolves() -> None:
+    """Fail fast when Google Drive's host name does not resolve (no network or no DNS), before gdown's own retries."""
+    if not _resolves(_DRIVE_URL):
+        raise _Unavailable("cannot resolve the host name of drive.google.com (no network or no DNS; not retried)")
+
+
 def _gdrive_download(source: Source, dest: Path, root: Path, options: FetchOptions) -> None:
     import gdown
 
+    _check_drive_resolves()
     with _gdown_errors(root):
         gdown.download(id=source.ref, output=str(dest), **_gdown_kwargs(root, options))
 
@@ -388,6 +399,7 @@ def _fetch_folder(source: Source, folder: Path, what: str, root: Path, options: 
     try:
         if is_offline():
             raise _Unavailable(_offline_reason())
+        _check_drive_resolves()
         with _gdown_errors(root):
             gdown.download_folder(id=source.ref, output=str(staging), **_gdown_kwargs(root, options))
     except _Unavailable as exc:
