@@ -116,6 +116,8 @@ class DataSpec:
     manifest: Any = None
     entries: list[Any] = field(default_factory=list)
     records: list[Any] = field(default_factory=list)
+    #: For a folder selection, its test sets, discovered once here and scored as they are (no second walk).
+    folder_sets: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "label": self.label}
@@ -398,12 +400,9 @@ def parse_config(raw: Any, *, source: str = "<config>", base: str | os.PathLike 
 
 def _parse_data(i: int, item: Any, base: Path, problems: _Problems, default_manifests: tuple[str, ...],
                 default_root: Path, manifests: dict[tuple[str, ...], Any], limit: int | None) -> DataSpec | None:
-    from fakebench.data.images import (
-        discover_data_dir,
-        discover_folder,
-        records_for_entry,
-    )
+    from fakebench.data.images import records_for_entry
     from fakebench.data.manifest import load_manifests
+    from fakebench.eval.harness import sets_from_data_dir, sets_from_real_fake_dirs
 
     key = f"data[{i}]"
     if not isinstance(item, Mapping):
@@ -496,10 +495,8 @@ def _parse_data(i: int, item: Any, base: Path, problems: _Problems, default_mani
             problems.add(f"{key}.data_dir", f"folder {folder} does not exist")
             return spec
         try:
-            by_set: dict[str, list[Any]] = {}
-            for record in discover_data_dir(folder, crop_box=crop):
-                by_set.setdefault(record.dataset, []).append(record)
-            spec.records = [r for recs in by_set.values() for r in _limit(recs, limit)]
+            spec.folder_sets = sets_from_data_dir(folder, crop_box=crop, limit=limit)
+            spec.records = [r for s in spec.folder_sets for r in s.records]
         except FakebenchError as exc:
             problems.add(f"{key}.data_dir", str(exc))
         return spec
@@ -513,9 +510,8 @@ def _parse_data(i: int, item: Any, base: Path, problems: _Problems, default_mani
             missing = True
     if not missing:
         try:
-            records = [] if real is None else discover_folder(real, 0, dataset=spec.label, crop_box=crop)
-            records += [] if fake is None else discover_folder(fake, 1, dataset=spec.label, crop_box=crop)
-            spec.records = _limit(records, limit)
+            spec.folder_sets = sets_from_real_fake_dirs(real, fake, name=spec.label, crop_box=crop, limit=limit)
+            spec.records = [r for s in spec.folder_sets for r in s.records]
         except FakebenchError as exc:
             problems.add(key, str(exc))
     return spec
@@ -618,20 +614,14 @@ def plan_matrix(config: MatrixConfig) -> list[PairOutcome]:
 
 # -- running -----------------------------------------------------------------------------------------------------------
 def _sets_for(data: DataSpec, detector: Any, limit: int | None) -> list[Any]:
-    from fakebench.eval.harness import (
-        sets_from_data_dir,
-        sets_from_manifest,
-        sets_from_real_fake_dirs,
-    )
+    """The test sets of a data selection: a folder selection's, found at validation; a manifest selection's, built
+    for this detector (held-in status and published numbers depend on it)."""
+    from fakebench.eval.harness import sets_from_manifest
 
-    if data.kind == "manifest":
-        return sets_from_manifest(data.manifest, data.entries, detector=detector.name,
-                                  weights_tag=detector.weights.tag, preset=detector.preset.name,
-                                  data_root=data.data_root, limit=limit, card=detector.card)
-    if data.kind == "data_dir":
-        return sets_from_data_dir(data.data_dir, crop_box=data.crop_box, limit=limit)
-    return sets_from_real_fake_dirs(data.real_dir, data.fake_dir, name=data.label, crop_box=data.crop_box,
-                                    limit=limit)
+    if data.kind != "manifest":
+        return data.folder_sets
+    return sets_from_manifest(data.manifest, data.entries, detector=detector.name, weights_tag=detector.weights.tag,
+                              preset=detector.preset.name, data_root=data.data_root, limit=limit, card=detector.card)
 
 
 def _describe(exc: BaseException) -> str:
