@@ -72,7 +72,7 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             ) from exc
         raise CheckpointError(
             f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True (UnpicklingError: "
-            f"{str(exc).splitlines()[0][:200]}). It is corrupt, truncated, or not a checkpoint; download it again."
+            f"{_reason(exc)}). It is corrupt, truncated, or not a checkpoint; download it again."
         ) from exc
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError/ValueError for bad files
         raise CheckpointError(

@@ -440,6 +440,12 @@ def test_checkpoint_messages(tmp_path, npr_checkpoint):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(CheckpointError, match="is empty"):
         NPR.load(tmp_path / "empty.pth")
+    # a file that is not a torch pickle at all: named as damaged, with torch's reason, never its advice to reload
+    # with weights_only=False
+    (tmp_path / "garbage.pth").write_bytes(b"not a torch file at all" * 3)
+    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a checkpoint") as info:
+        NPR.load(tmp_path / "garbage.pth")
+    assert "weights_only` set to `False" not in str(info.value) and "Unsupported operand" in str(info.value)
 
 
 def test_orientation_frames_and_pages_get_a_note(tmp_path):
