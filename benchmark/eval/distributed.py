@@ -28,7 +28,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -211,11 +210,6 @@ def shard_records(records: Sequence[Any], world: int | None = None, me: int | No
         return list(records)
     shas = _digests([r.path for r in records], world, me)
     return [r for r, sha in zip(records, shas) if shard_of(sha, world) == me]
-
-
-def _slug(text: str) -> str:
-    """Folder-name form of a label (the rule of the harness's run folders)."""
-    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("_") or "run"
 
 
 def run_dir_for(detector: Any, sets: Sequence[Any], output: str | os.PathLike, data_label: str,
