@@ -207,7 +207,7 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
                  real_dir: str | os.PathLike | None = None, fake_dir: str | os.PathLike | None = None,
                  manifest: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                  data_root: str | os.PathLike | None = None, crop_box: tuple[int, int, int, int] | None = None,
-                 limit: int | None = None, request: EvalRequest | None = None,
+                 limit: int | None = None, request: EvalRequest | None = None, plan: "EvalPlan | None" = None,
                  output: str | os.PathLike | None = None, name: str | None = None, batch_size: int = 32,
                  num_workers: int | None = 0, use_cache: bool = True, progress: bool = False,
                  **run_options: Any) -> "list[Results]":
@@ -219,6 +219,8 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
 
     Args:
         request: an :class:`EvalRequest` (instead of ``data``/``real_dir``/``fake_dir``/``manifest``/...).
+        plan: an already resolved :meth:`EvalRequest.plan` (instead of all of these), so evaluating several
+            detectors walks the data folders once.
         output: a folder to write the runs into (``predictions.csv``, ``results.json``, ``metrics.csv``/``.md``);
             ``None`` keeps nothing on disk (a notebook call).
         name: run folder name (default: the data label plus a hash of detector and data).
@@ -233,12 +235,13 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
     from fakebench.eval.results import Results, ResultsRecord
     from fakebench.eval.runner import read_predictions
 
-    if request is None:
-        manifests = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest or [])
-        request = EvalRequest.from_data(data, real_dir=real_dir, fake_dir=fake_dir, manifests=manifests,
-                                        data_root=data_root, crop_box=crop_box, limit=limit)
-    request.validate()
-    plan = request.plan()  # every data folder checked before any model is loaded
+    if plan is None:
+        if request is None:
+            manifests = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest or [])
+            request = EvalRequest.from_data(data, real_dir=real_dir, fake_dir=fake_dir, manifests=manifests,
+                                            data_root=data_root, crop_box=crop_box, limit=limit)
+        plan = request.validate().plan()  # every data folder checked before any model is loaded
+    request = plan.request
     det = detector if not isinstance(detector, str) else load_detector(detector, weights, preset=preset,
                                                                         device=rank_device(device), **(options or {}))
     out: list[Results] = []

@@ -96,12 +96,12 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
             cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
     request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,
                           manifests=manifests, data_root=data_root, crop_box=box, limit=limit).validate()
-    request.plan()  # every data folder checked now, before any model is loaded
+    plan = request.plan()  # every data folder checked (and walked, once) now, before any model is loaded
 
     failed: list[tuple[str, str]] = []
     for det_name in names:
         try:
-            for results in evaluate_all(det_name, request=request, weights=weights, preset=preset, device=device,
+            for results in evaluate_all(det_name, plan=plan, weights=weights, preset=preset, device=device,
                                         options=kwargs, output=output, name=name, batch_size=batch_size,
                                         num_workers=workers, use_cache=not no_cache, progress=not quiet,
                                         max_pixels_per_batch=max_pixels_per_batch, calibrate_on=calibrate_on,
