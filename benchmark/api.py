@@ -233,7 +233,7 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
     """
     from fakebench.eval.distributed import evaluate_distributed, rank_device
     from fakebench.eval.results import Results, ResultsRecord
-    from fakebench.eval.runner import read_predictions
+    from fakebench.eval.predictions import read_predictions
 
     if plan is None:
         if request is None:

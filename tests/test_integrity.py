@@ -545,3 +545,17 @@ def test_drive_name_resolution_failure_is_not_retried(tmp_path, monkeypatch, kin
         fetch(Source(kind, "1AbCdEfGhIjKlMnOpQrStUvWxYz"), tmp_path, filename="w.pth",
               options=FetchOptions(retries=4, backoff=4.0, timeout=5, progress=False))
     assert calls == []  # gdown (and its own retries) never ran
+
+
+def test_reading_a_finished_run_never_rewrites_its_predictions(toy, image_tree, tmp_path):
+    """Only the runner, resuming into a file, repairs a cut last row; reports, comparisons and the API only read."""
+    from fakebench.eval.predictions import read_predictions as read_only
+
+    out = tmp_path / "predictions.csv"
+    collect_predictions(toy, discover_data_dir(image_tree), out, num_workers=0, progress=False)
+    with open(out, "a") as handle:
+        handle.write("/half/written/row.png,abc")
+    before = out.read_bytes()
+    assert len(read_only(out)) == 16 and out.read_bytes() == before
+    read_only(out, repair=True)
+    assert out.read_bytes() != before and len(read_only(out)) == 16

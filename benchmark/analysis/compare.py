@@ -22,6 +22,7 @@ replicates of the mean difference are the means of the per-set replicate differe
 
 from __future__ import annotations
 
+import csv as csv_module
 import itertools
 import math
 import os
@@ -34,6 +35,7 @@ import pandas as pd
 
 from fakebench.analysis.bootstrap import informative, percentile_interval, resample_counts, weighted_metrics
 from fakebench.analysis.paired import bootstrap_p_value, delong_test, mcnemar_test
+from fakebench.eval.predictions import read_predictions
 from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
 
@@ -68,10 +70,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[ResultsRecord, pd.DataFrame]:
                         f"predictions.csv and results.json).")
     record = read_results(folder)
     try:
-        frame = pd.read_csv(csv, dtype={"image": str, "sha256": str, "dataset": str, "generator": str, "error": str,
-                                        "note": str}, keep_default_na=False,
-                            na_values={"logit": [""], "prob": [""], "decision": [""]})
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        frame = read_predictions(csv)  # the runner's own reader (quoted newlines, a cut last row); changes nothing
+    except (csv_module.Error, UnicodeDecodeError, ValueError, KeyError) as exc:
         raise DataError(f"{csv} cannot be read as CSV ({exc}); re-run the evaluation.") from None
     missing = [c for c in ("image", "sha256", "dataset", "label", "prob") if c not in frame.columns]
     if missing:

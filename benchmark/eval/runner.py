@@ -18,8 +18,6 @@ the run.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -29,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
@@ -38,20 +35,16 @@ from tqdm.auto import tqdm
 from fakebench.detectors.base import Detector
 
 from fakebench.eval.cache import PredictionCache, cache_key
+from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
+                                        sort_file)
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
 from fakebench.core.errors import DataError
-from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
+from fakebench.core.files import atomic_write_json, sha256_file
 
 __all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
            "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
-
-#: Columns of ``predictions.csv``: image path, content sha256, test set, generator, label (0 real / 1 fake), logit,
-#: fake probability, decision (0/1 at prob > 0.5), error (unreadable file), note (lossy conversion, zero padding,
-#: the detector's :meth:`~fakebench.detectors.base.Detector.input_note` such as NPR's odd-size trim; "; "-joined).
-PRED_COLUMNS = ("image", "sha256", "dataset", "generator", "label", "logit", "prob", "decision", "error", "note")
-
 
 @dataclass
 class RunStats:
@@ -72,95 +65,6 @@ class RunStats:
 def default_num_workers() -> int:
     """DataLoader workers: one per spare core (at least 1, at most 8)."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
-def _parse_csv(text: str) -> tuple[list[str], list[list[str]], bool]:
-    """Header, rows and whether anything was dropped, from ``predictions.csv`` text. A last row cut by a kill (no
-    final newline, or an unclosed quote -- a file name may hold a newline) and malformed rows are dropped."""
-    complete = text.endswith("\n") and text.count('"') % 2 == 0
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    dropped = False
-    if rows and not complete:
-        rows.pop()
-        dropped = True
-    if not rows:
-        return list(PRED_COLUMNS), [], dropped
-    header, body = rows[0], rows[1:]
-    good = [r for r in body if len(r) == len(header)]
-    return header, good, dropped or len(good) != len(body)
-
-
-def _frame(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=header)
-    for column in ("label", "logit", "prob", "decision"):
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column].replace("", np.nan))
-    return frame
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    """Atomically replace ``path`` by ``header`` + ``rows`` (the dialect :class:`_PredictionWriter` appends in)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
-def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ``predictions.csv``, keeping, per image, the last row.
-
-    A last line cut short by an interruption (even inside a quoted file name holding a newline) is dropped, and the
-    file is repaired by an atomic replace (:func:`fakebench.core.files.atomic_write_text`), never rewritten in place.
-    Returns an empty frame with :data:`PRED_COLUMNS` when the file does not exist. ``label`` is int, ``logit``,
-    ``prob`` float (NaN when empty), ``decision`` int (float with NaN when some row has none), the rest str.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return pd.DataFrame(columns=list(PRED_COLUMNS))
-    with open(path, encoding="utf-8", newline="") as handle:
-        text = handle.read()
-    header, rows, dropped = _parse_csv(text)
-    if dropped:
-        log.warning("%s: dropped a row cut short by an interruption; its image is scored again.", path)
-        _write_csv(path, header, rows)
-    if not rows:
-        return pd.DataFrame(columns=list(PRED_COLUMNS))
-    return _frame(header, rows).drop_duplicates("image", keep="last").reset_index(drop=True)
-
-
-def _keep_rows(path: Path, keep: Callable[[dict[str, str]], bool]) -> int:
-    """Drop the rows of ``path`` for which ``keep(row)`` is false (atomic replace); returns how many were dropped."""
-    if not path.is_file():
-        return 0
-    with open(path, encoding="utf-8", newline="") as handle:
-        header, rows, _ = _parse_csv(handle.read())
-    kept = [r for r in rows if keep(dict(zip(header, r)))]
-    if len(kept) != len(rows):
-        _write_csv(path, header, kept)
-    return len(rows) - len(kept)
-
-
-class _PredictionWriter:
-    """Appends rows to predictions.csv, one flushed and fsynced write per batch."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists() or path.stat().st_size == 0
-        self._handle = open(path, "a", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._handle)
-        if new:
-            self._writer.writerow(PRED_COLUMNS)
-            self._handle.flush()
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self._writer.writerows([[row.get(c, "") for c in PRED_COLUMNS] for row in rows])
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def _check_owner(path: Path, detector: Detector) -> None:
@@ -326,15 +230,15 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         hashed = list(tqdm(pool.map(_hash, records), total=len(records), desc="hashing", unit="img",
                            disable=not progress or not records, leave=False))
     sha_of = {r.path: sha for r, (sha, _) in zip(records, hashed)}
-    dropped = _keep_rows(path, lambda row: row.get("error", "") == "" and bool(sha_of.get(row.get("image")))
+    dropped = keep_rows(path, lambda row: row.get("error", "") == "" and bool(sha_of.get(row.get("image")))
                          and sha_of[row["image"]] == row.get("sha256"))
     if dropped:
         log.info("%s: %d rows of changed, failed or removed images dropped.", path, dropped)
-    previous = read_predictions(path)
+    previous = read_predictions(path, repair=True)
     done = set(previous["image"])
     todo = [(r, h) for r, h in zip(records, hashed) if r.path not in done]
     stats.resumed = len(records) - len(todo)
-    writer = _PredictionWriter(path)
+    writer = PredictionWriter(path)
     try:
         fingerprint = detector.fingerprint()
         keys = {}
@@ -377,25 +281,13 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     finally:
         writer.close()
     order = {r.path: i for i, r in enumerate(records)}
-    _sort_file(path, order)
+    sort_file(path, order)
     frame = read_predictions(path)
     frame = frame[frame["image"].isin(order)].copy()
     frame["_order"] = frame["image"].map(order)
     frame = frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
     stats.seconds = time.perf_counter() - start
     return frame, stats
-
-
-def _sort_file(path: Path, order: dict[str, int]) -> None:
-    """Rewrite ``path`` (atomically) with one row per image in record order, so the file does not depend on which
-    images came from the cache, a resume or the model."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        header, rows, _ = _parse_csv(handle.read())
-    column = header.index("image")
-    last = {r[column]: r for r in rows}
-    ordered = sorted(last.values(), key=lambda r: order.get(r[column], len(order)))
-    if ordered != rows:
-        _write_csv(path, header, ordered)
 
 
 def _predict_safely(detector: Detector, indices: list[int], images: torch.Tensor, records: Sequence[ImageRecord]
@@ -436,7 +328,7 @@ def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
 
 
 def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str], keys: dict[str, str],
-           writer: _PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
+           writer: PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
            progress: bool, pixels: list[int], budget: int) -> tuple[int, int]:
     """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
     if not records:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from fakebench.core.errors import DataError
 from fakebench.eval.metrics import roc_auc
-from fakebench.eval.runner import read_predictions
+from fakebench.eval.predictions import read_predictions
 
 __all__ = ["SetScores", "RunData", "ReportInputs", "collect_inputs", "run_label", "calibrated_threshold",
            "ROBUSTNESS_SCHEMA", "BIAS_SCHEMA"]
