@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from fakebench.data.manifest import DatasetEntry, Manifest
 from fakebench.core.provenance import environment, git_commit, now_iso
 from fakebench.eval.results import DECISION_THRESHOLD, RESULTS_SCHEMA, run_label
 from fakebench.eval.runner import collect_predictions
-from fakebench.eval.tables import to_markdown
+from fakebench.eval.tables import percent, to_markdown
 
 __all__ = ["TestSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
@@ -240,16 +239,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("_") or "run"
 
 
-def _pct(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
-
-
 def _ci_text(value: Any, ci: Any) -> Any:
     """``95.12 [93.40, 96.70]`` (percent) when a CI is present, else the plain percent value."""
-    pct = _pct(value)
-    if pct is None or not ci or any(_pct(v) is None for v in ci):
+    pct = percent(value)
+    if pct is None or not ci or any(percent(v) is None for v in ci):
         return pct
-    return f"{pct:.2f} [{_pct(ci[0]):.2f}, {_pct(ci[1]):.2f}]"
+    return f"{pct:.2f} [{percent(ci[0]):.2f}, {percent(ci[1]):.2f}]"
 
 
 #: The mean rows of the table: (label, key in the scorer's output).
@@ -271,7 +266,7 @@ def metrics_table(metrics: dict[str, Any], *, with_ci: bool = False) -> pd.DataF
     """
     def cells(entry: dict[str, Any]) -> dict[str, Any]:
         ci = entry.get("ci") or {}
-        return {k: (_ci_text(entry.get(k), ci.get(k)) if with_ci else _pct(entry.get(k))) for k in METRIC_KEYS}
+        return {k: (_ci_text(entry.get(k), ci.get(k)) if with_ci else percent(entry.get(k))) for k in METRIC_KEYS}
 
     rows = []
     for row in metrics["per_dataset"]:
@@ -450,7 +445,7 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
     if calibration is not None:
         cal = pd.DataFrame(calibration["per_dataset"] + [{"dataset": "mean", **calibration["mean"]}])
         for key in ("acc", "real_acc", "fake_acc"):
-            cal[key] = cal[key].map(_pct)
+            cal[key] = cal[key].map(percent)
         text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} (fake probability) "
                  f"fitted for {calibration['target']} on the calibration split {', '.join(calibration['split'])} "
                  f"({calibration['n_calibration']} images, left out below). Percent.\n\n"

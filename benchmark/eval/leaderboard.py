@@ -23,7 +23,6 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
 from fakebench.analysis.bootstrap import bootstrap_set_mean
@@ -31,7 +30,7 @@ from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
 from fakebench.eval.scoring import METRIC_KEYS
 from fakebench.core.files import atomic_write_text
-from fakebench.eval.tables import fmt_cell, to_markdown
+from fakebench.eval.tables import fmt_cell, percent, to_markdown
 
 __all__ = ["find_results", "load_results", "leaderboard_frame", "cost_frame", "write_leaderboard", "MEAN_CI_BOOT"]
 
@@ -93,10 +92,6 @@ def _manifest_id(result: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:8] if items else ""
 
 
-def _pct(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
-
-
 def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     """Long table: one row per (detector, test set or mean row, metric).
 
@@ -124,10 +119,10 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                 n = (row.get("n_real") or 0) + (row.get("n_fake") or 0)
             for metric in METRIC_KEYS:
                 value = row.get(metric)
-                lo, hi = _row_ci(row, metric) if _pct(value) is not None else (None, None)
+                lo, hi = _row_ci(row, metric) if percent(value) is not None else (None, None)
                 cells[(label, row["dataset"], metric)] = {
                     "detector": label, "dataset": row["dataset"], "generator": row["generator"],
-                    "held_in": bool(row.get("held_in")), "metric": metric, "ours": _pct(value),
+                    "held_in": bool(row.get("held_in")), "metric": metric, "ours": percent(value),
                     "paper": (row.get("published") or {}).get(metric), "n": int(n), "n_sets": 1,
                     "limited": limited, "manifest": manifest, "ci_lo": lo, "ci_hi": hi, "source": result["_path"],
                     "_value": value, "_real_source": _real_source(row)}
@@ -146,11 +141,11 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                 continue
             lo, hi = bootstrap_set_mean([c["_value"] for c in chosen], n_boot=MEAN_CI_BOOT, seed=0)
             means.append({"detector": label, "dataset": name, "generator": "", "held_in": None, "metric": metric,
-                          "ours": _pct(sum(c["_value"] for c in chosen) / len(chosen)), "paper": None,
+                          "ours": percent(sum(c["_value"] for c in chosen) / len(chosen)), "paper": None,
                           "n": sum(c["n"] for c in chosen), "n_sets": len(chosen),
                           "limited": any(c["limited"] for c in chosen),
                           "manifest": ",".join(sorted({c["manifest"] for c in chosen})),
-                          "ci_lo": _pct(lo), "ci_hi": _pct(hi),
+                          "ci_lo": percent(lo), "ci_hi": percent(hi),
                           "source": ",".join(sorted({c["source"] for c in chosen}))})
     frame = pd.DataFrame(rows + means)
     frame[["ci_lo", "ci_hi"]] = frame[["ci_lo", "ci_hi"]].astype(float)
@@ -173,7 +168,7 @@ def _row_ci(row: dict[str, Any], metric: str) -> tuple[float | None, float | Non
     if not ok or not (0.0 <= ci[0] <= ci[1] <= 1.0):
         raise DataError(f"Test set {row.get('dataset')!r} has a malformed {metric} confidence interval {ci!r} "
                         f"(expected [lo, hi] fractions with 0 <= lo <= hi <= 1); re-run the evaluation.")
-    return _pct(float(ci[0])), _pct(float(ci[1]))
+    return percent(float(ci[0])), percent(float(ci[1]))
 
 
 def _real_source(row: dict[str, Any]) -> tuple[str, ...]:

@@ -7,7 +7,16 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["fmt_cell", "to_markdown"]
+__all__ = ["percent", "fmt_cell", "to_markdown"]
+
+
+def percent(value: Any) -> float | None:
+    """A fraction in [0, 1] as percent rounded to 2 decimals; ``None`` for ``None``/NaN (an undefined metric).
+
+    >>> percent(0.12345), percent(float("nan"))
+    (12.35, None)
+    """
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
 
 
 def fmt_cell(value: Any) -> str:
