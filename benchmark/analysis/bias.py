@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
+from fakebench.analysis.bootstrap import bootstrap_ci
 from fakebench.core.env import cache_root
 from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
 
@@ -252,22 +253,6 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 
 
-def _bootstrap_auc(y: np.ndarray, score: np.ndarray, *, n_boot: int, seed: int, level: float = 0.95
-                   ) -> tuple[float, float]:
-    """Stratified percentile bootstrap CI of the ROC-AUC (reals and fakes resampled separately; Mann-Whitney U with
-    average ranks for ties)."""
-    from scipy.stats import rankdata
-
-    rng = np.random.default_rng(seed)
-    pos, neg = score[y == 1], score[y == 0]
-    samples = np.concatenate([rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1)
-    ranks = rankdata(samples, axis=1)
-    n1, n0 = len(pos), len(neg)
-    aucs = (ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
-    alpha = (1 - level) / 2
-    return float(np.quantile(aucs, alpha)), float(np.quantile(aucs, 1 - alpha))
-
-
 #: Features that measure compressed size: for a fixed codec, quality and size they follow the image content's
 #: entropy (smoothness, texture), so they are excluded from the container-only variant of the baseline.
 SIZE_FEATURES = ("log2_file_size", "bits_per_pixel")
@@ -314,7 +299,7 @@ def shortcut_baseline(meta: pd.DataFrame, *, n_splits: int = 5, n_boot: int = 10
     folds = StratifiedKFold(n_splits=min(n_splits, n_real, n_fake), shuffle=True, random_state=seed)
     oof = cross_val_predict(model, features.to_numpy(), y, cv=folds, method="predict_proba")[:, 1]
     auc = _auc(y, oof)
-    lo, hi = _bootstrap_auc(y, oof, n_boot=n_boot, seed=seed)
+    lo, hi = bootstrap_ci(y, oof, "auc", n_boot=n_boot, seed=seed)  # stratified percentile bootstrap
     coef = model.fit(features.to_numpy(), y)[-1].coef_[0]
     order = np.argsort(-np.abs(coef), kind="stable")[:top_k]
     out.update(shortcut_auc=auc, shortcut_auc_ci=[lo, hi], flagged=bool(auc >= FLAG_AUC and lo > FLAG_CI_LOW),
