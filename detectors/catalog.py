@@ -343,8 +343,9 @@ INSTRUCTBLIP_CARD = DetectorCard(
     notes=AFP_NOTES + " Published numbers and their decision rule: the 'InstructBLIP (P)' column of the AntifakePrompt "
           "tables (v1 and v3 share it) equals the authors' zero-shot logs of 2023-08-01 (deepfake-detection/log/"
           "original.txt), written by the CSV-era test script, whose committed version (deepfake-detection/test.py "
-          "@ 04df44d) decides by predict_answers(inference_method='generate') (beam 5, at most 10 new tokens, "
-          "repetition penalty 1.5, length penalty 0) and then an exact match with 'yes': use "
+          "@ 04df44d) decides by predict_answers(inference_method='generate') (beam 5, max_length 10 and "
+          "min_length 1, which under the paper's transformers 4.33 meant at most 9 new tokens with end-of-sequence "
+          "allowed first, repetition penalty 1.5, length penalty 0) and then an exact match with 'yes': use "
           "decision='generate' to reproduce that column (hard 0/1 outputs, no AP/AUC). The default 'likelihood' "
           "rule is the README-era test.py (predict_class, e549082 onward) applied to the zero-shot prompt.",
 )

@@ -8,6 +8,7 @@ loading from Hugging Face folders. Real-weight checks are marked ``weights``/``g
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ from PIL import Image
 
 from _tiny_instructblip import build_tiny, save_tiny_hub, tiny_llm_tokenizer, write_official_checkpoint
 from fakebench.core.errors import CheckpointError, DataError, FakebenchError, WeightsNotFoundError
-from conftest import make_image
+from conftest import REPO, make_image
 from fakebench.detectors.catalog import AFP_LAMA_MEAN, AFP_LAMA_STD, AFP_SD2_MEAN, AFP_SD2_STD
 from fakebench.detectors.antifakeprompt import (AFP_PROMPT, LAVIS_LLM_KEY, LAVIS_QFORMER_KEY, AntifakePrompt,
                                       InstructBlipZeroShot, PseudoWordEmbedding, apply_lavis_precision,
@@ -510,8 +511,10 @@ def test_paper_era_decision_rule_is_an_exact_yes_match(monkeypatch):
 
 
 def test_generated_answers_follow_the_lavis_generate_call():
-    """generate_answers = the LLM's beam search on the same input embeddings HF's forward builds, with the paper-era
-    settings, never producing a padding row."""
+    """generate_answers = :func:`lavis_generate` (checked against the official call below) on the same input
+    embeddings HF's forward builds, never producing a padding row, decoded as LAVIS decodes."""
+    from fakebench.detectors.antifakeprompt.generation import lavis_generate
+
     det = InstructBlipZeroShot.from_model(*_parts_tuple(), decision="generate")
     rows = _amplify_padding_rows(det, 4.0)
     pixels = _images(2)
@@ -525,19 +528,11 @@ def test_generated_answers_follow_the_lavis_generate_call():
     with torch.no_grad():
         det.model(**det.model_inputs(pixels))
     hook.remove()
-    generated = []
-    original = llm.generate
-    llm.generate = lambda *a, **k: generated.append(original(*a, **k)) or generated[-1]
     texts = det.generate_answers(pixels)
-    del llm.generate
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
-    assert int(generated[0].max()) < rows  # the padding rows are never generated
-    expected = original(inputs_embeds=captured["embeds"], attention_mask=torch.ones(captured["embeds"].shape[:2],
-                                                                                      dtype=torch.long),
-                        num_beams=5, max_new_tokens=10, min_new_tokens=1, repetition_penalty=1.5, length_penalty=0.0,
-                        do_sample=False, eos_token_id=2, pad_token_id=2,
-                        suppress_tokens=list(range(rows, llm.lm_head.weight.shape[0])))
-    expected = expected.masked_fill(expected == 0, 2)
+    expected = lavis_generate(llm, captured["embeds"], torch.ones(captured["embeds"].shape[:2], dtype=torch.long),
+                              scored_vocab=rows, eos=2)
+    assert int(expected.max()) < rows and expected.shape[1] <= 9  # padding rows never generated; at most 9 tokens
     assert texts == [t.strip() for t in det.tokenizer.batch_decode(expected, skip_special_tokens=True)]
 
 
@@ -723,3 +718,44 @@ def test_real_checkpoint_on_gpu():
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 320, 3), dtype=np.uint8))
     out = det.predict_images([img, img])
     assert out.prob.shape == (2,) and torch.allclose(out.prob[0], out.prob[1])
+
+
+# -- the paper-era generate rule against the official call (transformers 4.33.3 under LAVIS' arguments) -----------------
+AFP_GENERATE_FIXTURE = REPO / "tests" / "fixtures" / "parity" / "afp_generate"
+
+
+def _until_eos(row: list[int], eos: int = 2) -> list[int]:
+    return row[: row.index(eos) + 1] if eos in row else row
+
+
+@pytest.mark.parametrize("setting", ["random", "eos_first", "random_b"])
+def test_lavis_generate_reproduces_the_official_call(setting):
+    """The port, on an HF-layout head with 63 large padding rows, generates exactly the tokens the official
+    ``llm_model.generate(inputs_embeds=..., max_length=10, min_length=1, ...)`` generated under transformers 4.33.3
+    with the 1,001-row LAVIS-layout head (``tools/parity/afp_generate.py``): at most 9 new tokens, end-of-sequence
+    allowed first, padding rows outside the softmax. The pre-fix settings (10/1 new tokens, rows masked after the
+    softmax) disagree on this fixture."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from fakebench.detectors.antifakeprompt.generation import lavis_generate
+
+    meta = json.loads((AFP_GENERATE_FIXTURE / "expected.json").read_text())
+    tensors = torch.load(AFP_GENERATE_FIXTURE / "tensors.pt", weights_only=True)
+    cfg = meta["config"]
+    scored, pad_rows = cfg["vocab_size"], meta["pad_rows"]
+    config = LlamaConfig(**{**cfg, "vocab_size": scored + pad_rows}, bos_token_id=meta["bos"], eos_token_id=meta["eos"],
+                         pad_token_id=meta["pad"], tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    state = {k.split(".", 1)[1]: v.float() for k, v in tensors.items() if k.startswith(setting + ".")}
+    gen = torch.Generator().manual_seed(7)
+    for key in ("model.embed_tokens.weight", "lm_head.weight"):  # the HF layout's extra rows, large on purpose
+        extra = 4.0 * state[key].abs().max() * torch.randn(pad_rows, state[key].shape[1], generator=gen)
+        state[key] = torch.cat([state[key], extra])
+    model.load_state_dict(state, strict=True)
+    case = next(c for c in meta["cases"] if c["setting"] == setting)
+    out = lavis_generate(model, tensors["embeds"].float(), tensors["mask"], scored_vocab=scored, eos=meta["eos"])
+    assert out.shape[1] <= 9
+    expected = [_until_eos(row[1:]) for row in case["lavis_outputs"]]  # row[0]: 4.33's bos placeholder
+    assert [_until_eos(row) for row in out.tolist()] == expected
+    if setting == "eos_first":
+        assert sum(row == [2] for row in expected) >= 4  # end-of-sequence first: decoded '' (fake)

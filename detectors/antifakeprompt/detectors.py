@@ -237,36 +237,24 @@ class _YesNoInstructBlip(Detector):
         logit = (ll[:, 1] - ll[:, 0]).float()
         return DetectorOutput(prob=torch.sigmoid(logit), logit=logit)
 
-    #: The paper-era generation settings (AntifakePrompt ``predict_answers`` defaults passed to ``generate``: beam
-    #: search with 5 beams, at most 10 new tokens, at least 1, length penalty 0; ``generate``'s repetition penalty
-    #: 1.5; no sampling, so ``top_p`` 0.9 and temperature 1 have no effect).
-    GENERATION = {"num_beams": 5, "max_new_tokens": 10, "min_new_tokens": 1, "repetition_penalty": 1.5,
-                  "length_penalty": 0.0, "do_sample": False}
-
     @torch.inference_mode()
     def generate_answers(self, batch: torch.Tensor) -> list[str]:
-        """The paper-era answers: generated text for each image, as LAVIS ``generate`` returns it.
+        """The paper-era answers: generated text for each image, as LAVIS ``generate`` returned it.
 
         The LLM gets only ``inputs_embeds`` (query features + prompt embeddings, no ``input_ids``), as LAVIS passes
-        them, so the repetition penalty sees only generated tokens; the padding rows beyond :attr:`scored_vocab`
-        are never generated; output id 0 is mapped to ``</s>`` (LAVIS), then decoded without special tokens and
-        stripped.
+        them, and generates as transformers 4.33 did under LAVIS' call (:func:`~fakebench.detectors.antifakeprompt.
+        generation.lavis_generate`: at most 9 new tokens, end-of-sequence allowed first, the repetition penalty over
+        the start placeholder too, the head cut to :attr:`scored_vocab` rows before the softmax); output id 0 is mapped
+        to ``</s>`` (LAVIS), then decoded without special tokens and stripped.
 
         Args:
             batch: ``(N, 3, H, W)`` float32 from :meth:`transform`.
 
         Returns:
-            ``N`` strings; :meth:`predict` with ``decision='generate'`` calls an image real iff its string is exactly
-            ``yes``.
+            ``N`` strings (``''`` where end-of-sequence came first); :meth:`predict` with ``decision='generate'``
+            calls an image real iff its string is exactly ``yes``.
         """
-        from transformers import LogitsProcessor, LogitsProcessorList
-
-        scored = self.scored_vocab
-
-        class _LavisVocab(LogitsProcessor):
-            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-                scores[:, scored:] = -float("inf")
-                return scores
+        from fakebench.detectors.antifakeprompt.generation import lavis_generate
 
         inputs = self.model_inputs(batch)
         features = self.model.get_image_features(inputs["pixel_values"], qformer_input_ids=inputs["qformer_input_ids"],
@@ -275,13 +263,8 @@ class _YesNoInstructBlip(Detector):
         embeds = self.model.get_input_embeddings()(inputs["input_ids"])
         mask = (inputs["input_ids"] == self.ids.image_token).unsqueeze(-1).expand_as(embeds)
         embeds = embeds.masked_scatter(mask, features.to(embeds.device, embeds.dtype))
-        with warnings.catch_warnings():  # "penalty only to newly generated tokens": what LAVIS does
-            warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds.*")
-            out = self.model.language_model.generate(inputs_embeds=embeds, attention_mask=inputs["attention_mask"],
-                                                     logits_processor=LogitsProcessorList([_LavisVocab()]),
-                                                     eos_token_id=self.ids.eos, pad_token_id=self.ids.eos,
-                                                     **self.GENERATION)
-        out = out.masked_fill(out == 0, self.ids.eos)
+        out = lavis_generate(self.model.language_model, embeds, inputs["attention_mask"],
+                             scored_vocab=self.scored_vocab, eos=self.ids.eos)
         return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     @property
