@@ -28,7 +28,7 @@ from fakebench.eval.harness import run_evaluation, sets_from_data_dir  # noqa: E
 from fakebench.eval.runner import read_predictions  # noqa: E402
 from fakebench.report import build_report, write_report  # noqa: E402
 
-SECTIONS = ("summary", "leaderboard", "heatmaps", "curves", "histograms", "calibration", "robustness", "bias-audit",
+SECTIONS = ("headline", "summary", "leaderboard", "heatmaps", "curves", "histograms", "calibration", "robustness", "bias-audit",
             "gallery", "provenance")
 MAX_GALLERY = 2
 

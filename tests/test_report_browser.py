@@ -40,9 +40,10 @@ def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
                           timeout=180)
 
 
-def dump_dom(path: Path, tmp: Path) -> tuple[str, list[str]]:
-    """The DOM after the load event, and the browser's console/resource error lines."""
-    res = chromium("--virtual-time-budget=10000", "--dump-dom", path.resolve().as_uri(), tmp=tmp)
+def dump_dom(path: Path, tmp: Path, width: int = 1280) -> tuple[str, list[str]]:
+    """The DOM after the load event in a ``width`` px wide window, and the browser's console/resource error lines."""
+    res = chromium("--virtual-time-budget=10000", f"--window-size={width},900", "--dump-dom", path.resolve().as_uri(),
+                   tmp=tmp)
     assert res.returncode == 0, res.stderr[-2000:]
     errors = [line for line in res.stderr.splitlines()
               if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
@@ -104,3 +105,49 @@ def test_screenshot_is_not_blank(report, tmp_path):
         shutil.copy(shot, keep)
     assert arr.std() > 20  # text, tables and figures, not an empty page
     assert (arr < 100).mean() > 0.01 and (arr > 240).mean() > 0.3
+
+
+def _framed(report: Path, tmp: Path, width: int) -> Path:
+    """A page that shows ``report`` in a ``width`` px wide iframe and, once the report's own load-time check has run,
+    copies its ``data-fb-*`` results onto its own ``<html>``. Headless Chromium will not make a window narrower than
+    500 px, so a phone's viewport is an iframe's."""
+    page = tmp / f"framed-{width}.html"
+    page.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="{report.resolve().as_uri()}" '
+        f'style="width:{width}px;height:900px;border:0"></iframe><script>'
+        "var t=setInterval(function(){try{var d=document.getElementById('f').contentDocument.documentElement;"
+        "if(d.getAttribute('data-fb-check')==='done'){clearInterval(t);"
+        "['viewport','overflow','overflow-list','images'].forEach(function(k){"
+        "document.documentElement.setAttribute('data-fb-'+k,d.getAttribute('data-fb-'+k));});}}"
+        "catch(e){document.documentElement.setAttribute('data-fb-error',String(e));clearInterval(t);}},50);"
+        "</script></body></html>")
+    return page
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_layout_fits_desktop_and_phone_widths(report, tmp_path, width):
+    """At 1280 px and at a phone's 390 px, no element is wider than the viewport unless it sits inside a scroll box
+    (wide tables scroll inside their own box). The page measures this after load (``data-fb-overflow``)."""
+    if width >= 500:
+        dom, errors = dump_dom(report, tmp_path, width)
+        assert errors == [] and sentinel(dom) == ""
+    else:
+        res = chromium("--allow-file-access-from-files", "--virtual-time-budget=15000", "--window-size=800,900",
+                       "--dump-dom", _framed(report, tmp_path, width).as_uri(), tmp=tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
+        dom = res.stdout
+        assert not re.search(r"<html[^>]*data-fb-error", dom), dom[:500]
+    viewport = re.search(r'<html[^>]*data-fb-viewport="(\d+)"', dom)
+    assert viewport, "the load-time layout check did not run"
+    assert abs(int(viewport.group(1)) - width) <= 20, viewport.group(1)  # the width really applied (scrollbar aside)
+    over = re.search(r'<html[^>]*data-fb-overflow="(\d+)"', dom)
+    listed = re.search(r'data-fb-overflow-list="([^"]*)"', dom)
+    assert over and over.group(1) == "0", listed.group(1) if listed else dom[:500]
+
+
+def test_headline_and_one_filterable_gallery(report, tmp_path):
+    """The report opens with a headline naming the detector ahead; the gallery is one list with a working filter."""
+    dom, _ = dump_dom(report, tmp_path)
+    assert re.search(r'<section id="headline"[^>]*>\s*<h2', dom)
+    assert re.search(r'class="headline"', dom) and " ahead " in re.sub(r"<[^>]+>", " ", dom)
+    assert dom.count('id="gallery-all"') == 1 and re.search(r'<output id="gallery-count"[^>]*>\d+ of \d+ shown', dom)

@@ -1,6 +1,7 @@
 """``write_report``: one self-contained ``report.html`` (plus every figure as PNG and SVG) from run folders.
 
-Sections (their HTML ids): ``summary``, ``leaderboard`` (means and per-set tables with n, and confidence intervals
+Sections (their HTML ids): ``headline`` (which detector is ahead on mean accuracy, by how much, with the paired CI
+and Holm-adjusted per-set p-values of ``fakebench compare``; what is not significant), ``summary``, ``leaderboard`` (means and per-set tables with n, and confidence intervals
 when ``results.json`` has them), ``heatmaps`` (accuracy and AP, test set x detector), ``curves`` (ROC, precision-recall
 and DET, pooled and per set, with the 0.5-threshold, EER and calibrated operating points), ``histograms`` (fake
 probability of real vs fake images per set), ``calibration`` (reliability diagrams, ECE), ``robustness`` (metric vs
@@ -31,8 +32,11 @@ from fakebench.report.html import esc, figure, page, pct, pct_ci, table
 
 __all__ = ["write_report", "build_report", "thumbnail"]
 
+#: Fewest real and fake images (each) a test set needs for its own small-multiple panel (curves, histograms).
+MIN_PANEL_PER_CLASS = 5
+
 _NAMES = {"acc": "accuracy", "real_acc": "real acc", "fake_acc": "fake acc", "ap": "AP", "auc": "ROC-AUC"}
-_SECTIONS = (("summary", "Summary"), ("leaderboard", "Leaderboard"), ("heatmaps", "Heatmaps"),
+_SECTIONS = (("headline", "Who is ahead"), ("summary", "Summary"), ("leaderboard", "Leaderboard"), ("heatmaps", "Heatmaps"),
              ("curves", "ROC, precision-recall and DET curves"), ("histograms", "Score histograms"),
              ("calibration", "Calibration"), ("robustness", "Robustness"), ("bias-audit", "Bias audit"),
              ("gallery", "Most confident errors"), ("provenance", "Provenance"))
@@ -86,7 +90,7 @@ def thumbnail(path: str | os.PathLike, *, crop_box: Sequence[int] | None = None,
 
 class _Report:
     def __init__(self, inputs: ReportInputs, output: Path, *, title: str | None, max_gallery: int, max_sets: int,
-                 thumb_px: int, dpi: int, gradcam: bool = False) -> None:
+                 thumb_px: int, dpi: int, gradcam: bool = False, n_boot: int = 1000) -> None:
         from fakebench.report.figures import FigureWriter
 
         self.inputs = inputs
@@ -102,6 +106,7 @@ class _Report:
         self.data: dict[str, Any] = {"schema": "fakebench.report/1", "fakebench": __version__, "runs": []}
         self.thumb_cache: dict[tuple[str, Any], Any] = {}
         self.gradcam = gradcam
+        self.n_boot = n_boot
         self.cam_detectors: dict[str, tuple[Any, str]] = {}  # run label -> (detector or None, note)
         self.cam_cache: dict[tuple[str, str, Any], tuple[Any, str]] = {}
 
@@ -175,6 +180,31 @@ class _Report:
                 parts.append(f'<p class="warn">{esc(run.label)}:</p><ul>{items}</ul>')
         return "".join(parts)
 
+    def headline(self) -> str:
+        """Which detector is ahead on mean accuracy, by how much, with the paired CI and p-values of ``compare``
+        (per-set p-values adjusted across sets), over how many sets and images; and what is not significant."""
+        ranked = sorted(self.runs, key=lambda r: -_mean_acc(r))
+        board = "; ".join(f"{i}. {esc(r.label)} {pct(_mean_acc(r))}" for i, r in enumerate(ranked, 1))
+        if len(ranked) < 2:
+            r = ranked[0]
+            n = sum(len(s.own) for s in r.sets)
+            return (f'<div class="headline"><p class="lead">One run: {esc(r.label)}, mean accuracy '
+                    f'{pct(_mean_acc(r))}% over {len(r.sets)} test set(s), {n} images.</p><p class="note">Add a '
+                    f'second run on the same test sets to see which detector is ahead.</p></div>')
+        lead, second = ranked[0], ranked[1]
+        from fakebench.analysis.compare import compare_runs
+        from fakebench.core.errors import DataError
+
+        try:
+            result = compare_runs(lead.run_dir, second.run_dir, n_boot=self.n_boot, seed=0)
+        except DataError as exc:
+            return (f'<div class="headline"><p class="lead">{esc(lead.label)} has the highest mean accuracy '
+                    f'({pct(_mean_acc(lead))}%), ahead of {esc(second.label)} ({pct(_mean_acc(second))}%).</p>'
+                    f'<p class="warn">No paired comparison: {esc(str(exc).splitlines()[0])}</p>'
+                    f'<p class="note">Ranking by mean accuracy (percent): {board}.</p></div>')
+        self.data["headline"] = _clean(result)
+        return _headline_html(result, lead.label, second.label, board)
+
     def leaderboard(self) -> str:
         rows = []
         for run in self.runs:
@@ -213,6 +243,11 @@ class _Report:
         from fakebench.report.figures import heatmap
 
         out = []
+        counts = np.zeros((len(self.set_names), len(self.runs)), dtype=np.int64)
+        for j, run in enumerate(self.runs):
+            for i, set_name in enumerate(self.set_names):
+                s = self._set(run, set_name)
+                counts[i, j] = len(s.own) if s is not None else 0
         for key, name in (("acc", "Accuracy"), ("ap", "AP")):
             values = np.full((len(self.set_names), len(self.runs)), np.nan)
             for j, run in enumerate(self.runs):
@@ -220,14 +255,38 @@ class _Report:
                     s = self._set(run, set_name)
                     if s is not None and finite(s.row.get(key)):
                         values[i, j] = 100 * s.row[key]
-            fig = heatmap(values, self.set_names, self.labels, metric=name)
+            fig = heatmap(values, self.set_names, self.labels, metric=name, counts=counts)
+            out.append(f"<h3>{esc(name)} per test set and detector</h3>")
             out.append(self._figure(
                 fig, f"heatmap-{key}",
-                caption=f"{name} (%) of each detector (column) on each test set (row), as reported in results.json; "
+                caption=f"{name} (%) of each detector (column, named above and below the grid) on each test set "
+                        f"(row), as reported in results.json, with the number of images scored (n) in each cell; "
                         f"darker = lower. Grey 'n/a' cells: the detector was not run on that set or the metric is "
                         f"undefined (e.g. AP on a single-label set).",
                 alt=f"Heatmap of {name.lower()} per test set and detector"))
         return "".join(out)
+
+    def _drawable(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Split test sets into those with enough images for a small-multiple panel and those without.
+
+        A panel needs at least :data:`MIN_PANEL_PER_CLASS` real and as many fake images (pooled with the set's real
+        reference, as its AP/AUC are); with fewer, its curve is a couple of steps and its histogram a couple of bars.
+        """
+        keep, few = [], []
+        for name in names:
+            data = list(self.curves.get(name, {}).values())
+            n_real = max((int(d.get("n_real") or 0) for d in data), default=0)
+            n_fake = max((int(d.get("n_fake") or 0) for d in data), default=0)
+            (keep if min(n_real, n_fake) >= MIN_PANEL_PER_CLASS else few).append(name)
+        return keep, few
+
+    @staticmethod
+    def _too_few(few: Sequence[str], what: str) -> str:
+        if not few:
+            return ""
+        return (f'<p class="too-few">Not drawn ({what}): {len(few)} test set(s) with fewer than '
+                f'{MIN_PANEL_PER_CLASS} real or {MIN_PANEL_PER_CLASS} fake images, too few images for a panel: '
+                f'{esc(", ".join(few))}. Their numbers are in the tables.</p>')
 
     def curves_section(self) -> str:
         from fakebench.report.figures import curves_grid, pooled_curves
@@ -237,6 +296,7 @@ class _Report:
         if any(r["calibrated_threshold"] is not None for r in self.data["runs"]):
             points += ", square = calibrated threshold from results.json"
         if self.pooled:
+            out.append("<h3>All test sets pooled</h3>")
             out.append(self._figure(
                 pooled_curves(self.pooled), "curves-pooled",
                 caption=f"ROC, precision-recall and DET curves of each detector over all its scored images pooled "
@@ -249,9 +309,14 @@ class _Report:
         sets = [n for n in self.set_names if n in self.curves]
         if not sets:
             return "".join(out) + "<p class=\"note\">No test set has both real and fake images: no curves.</p>"
+        sets, few = self._drawable(sets)
+        out.append(self._too_few(few, "per-set curves"))
+        if not sets:
+            return "".join(out)
         shown = sets[: self.max_sets]
         more = f" Only the first {len(shown)} of {len(sets)} sets are drawn." if len(sets) > len(shown) else ""
         for kind, name in (("roc", "ROC"), ("pr", "Precision-recall"), ("det", "DET")):
+            out.append(f"<h3>{name} curves per test set</h3>")
             out.append(self._figure(
                 curves_grid(kind, shown, self.curves, self.labels), f"curves-{kind}-per-set",
                 caption=f"{name} curves per test set (one panel per set, one line per detector; fake = positive "
@@ -265,10 +330,19 @@ class _Report:
 
         out = []
         for run in self.runs:
-            sets = [s for s in run.sets if len(s.own)][: self.max_sets]
+            scored = [s for s in run.sets if len(s.own)]
+            enough = [s for s in scored
+                      if min(int((s.own["label"] == 0).sum()), int((s.own["label"] == 1).sum())) >= MIN_PANEL_PER_CLASS
+                      or (s.kind != "mixed" and len(s.own) >= MIN_PANEL_PER_CLASS)]
+            few = [s.name for s in scored if s not in enough]
+            sets = enough[: self.max_sets]
+            out.append(f"<h3>{esc(run.label)}</h3>")
+            out.append(self._too_few(few, "histograms"))
+            if not sets:
+                continue
             own = {s.name: (s.own["label"].to_numpy(np.int64), s.own["prob"].to_numpy(np.float64)) for s in sets}
-            more = (f" Only the first {len(sets)} of {len(run.sets)} sets are drawn."
-                    if len(run.sets) > len(sets) else "")
+            more = (f" Only the first {len(sets)} of {len(enough)} sets are drawn."
+                    if len(enough) > len(sets) else "")
             out.append(self._figure(
                 histograms([s.name for s in sets], own), f"histograms-{_slug(run.label)}",
                 caption=f"{run.label}: histograms of the fake probability of the real (blue, filled) and "
@@ -424,41 +498,53 @@ class _Report:
         return out
 
     def gallery(self) -> str:
-        out = [f'<p class="note">Per test set and detector, up to {self.max_gallery} real images called fake with '
-               f'the highest fake probability (blue frame) and up to {self.max_gallery} fake images called real with '
-               f'the lowest (orange frame), ranked by logit when available. Thumbnails at most {self.thumb_px} px, '
-               f'after the manifest crop.</p>']
+        out = [f'<p class="note">One gallery, most confident errors first: per test set and detector, up to '
+               f'{self.max_gallery} real images called fake with the highest fake probability (blue frame) and up to '
+               f'{self.max_gallery} fake images called real with the lowest (orange frame), ranked by logit when '
+               f'available; then all of them sorted by how far their score is from the threshold. Thumbnails at '
+               f'most {self.thumb_px} px, after the manifest crop. Filter by test set, detector or class below.</p>']
         if self.gradcam:
             out.append(self._gradcam_notes())
-        open_attr = "open" if len(self.set_names) <= 6 else ""
+        items = []
         for name in self.set_names:
             per_run = self.galleries.get(name, {})
-            n_err = sum(len(g["real"]) + len(g["fake"]) for g in per_run.values())
-            blocks = []
             for run in self.runs:
                 if run.label not in per_run:
                     continue
                 s = self._set(run, name)
-                lists = []
-                for cls, text in (("real", "Real images called fake"), ("fake", "Fake images called real")):
-                    items = per_run[run.label][cls]
-                    if not items:
-                        lists.append(f'<h5>{text}</h5><p class="note">None.</p>')
-                        continue
-                    crop = s.crop_box if s else None
-                    cams = {it["image"]: self._cam(run, it["image"], crop) if self.gradcam else "" for it in items}
-                    figs = "".join(
-                        f'<li><figure class="thumb {cls}{" with-cam" if cams[it["image"]] else ""}" '
-                        f'data-set="{esc(name)}" data-run="{esc(run.label)}" '
-                        f'data-class="{cls}" data-image="{esc(it["image"])}" data-prob="{it["prob"]:.6g}">'
-                        f'{self._thumb(it["image"], crop)}{cams[it["image"]]}'
-                        f'<figcaption>{esc(Path(it["image"]).name)}<br>fake prob {it["prob"]:.4f}</figcaption>'
-                        f'</figure></li>' for it in items)
-                    lists.append(f'<h5>{text}</h5><ul class="gallery" aria-label="{text}, {esc(run.label)}, '
-                                 f'{esc(name)}">{figs}</ul>')
-                blocks.append(f'<div class="gallery-run"><h4>{esc(run.label)}</h4>{"".join(lists)}</div>')
-            out.append(f'<details {open_attr} id="gallery-{_slug(name)}"><summary>{esc(name)} ({n_err} errors '
-                       f'shown)</summary><div class="gallery-set">{"".join(blocks)}</div></details>')
+                threshold = float(run.results.get("threshold", 0.5) or 0.5)
+                for cls in ("real", "fake"):
+                    for it in per_run[run.label][cls]:
+                        items.append((_error_margin(it, threshold), len(items), name, run, s, cls, it))
+        if not items:
+            return "".join(out) + '<p class="note">No errors to show.</p>'
+        items.sort(key=lambda t: (-t[0], t[1]))
+
+        def options(values: Sequence[str]) -> str:
+            return "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
+
+        out.append(
+            '<form class="filter" id="gallery-filter" aria-label="Filter the gallery" onsubmit="return false">'
+            f'<label>Test set <select data-key="set"><option value="">all ({len(self.set_names)})</option>'
+            f'{options(self.set_names)}</select></label>'
+            f'<label>Detector <select data-key="run"><option value="">all ({len(self.runs)})</option>'
+            f'{options(self.labels)}</select></label>'
+            '<label>Class <select data-key="class"><option value="">both</option>'
+            '<option value="real">real called fake</option><option value="fake">fake called real</option>'
+            '</select></label><output id="gallery-count"></output></form>')
+        figs = []
+        for _, _, name, run, s, cls, it in items:
+            crop = s.crop_box if s else None
+            cam = self._cam(run, it["image"], crop) if self.gradcam else ""
+            what = "real called fake" if cls == "real" else "fake called real"
+            figs.append(
+                f'<li><figure class="thumb {cls}{" with-cam" if cam else ""}" data-set="{esc(name)}" '
+                f'data-run="{esc(run.label)}" data-class="{cls}" data-image="{esc(it["image"])}" '
+                f'data-prob="{it["prob"]:.6g}">{self._thumb(it["image"], crop)}{cam}'
+                f'<figcaption>{esc(Path(it["image"]).name)}<br>{what}, fake prob {it["prob"]:.4f}<br>'
+                f'{esc(name)} / {esc(run.label)}</figcaption></figure></li>')
+        out.append(f'<ul class="gallery" id="gallery-all" aria-label="Most confident errors">{"".join(figs)}</ul>')
+        out.append(_GALLERY_FILTER_JS)
         return "".join(out)
 
     def provenance(self) -> str:
@@ -496,7 +582,7 @@ class _Report:
     # ------------------------------------------------------------------ page
     def render(self) -> str:
         self.compute()
-        bodies = {"summary": self.summary, "leaderboard": self.leaderboard, "heatmaps": self.heatmaps,
+        bodies = {"headline": self.headline, "summary": self.summary, "leaderboard": self.leaderboard, "heatmaps": self.heatmaps,
                   "curves": self.curves_section, "histograms": self.histograms, "calibration": self.calibration,
                   "robustness": self.robustness, "bias-audit": self.bias, "gallery": self.gallery,
                   "provenance": self.provenance}
@@ -507,9 +593,83 @@ class _Report:
         return page(title=self.title, subtitle=subtitle, nav=_SECTIONS, body=body, data=_clean(self.data))
 
 
+def _mean_acc(run: RunData) -> float:
+    """The run's unweighted mean accuracy over test sets (fraction; -1 when undefined, so it sorts last)."""
+    value = ((run.results.get("metrics") or {}).get("mean") or {}).get("acc")
+    return float(value) if finite(value) else -1.0
+
+
+def _headline_html(result: dict[str, Any], lead: str, second: str, board: str) -> str:
+    """The headline box from :func:`fakebench.analysis.compare.compare_runs` output (A = the leader)."""
+    mean = result["mean"]["acc"]
+    rows = result["per_dataset"]
+    n_images = sum(int(r["n"]) for r in rows)
+    level = int(round(100 * result["level"]))
+    lo, hi = (mean.get("ci") or [math.nan, math.nan])[:2]
+    ci = f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if finite(lo) and finite(hi) else "[n/a]"
+    p_mean = mean.get("p_value")
+    p_text = f"p = {p_mean:.3g}" if finite(p_mean) else "no p-value"
+    significant = finite(lo) and finite(hi) and (lo > 0 or hi < 0)
+    verdict = ("The lead is statistically significant at this level." if significant else
+               f"The lead is not significant: the {level}% interval includes 0.")
+    tested = [r for r in rows if finite((r.get("acc") or {}).get("p_value"))]
+    adjusted = _holm([r["acc"]["p_value"] for r in tested])
+    alpha = 1 - result["level"]
+    sig = [r["dataset"] for r, p in zip(tested, adjusted) if p <= alpha]
+    not_sig = [r["dataset"] for r, p in zip(tested, adjusted) if p > alpha]
+    untested = [r["dataset"] for r in rows if r not in tested]
+    parts = [f'<div class="headline"><p class="lead">{esc(lead)} is ahead of {esc(second)} by '
+             f'{100 * mean["diff"]:+.2f} points of mean accuracy over {len(rows)} test set(s) and {n_images} '
+             f'images ({level}% paired CI {ci}, {p_text}).</p><p>{verdict}</p>',
+             f"<p>Per test set (p-values Holm-adjusted across the {len(tested)} set(s) that have one): significant "
+             f"on {len(sig)} of {len(tested)}" + (f" ({esc(', '.join(sig))})" if sig else "")
+             + ("; not significant on " + esc(", ".join(not_sig[:12])) + (", ..." if len(not_sig) > 12 else "")
+                if not_sig else "") + ".</p>"]
+    if untested:
+        parts.append(f'<p class="note">No p-value (too few images of a class) on {len(untested)} set(s): '
+                     f'{esc(", ".join(untested[:12]))}{", ..." if len(untested) > 12 else ""}.</p>')
+    parts.append(f'<p class="note">Ranking by mean accuracy (percent): {board}. From <code>fakebench compare</code> '
+                 f'({result["n_boot"]} paired resamples); the full table is in its output.</p></div>')
+    return "".join(parts)
+
+
+def _holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (statsmodels ``multipletests(method='holm')``), in the input order."""
+    if not p_values:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    return [float(p) for p in multipletests(list(p_values), method="holm")[1]]
+
+
+def _error_margin(item: dict[str, Any], threshold: float) -> float:
+    """How confidently wrong a gallery item is: ``|logit - logit(threshold)|`` when it has a logit, else
+    ``|prob - threshold|`` (on a comparable scale after the logit transform)."""
+    logit = item.get("logit")
+    if isinstance(logit, (int, float)) and math.isfinite(logit) and 0 < threshold < 1:
+        return abs(float(logit) - math.log(threshold / (1 - threshold)))
+    prob = min(max(float(item["prob"]), 1e-12), 1 - 1e-12)
+    t = min(max(threshold, 1e-12), 1 - 1e-12)
+    return abs(math.log(prob / (1 - prob)) - math.log(t / (1 - t)))
+
+
+_GALLERY_FILTER_JS = """<script>(function(){
+  var form=document.getElementById('gallery-filter');if(!form){return;}
+  var items=document.querySelectorAll('#gallery-all > li'),out=document.getElementById('gallery-count');
+  function apply(){
+    var want={};form.querySelectorAll('select').forEach(function(s){want[s.dataset.key]=s.value;});
+    var shown=0;items.forEach(function(li){var f=li.firstElementChild,ok=true;
+      for(var k in want){if(want[k]&&f.getAttribute('data-'+k)!==want[k]){ok=false;}}
+      li.hidden=!ok;if(ok){shown++;}});
+    out.textContent=shown+' of '+items.length+' shown';}
+  form.addEventListener('change',apply);apply();
+})();</script>"""
+
+
 def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *, title: str | None = None,
                  max_gallery: int = 3, max_sets: int = 60, bias_audits: Iterable[str | os.PathLike] = (),
-                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False) -> tuple[Path, list[Path]]:
+                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False,
+                 n_boot: int = 1000) -> tuple[Path, list[Path]]:
     """Like :func:`write_report`, also returning every figure file written."""
     if max_gallery < 0 or max_sets < 1 or thumb_px < 16:
         raise ValueError(f"Expected max_gallery >= 0, max_sets >= 1 and thumb_px >= 16, got {max_gallery}, "
@@ -517,7 +677,7 @@ def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
     output = Path(output)
     inputs = collect_inputs(runs, bias_audits=bias_audits)
     report = _Report(inputs, output, title=title, max_gallery=max_gallery, max_sets=max_sets, thumb_px=thumb_px,
-                     dpi=dpi, gradcam=gradcam)
+                     dpi=dpi, gradcam=gradcam, n_boot=n_boot)
     text = report.render()
     written = set(report.writer.written)
     for stale in (output / "figures").glob("*"):
@@ -529,7 +689,7 @@ def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
 
 def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *, title: str | None = None,
                  max_gallery: int = 3, max_sets: int = 60, bias_audits: Iterable[str | os.PathLike] = (),
-                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False) -> Path:
+                 thumb_px: int = 128, dpi: int = 90, gradcam: bool = False, n_boot: int = 1000) -> Path:
     """Write ``<output>/report.html`` (one self-contained file) and ``<output>/figures/*.png|svg``.
 
     Args:
@@ -546,6 +706,8 @@ def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
             and UnivFD whose weights can be reloaded from what ``results.json`` records (same sha256); other runs get
             a note in the page and plain thumbnails (see :mod:`fakebench.report.gradcam`). Runs each detector on the
             CPU once per gallery image; needs torch and the ``grad-cam`` package (``explain`` extra).
+        n_boot: paired bootstrap resamples of the headline's comparison of the two leading runs
+            (:func:`fakebench.analysis.compare.compare_runs`).
 
     Returns:
         The path of ``report.html``.
@@ -555,4 +717,4 @@ def write_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *
         ValueError: bad limits.
     """
     return build_report(runs, output, title=title, max_gallery=max_gallery, max_sets=max_sets,
-                        bias_audits=bias_audits, thumb_px=thumb_px, dpi=dpi, gradcam=gradcam)[0]
+                        bias_audits=bias_audits, thumb_px=thumb_px, dpi=dpi, gradcam=gradcam, n_boot=n_boot)[0]

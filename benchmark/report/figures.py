@@ -111,20 +111,28 @@ def _grid(n: int, *, ncols: int = 5, size: float = 2.3) -> tuple[Figure, np.ndar
 
 
 @_styled
-def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, metric: str) -> Figure:
+def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, metric: str,
+            counts: np.ndarray | None = None) -> Figure:
     """Test set (rows) x detector (columns) heatmap of a metric in percent; missing values are grey, labelled n/a.
+
+    Detector names label the columns above and below the grid (so a tall grid keeps them near the data); with
+    ``counts``, each cell also shows its number of images.
 
     Args:
         values: ``(len(rows), len(cols))`` float, percent in [0, 100], ``nan`` where undefined.
+        counts: optional ``(len(rows), len(cols))`` int, images scored per cell (0 = not run).
     """
     n_rows, n_cols = values.shape
     longest = max((len(r) for r in rows), default=10)
-    fig, axes = new_figure(figsize=(max(6.0, 1.5 + 0.065 * longest + 1.4 * n_cols), max(2.8, 1.6 + 0.26 * n_rows)))
+    per_row = 0.34 if counts is not None else 0.26
+    fig, axes = new_figure(figsize=(max(6.0, 1.5 + 0.065 * longest + 1.4 * n_cols),
+                                    max(3.2, 2.4 + per_row * n_rows)))
     ax = axes[0, 0]
     masked = np.ma.masked_invalid(values)
     cmap = matplotlib.colormaps["cividis"].with_extremes(bad="#d9d9d9")
     im = ax.imshow(masked, cmap=cmap, vmin=0, vmax=100, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(n_cols), labels=list(cols), rotation=30, ha="right")
+    ax.tick_params(axis="x", top=True, labeltop=n_rows > 6)
     ax.set_yticks(range(n_rows), labels=list(rows))
     ax.set_xlabel("Detector")
     ax.set_ylabel("Test set")
@@ -132,8 +140,10 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, met
         for j in range(n_cols):
             v = values[i, j]
             text = "n/a" if math.isnan(v) else f"{v:.1f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="black" if math.isnan(v) or v > 45 else "white")
+            if counts is not None:
+                text += f"\nn={int(counts[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5 if counts is not None else 7,
+                    linespacing=0.95, color="black" if math.isnan(v) or v > 45 else "white")
     fig.colorbar(im, ax=ax, label=f"{metric} (%)", shrink=min(1.0, 8 / max(n_rows, 1)) if n_rows > 8 else 1.0)
     return fig
 

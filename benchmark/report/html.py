@@ -96,6 +96,16 @@ h5{font-size:.92em;margin:8px 0 2px;color:var(--muted)}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600}
 #fakebench-errors{color:#fff;background:#a00;padding:8px;white-space:pre-wrap}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+main,section,details,.gallery-set,.gallery-run{min-width:0}
+header p,figcaption,.note,summary,h3,h4,h5,li{overflow-wrap:anywhere}
+pre{overflow-x:auto}
+.headline{border-left:4px solid var(--accent);background:#f3f6fa;padding:8px 14px;margin:10px 0}
+.headline p{margin:6px 0}.headline .lead{font-size:1.12em;font-weight:600}
+.filter{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:8px 0;font-size:13px}
+.filter select,.filter input{font:inherit;max-width:100%}
+.too-few{color:var(--muted);font-size:13px}
+@media (max-width:700px){body{padding:0 10px 40px;font-size:14px}h1{font-size:1.35em}nav ol{columns:1}
+.gallery-run{flex:1 1 100%}.thumb.with-cam{width:auto;max-width:100%}}
 @media print{nav{display:none}details{display:block}}
 """
 
@@ -120,6 +130,16 @@ _SENTINEL = """
     for(var i=0;i<imgs.length;i++){if(!imgs[i].complete||imgs[i].naturalWidth===0){bad++;
       report('image not decoded: '+(imgs[i].alt||'').slice(0,80));}}
     try{JSON.parse(document.getElementById('fakebench-data').textContent);}catch(err){report('data block: '+err);}
+    var vw=document.documentElement.clientWidth,wide=[],all=document.body.getElementsByTagName('*');
+    function scrolls(el){for(var p=el.parentElement;p&&p!==document.body;p=p.parentElement){
+      var o=getComputedStyle(p).overflowX;if(o==='auto'||o==='scroll'||o==='hidden'){return true;}}return false;}
+    for(var k=0;k<all.length;k++){var el=all[k],r=el.getBoundingClientRect();
+      if(r.width>0&&(r.right>vw+1||r.left<-1)&&!scrolls(el)){
+        wide.push(el.tagName.toLowerCase()+(el.id?'#'+el.id:'')+(el.className&&el.className.baseVal===undefined?
+          '.'+String(el.className).split(' ').join('.'):'')+' '+Math.round(r.left)+'..'+Math.round(r.right));}}
+    document.documentElement.setAttribute('data-fb-viewport',String(vw));
+    document.documentElement.setAttribute('data-fb-overflow',String(wide.length));
+    document.documentElement.setAttribute('data-fb-overflow-list',wide.slice(0,8).join('; '));
     document.documentElement.setAttribute('data-fb-images',String(imgs.length-bad));
     document.documentElement.setAttribute('data-fb-check','done');
   });
