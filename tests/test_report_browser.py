@@ -21,6 +21,7 @@ from PIL import Image
 
 pytest.importorskip("matplotlib")
 
+from conftest import make_image  # noqa: E402
 from test_report import SECTIONS, evaluate, make_tree  # noqa: E402
 
 from fakebench.report import write_report  # noqa: E402
@@ -61,6 +62,11 @@ def sentinel(dom: str) -> str:
 def report(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("browser")
     root = make_tree(base / "images")
+    # what real suites have and the toy lacks: a long unbreakable set name (it reaches headings, captions and the
+    # gallery) and a set of 1 real + 1 fake image (too few images for a panel of its own)
+    long = root / ("stable_diffusion_xl_1.0_refiner_community_checkpoint_with_a_long_unbreakable_name_" + "x" * 30)
+    make_image(long / "0_real" / "r0.png", "fake", size=48, seed=7)
+    make_image(long / "1_fake" / "f0.png", "real", size=48, seed=8)
     runs = [evaluate(root, base / "runs", "native"), evaluate(root, base / "runs", "resize32")]
     return write_report(runs, base / "report", title="Browser check")
 
@@ -151,3 +157,4 @@ def test_headline_and_one_filterable_gallery(report, tmp_path):
     assert re.search(r'<section id="headline"[^>]*>\s*<h2', dom)
     assert re.search(r'class="headline"', dom) and " ahead " in re.sub(r"<[^>]+>", " ", dom)
     assert dom.count('id="gallery-all"') == 1 and re.search(r'<output id="gallery-count"[^>]*>\d+ of \d+ shown', dom)
+    assert re.search(r'class="too-few"[^>]*>[^<]*stable_diffusion_xl', dom)  # the 1 + 1 set is named, not drawn

@@ -102,7 +102,7 @@ pre{overflow-x:auto}
 .headline{border-left:4px solid var(--accent);background:#f3f6fa;padding:8px 14px;margin:10px 0}
 .headline p{margin:6px 0}.headline .lead{font-size:1.12em;font-weight:600}
 .filter{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:8px 0;font-size:13px}
-.filter select,.filter input{font:inherit;max-width:100%}
+.filter label{max-width:100%;min-width:0}.filter select,.filter input{font:inherit;max-width:calc(100vw - 40px)}
 .too-few{color:var(--muted);font-size:13px}
 @media (max-width:700px){body{padding:0 10px 40px;font-size:14px}h1{font-size:1.35em}nav ol{columns:1}
 .gallery-run{flex:1 1 100%}.thumb.with-cam{width:auto;max-width:100%}}
