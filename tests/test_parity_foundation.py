@@ -1,0 +1,148 @@
+"""Foundation-model detectors (issue #17 part B): parity with the official code and strict loading.
+
+The fixtures in ``tests/fixtures/parity/<name>/`` were written by ``tools/parity/<name>.py`` running the official
+repository's own model and transform code on tiny seeded configurations of the same architectures (see each
+fixture's README). Parity tests need the images of ``../shared/data`` and skip without them; loading and shape tests
+run everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import lzma
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fakebench.core.errors import CheckpointError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parity"
+
+
+def _rows(name: str, **match) -> list[dict]:
+    rows = list(csv.DictReader(open(FIXTURES / name / "expected.csv")))
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def _plain_copy(xz_path: Path, tmp_path: Path) -> Path:
+    """The decompressed fixture checkpoint (a ``.pth`` exactly as the official code saves it)."""
+    out = tmp_path / xz_path.name[:-3]
+    out.write_bytes(lzma.decompress(xz_path.read_bytes()))
+    return out
+
+
+# -- DRCT --------------------------------------------------------------------------------------------------------------
+DRCT_VARIANTS = ("convnext", "clip")
+
+
+@pytest.fixture(scope="module")
+def drct_models():
+    from fakebench.detectors.drct import DRCT
+
+    return {v: DRCT.load(FIXTURES / "drct" / f"{v}_tiny.pth.xz") for v in DRCT_VARIANTS}
+
+
+@pytest.mark.parametrize("variant", DRCT_VARIANTS)
+def test_drct_matches_official(shared, drct_models, variant):
+    """Official ContrastiveModels + albumentations pipeline (cv2 reads) vs the port (PIL reads): 12 images, JPEG and
+    PNG, 32x32 to 1024x1024, odd and sub-crop sizes; |dprob| <= 1e-5 and no decision flips."""
+    det = drct_models[variant]
+    assert det.preset.name == "pad_crop224" and det.model.config.backbone == variant
+    rows = _rows("drct", variant=variant)
+    assert len(rows) == 12
+    transform = det.transform()
+    for row in rows:
+        img = Image.open(shared / "data" / row["image"]).convert("RGB")
+        assert img.size == (int(row["width"]), int(row["height"]))
+        out = det.predict(transform(img).unsqueeze(0))
+        expected = float(row["prob"])
+        assert abs(out.prob.item() - expected) <= 1e-5, row["image"]
+        assert abs(out.logit.item() - float(row["logit"])) <= 1e-4, row["image"]
+        assert (out.prob.item() > 0.5) == (expected > 0.5), row["image"]
+
+
+def test_drct_reads_the_backbone_from_the_checkpoint(drct_models):
+    from fakebench.detectors.drct import DRCTConfig
+
+    assert drct_models["convnext"].model.config == DRCTConfig("convnext", (1, 1, 2, 1), (16, 32, 48, 64), 1024, 2)
+    clip = drct_models["clip"].model
+    assert clip.config.backbone == "clip" and clip.model.fc.in_features == 768 and clip.fc.in_features == 1024
+
+
+def test_drct_plain_official_file_loads_and_batches_equal_singles(drct_models, tmp_path):
+    """The uncompressed .pth (the official format) gives the same outputs; a batch equals one-by-one scoring."""
+    from fakebench.detectors.drct import DRCT
+
+    det = DRCT.load(_plain_copy(FIXTURES / "drct" / "convnext_tiny.pth.xz", tmp_path))
+    torch.manual_seed(0)
+    batch = torch.randn(3, 3, 224, 224)
+    together = det.predict(batch)
+    alone = torch.cat([det.predict(batch[i:i + 1]).prob for i in range(3)])
+    assert torch.allclose(together.prob, alone, atol=1e-6)
+    assert torch.allclose(together.prob, drct_models["convnext"].predict(batch).prob, atol=0)
+    assert torch.allclose(torch.sigmoid(together.logit), together.prob)
+    assert det.weights.tag == "file" and len(det.weights.sha256) == 64
+
+
+@pytest.mark.parametrize("variant,drop", [("convnext", "model.stages.2.blocks.1.gamma"),
+                                          ("clip", "model.model.transformer.resblocks.0.ln_1.weight"),
+                                          ("clip", "model.fc.bias")])
+def test_drct_missing_key_is_named(tmp_path, variant, drop):
+    from fakebench.detectors.drct import DRCT
+
+    state = torch.load(_plain_copy(FIXTURES / "drct" / f"{variant}_tiny.pth.xz", tmp_path), weights_only=True)
+    del state[drop]
+    path = tmp_path / "broken.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="(?i)missing") as info:
+        DRCT.load(path)
+    assert drop.rsplit(".", 1)[0].split("model.model.")[-1] in str(info.value) and "broken.pth" in str(info.value)
+
+
+def test_drct_unexpected_key_and_foreign_checkpoint_are_refused(tmp_path):
+    from fakebench.detectors.drct import DRCT
+
+    state = torch.load(_plain_copy(FIXTURES / "drct" / "convnext_tiny.pth.xz", tmp_path), weights_only=True)
+    state["extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "extra.pth")
+    with pytest.raises(CheckpointError, match="1 unexpected: extra.weight"):
+        DRCT.load(tmp_path / "extra.pth")
+    torch.save({"fc.weight": torch.zeros(1, 768), "fc.bias": torch.zeros(1)}, tmp_path / "univfd_head.pth")
+    with pytest.raises(CheckpointError, match="unknown backbone"):
+        DRCT.load(tmp_path / "univfd_head.pth")
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="not a DRCT checkpoint"):
+        DRCT.load(tmp_path / "other.pth")
+
+
+def test_drct_transform_pads_centred_and_crops_with_floor_offsets():
+    """albumentations' PadIfNeeded/CenterCrop: zero pad top (224 - H) // 2; crop offset (H - 224) // 2, which for
+    H = 683 is 229 where torchvision's CenterCrop takes round(229.5) = 230."""
+    from fakebench.detectors.card import IMAGENET_MEAN, IMAGENET_STD
+    from fakebench.detectors.drct import DRCTTransform
+
+    t = DRCTTransform(224, IMAGENET_MEAN, IMAGENET_STD)
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, size=(683, 300, 3), dtype=np.uint8)
+    out = t(Image.fromarray(arr))
+    assert out.shape == (3, 224, 224) and out.dtype == torch.float32
+    want = (arr[229:453, 38:262].astype(np.float32) / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert np.allclose(out.numpy().transpose(1, 2, 0), want, atol=1e-5)
+    small = rng.integers(0, 256, size=(101, 30, 3), dtype=np.uint8)
+    out = t(Image.fromarray(small)).numpy().transpose(1, 2, 0)
+    zero = (0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert np.allclose(out[61, 97], (small[0, 0] / 255 - IMAGENET_MEAN) / np.array(IMAGENET_STD), atol=1e-5)
+    assert np.allclose(out[60, 97], zero, atol=1e-5) and np.allclose(out[61, 96], zero, atol=1e-5)
+
+
+def test_drct_card_lists_every_release_and_its_licence():
+    from fakebench.detectors import REGISTRY
+    from fakebench.detectors.catalog_foundation import DRCT_ZIP_MEMBERS
+
+    card = REGISTRY.card("drct")
+    assert [w.tag for w in card.weights] == list(DRCT_ZIP_MEMBERS)
+    assert "no LICENSE" in card.licence and card.default_preset == "pad_crop224"
+    assert all(w.preset == "pad_crop224" for w in card.weights)
