@@ -22,6 +22,15 @@ from fakebench.core.errors import CheckpointError
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run faster on one thread than fighting for a shared CPU (outputs agree to float rounding)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _rows(name: str, **match) -> list[dict]:
     rows = list(csv.DictReader(open(FIXTURES / name / "expected.csv")))
     return [r for r in rows if all(r[k] == v for k, v in match.items())]

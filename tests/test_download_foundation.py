@@ -1,0 +1,81 @@
+"""Weights fetching of the foundation-model detectors (issue #17 part B) through ``fakebench.hub``, offline: the card's
+sources are pointed at the loopback HTTP server (tests/_loopback.py), and the real fetch/extract code runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import lzma
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from _loopback import loopback  # noqa: F401 - pytest fixture
+from fakebench.core.errors import CheckpointError, WeightsNotFoundError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parity"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "HF_ENDPOINT", "FAKEBENCH_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _point_card_at(monkeypatch, cls, url: str) -> None:
+    """Replace every source URL of ``cls.card`` by ``url`` (same kind, file name and archive field)."""
+    card = cls.card
+    weights = tuple(dataclasses.replace(w, sources=tuple(dataclasses.replace(s, ref=url) for s in w.sources))
+                    for w in card.weights)
+    monkeypatch.setattr(cls, "card", dataclasses.replace(card, weights=weights))
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_drct_tag_fetches_the_archive_once_and_extracts_its_member(loopback, monkeypatch):
+    from fakebench.detectors.drct import DRCT
+
+    ckpt = lzma.decompress((FIXTURES / "drct" / "convnext_tiny.pth.xz").read_bytes())
+    other = b"not this one"
+    archive = _zip({"pretrained/DRCT-2M/sdv14/convnext_base_in22k_224_drct_amp_crop/14_acc0.9996.pth": ckpt,
+                    "pretrained/DRCT-2M/sdv2/convnext_base_in22k_224_drct_amp_crop/16_acc0.9993.pth": other})
+    _point_card_at(monkeypatch, DRCT, loopback.add("/pretrained.zip", archive))
+    cache = Path(os.environ["FAKEBENCH_CACHE"])
+    path, spec = DRCT.resolve_weights("convb_sdv14")
+    assert spec.tag == "convb_sdv14"
+    assert path == cache / "weights" / "drct" / "convb_sdv14" / "14_acc0.9996.pth"
+    assert path.read_bytes() == ckpt
+    assert (cache / "weights" / "drct" / "pretrained.zip").read_bytes() == archive
+    path2, _ = DRCT.resolve_weights("convb_sdv2")
+    assert path2.read_bytes() == other
+    assert loopback.count() == 1  # one archive for every tag
+    # the tag promises the published ConvNeXt-B: a tiny network under its name is refused, not silently used
+    with pytest.raises(CheckpointError, match="expected the published convnext"):
+        DRCT.load("convb_sdv14")
+
+
+def test_drct_archive_without_the_member_says_what_it_holds(loopback, monkeypatch):
+    from fakebench.detectors.drct import DRCT
+
+    _point_card_at(monkeypatch, DRCT, loopback.add("/pretrained.zip", _zip({"pretrained/x/other.pth": b"x"})))
+    with pytest.raises(WeightsNotFoundError, match="other.pth") as info:
+        DRCT.resolve_weights("clip_sdv14")
+    assert "13_acc0.9664.pth" in str(info.value) and "--weights PATH" in str(info.value)
+
+
+def test_drct_offline_cache_miss_names_the_archive_and_the_host(monkeypatch):
+    from fakebench.detectors.drct import DRCT
+
+    monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as info:
+        DRCT.resolve_weights("clip_sdv2")
+    assert "drct.clip_sdv2" in str(info.value) and "pretrained.zip" in str(info.value)
+    assert "modelscope.cn" in str(info.value)
