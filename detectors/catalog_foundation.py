@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fakebench.hub.sources import Source
 
-from fakebench.detectors.card import IMAGENET_MEAN, IMAGENET_STD, DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, DetectorCard, Preset, WeightsSpec
 
-__all__ = ["DRCT_CARD", "DRCT_ZIP_MEMBERS", "DRCT_ARCHS"]
+__all__ = ["DRCT_CARD", "DRCT_ZIP_MEMBERS", "DRCT_ARCHS", "BFREE_CARD", "BFREE_NORM_PRESETS", "BFREE_ZIP_MD5"]
 
 _DRCT_REPO = "beibuwandeluori/DRCT"
 _DRCT_COMMIT = "01aa7d0"
@@ -100,4 +100,70 @@ DRCT_CARD = DetectorCard(
           "show as a small score difference. The centre crop uses albumentations' floor offsets, which differ by "
           "one pixel from torchvision's CenterCrop when (size - 224) % 4 == 3. The README's errata: the BigGAN "
           "accuracy of DRCT (ConvNeXt-B) is 59.81%.",
+)
+
+
+_BFREE_REPO = "grip-unina/B-Free"
+_BFREE_COMMIT = "c6a9f89"
+_BFREE_LICENCE = ("GRIP-UNINA licence (LICENSE.txt): all rights reserved; use, reproduction and modification only for "
+                  "informational and NONPROFIT purposes. Code and weights alike; no commercial use.")
+
+#: ``norm_type`` of a B-Free ``config.yaml`` (``utils/normalization.py get_list_norm``) -> preset name.
+BFREE_NORM_PRESETS = {"resnet": "native", "clip": "native_clip", "none": "native_none", "xception": "native_xception"}
+
+#: MD5 of each release zip as the official code/README.md publishes it.
+BFREE_ZIP_MD5 = {"dino2reg4": "f3f53fa647848b16cf81c913f148a198"}
+
+_BFREE_SRC = ("B-Free code/main_bfree.py running_tests: Compose(get_list_norm(norm_type)) on the PIL RGB image, batch "
+              "size 1, no resize, no crop (the network's Wrapper5crops takes five 504x504 crops itself)")
+
+BFREE_CARD = DetectorCard(
+    name="bfree",
+    title="B-Free: bias-free training of a DINOv2 ViT, five 504-px crops at native resolution",
+    paper="Guillaro, Zingarini, Cozzolino and Verdoliva, A Bias-Free Training Paradigm for More General AI-generated "
+          "Image Detection, CVPR 2025",
+    paper_url="https://arxiv.org/abs/2412.17671",
+    repo=f"https://github.com/{_BFREE_REPO} @ {_BFREE_COMMIT}",
+    licence="RESTRICTIVE: " + _BFREE_LICENCE,
+    architecture="timm vit_base_patch14_reg4_dinov2 (ViT-B/14, 4 registers, LayerScale; DINOv2 LVD-142M "
+                 "initialisation) with a 1-logit head, input size 504 (36x36 patches). Wrapper5crops: the patch "
+                 "embedding runs on the whole native-size image; grids under 36 patches are tiled (replicate-wrap); "
+                 "five 36x36-patch crops (centre and four corners) go through the ViT and their logits are averaged.",
+    score="logit (mean of the five crop logits); sigmoid(logit) = P(fake); fake when logit > 0",
+    weights=(
+        WeightsSpec(
+            tag="dino2reg4", filename="BFREE_dino2reg4.zip",
+            sources=(Source("url", "https://www.grip.unina.it/download/prog/B-Free/weights/BFREE_dino2reg4.zip",
+                            filename="BFREE_dino2reg4.zip", archive="zip",
+                            notes="GRIP server; MD5 f3f53fa647848b16cf81c913f148a198 (code/README.md)."),),
+            format="zip holding BFREE_dino2reg4/config.yaml (arch 'timm_c5i504_vit_base_patch14_reg4_dinov2.lvd142m', "
+                   "norm_type 'resnet', weights_file 'model_epoch_best.pth') and model_epoch_best.pth "
+                   "({'model': timm ViT state dict}, fp32)",
+            trained_on="COCO real images and their Stable Diffusion 2.1 self-conditioned inpaintings (content "
+                       "augmentation; bias-free training)",
+            licence=_BFREE_LICENCE, preset="native",
+            notes="The README's MD5 is checked after download. A third-party record (not verified here, so not "
+                  "enforced) gives the zip 321,653,488 bytes, sha256 8230fd3f0f3a64a6403acb692ce1663718ed16f36a5a4de4a"
+                  "68c0d273781769f, and model_epoch_best.pth sha256 5948ca78f4d94e820c250d24cdf155035b4a85960443800bfe"
+                  "6bb7f06bffe947 (177 tensors, 86,526,721 values). Upstream ships demo_images/results.csv with the "
+                  "expected logits of four demo images (-5.9374785, -4.441922, 4.430519, 3.8499813)."),
+    ),
+    presets=(
+        Preset("native", mean=IMAGENET_MEAN, std=IMAGENET_STD, source=_BFREE_SRC + "; norm_type 'resnet'",
+               description="native size, no resize, no crop; ImageNet normalisation (the release's norm_type)"),
+        Preset("native_clip", mean=CLIP_MEAN, std=CLIP_STD, source=_BFREE_SRC + "; norm_type 'clip'",
+               description="native size; CLIP normalisation (only for checkpoints whose config.yaml says 'clip')"),
+        Preset("native_none", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), source=_BFREE_SRC + "; norm_type 'none'",
+               description="native size; [0, 1] pixels (only for checkpoints whose config.yaml says 'none')"),
+        Preset("native_xception", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+               source=_BFREE_SRC + "; norm_type 'xception'",
+               description="native size; [-1, 1] pixels (only for checkpoints whose config.yaml says 'xception')"),
+    ),
+    default_preset="native",
+    memory="86.5M parameters (about 350 MB fp32). Each image costs five ViT-B passes on 1296+5 tokens, whatever its "
+           "size, plus one 14x14-stride convolution over the whole image (memory grows with the image's pixels).",
+    notes="Upstream has no batch processing (README); here a batch holds images of one size and gives the "
+          "one-by-one outputs. The normalisation comes from config.yaml; a preset that normalises otherwise is "
+          "refused. Images under 14 pixels on a side cannot be embedded. Images under 504 px have their patch grid "
+          "tiled, and the tiled grid is cut to 36x36 in both directions (the official replicate_wrap).",
 )

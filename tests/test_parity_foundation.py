@@ -155,3 +155,97 @@ def test_drct_card_lists_every_release_and_its_licence():
     assert [w.tag for w in card.weights] == list(DRCT_ZIP_MEMBERS)
     assert "no LICENSE" in card.licence and card.default_preset == "pad_crop224"
     assert all(w.preset == "pad_crop224" for w in card.weights)
+
+
+# -- B-Free ------------------------------------------------------------------------------------------------------------
+BFREE_CKPT = FIXTURES / "bfree" / "BFREE_tiny" / "model_epoch_best.pth"
+
+
+@pytest.fixture(scope="module")
+def bfree():
+    from fakebench.detectors.bfree import BFree
+
+    return BFree.load(BFREE_CKPT)
+
+
+def test_bfree_matches_official(shared, bfree):
+    """Official get_network/Wrapper5crops/get_list_norm (timm 1.0.12) vs the port: 12 images at native size, from
+    32x32 (grid tiled 18 times) through 321x481 (tiled one way, cut both ways) to 1024x1024 (five distinct crops)."""
+    assert bfree.preset.name == "native" and bfree.model.config.norm_type == "resnet"
+    rows = _rows("bfree")
+    assert len(rows) == 12
+    transform = bfree.transform()
+    for row in rows:
+        img = Image.open(shared / "data" / row["image"]).convert("RGB")
+        out = bfree.predict(transform(img).unsqueeze(0))
+        expected = float(row["prob"])
+        assert abs(out.prob.item() - expected) <= 1e-5, row["image"]
+        assert abs(out.logit.item() - float(row["logit"])) <= 1e-4, row["image"]
+        assert (out.prob.item() > 0.5) == (expected > 0.5), row["image"]
+
+
+def test_bfree_release_folder_and_file_give_the_same_model(bfree):
+    from fakebench.detectors.bfree import BFree
+
+    by_folder = BFree.load(BFREE_CKPT.parent)
+    assert by_folder.weights.sha256 == bfree.weights.sha256 and by_folder.model.config == bfree.model.config
+    assert (bfree.model.config.depth, bfree.model.config.embed_dim, bfree.model.config.num_heads) == (2, 64, 1)
+
+
+def test_bfree_batch_equals_singles_and_crops_follow_the_official_order(bfree):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 14 * 40, 14 * 45)
+    together = bfree.predict(x)
+    alone = torch.cat([bfree.predict(x[i:i + 1]).logit for i in range(2)])
+    assert torch.allclose(together.logit, alone, atol=1e-5)
+    with torch.no_grad():
+        crops = bfree.model.crops(x).reshape(5, 2, 36, 36, -1)
+        grid = bfree.model.patch_embed.proj(x).permute(0, 2, 3, 1)  # (2, 40, 45, D)
+        norm = bfree.model.patch_embed.norm
+        assert torch.allclose(crops[0], norm(grid[:, 2:38, 4:40]))  # centre: (40 - 36) // 2, (45 - 36) // 2
+        assert torch.allclose(crops[2], norm(grid[:, -36:, :36]))  # bottom-left
+        assert torch.allclose(crops[4], norm(grid[:, :36, -36:]))  # top-right
+
+
+def test_bfree_small_grid_is_tiled_then_cut_in_both_directions(bfree):
+    """A 20x50-patch grid is tiled to 40x50 and cut to [:36, :36]: the five crops are then one and the same."""
+    x = torch.randn(1, 3, 14 * 20, 14 * 50)
+    with torch.no_grad():
+        crops = bfree.model.crops(x).reshape(5, 36 * 36, -1)
+        grid = bfree.model.patch_embed.proj(x)
+    assert all(torch.equal(crops[0], c) for c in crops[1:])
+    tiled = torch.cat([grid, grid], dim=2)[..., :36, :36].flatten(2).transpose(1, 2)
+    assert torch.allclose(crops[0], bfree.model.patch_embed.norm(tiled)[0])
+
+
+def test_bfree_refuses_what_it_cannot_score_right(tmp_path, bfree):
+    import shutil
+
+    from fakebench.detectors.bfree import BFree
+
+    with pytest.raises(CheckpointError, match="normalises differently"):
+        BFree.load(BFREE_CKPT, preset="native_clip")
+    lone = tmp_path / "lone" / "model_epoch_best.pth"
+    lone.parent.mkdir()
+    shutil.copy(BFREE_CKPT, lone)
+    with pytest.raises(CheckpointError, match="config.yaml"):
+        BFree.load(lone)
+    state = torch.load(BFREE_CKPT, weights_only=True)
+    del state["model"]["blocks.1.ls2.gamma"]
+    torch.save(state, tmp_path / "model_epoch_best.pth")
+    shutil.copy(BFREE_CKPT.parent / "config.yaml", tmp_path / "config.yaml")
+    with pytest.raises(CheckpointError, match="1 missing: vit.blocks.1.ls2.gamma"):
+        BFree.load(tmp_path / "model_epoch_best.pth")
+    (tmp_path / "config.yaml").write_text("arch: resnet50\nnorm_type: resnet\n")
+    with pytest.raises(CheckpointError, match="timm_c5i504_"):
+        BFree.load(tmp_path / "model_epoch_best.pth")
+    with pytest.raises(CheckpointError, match="at least 14x14"):
+        bfree.predict(torch.zeros(1, 3, 10, 300))
+
+
+def test_bfree_card_states_the_nonprofit_licence():
+    from fakebench.detectors import REGISTRY
+
+    card = REGISTRY.card("bfree")
+    assert "NONPROFIT" in card.licence and card.licence.startswith("RESTRICTIVE")
+    assert card.weights[0].tag == "dino2reg4" and card.default_preset == "native"
