@@ -79,3 +79,38 @@ def test_drct_offline_cache_miss_names_the_archive_and_the_host(monkeypatch):
         DRCT.resolve_weights("clip_sdv2")
     assert "drct.clip_sdv2" in str(info.value) and "pretrained.zip" in str(info.value)
     assert "modelscope.cn" in str(info.value)
+
+
+def test_bfree_release_zip_is_md5_checked_and_extracted(loopback, monkeypatch):
+    import hashlib
+
+    from fakebench.detectors import bfree as bfree_module
+    from fakebench.detectors.bfree import BFree
+
+    folder = FIXTURES / "bfree" / "BFREE_tiny"
+    archive = _zip({"BFREE_dino2reg4/": b"", "BFREE_dino2reg4/config.yaml": (folder / "config.yaml").read_bytes(),
+                    "BFREE_dino2reg4/model_epoch_best.pth": (folder / "model_epoch_best.pth").read_bytes()})
+    _point_card_at(monkeypatch, BFree, loopback.add("/BFREE_dino2reg4.zip", archive))
+    cache = Path(os.environ["FAKEBENCH_CACHE"])
+    # the published MD5 is that of the real release: this zip is refused ...
+    with pytest.raises(CheckpointError, match="f3f53fa647848b16cf81c913f148a198"):
+        BFree.resolve_weights("dino2reg4")
+    # ... and accepted when the expected MD5 is its own
+    monkeypatch.setitem(bfree_module.BFREE_ZIP_MD5, "dino2reg4", hashlib.md5(archive).hexdigest())
+    path, spec = BFree.resolve_weights("dino2reg4")
+    assert spec.tag == "dino2reg4"
+    assert path == cache / "weights" / "bfree" / "BFREE_dino2reg4" / "model_epoch_best.pth"
+    assert path.read_bytes() == (folder / "model_epoch_best.pth").read_bytes()
+    assert loopback.count() == 1
+    # the tag promises the published ViT-B: the tiny ViT under its name is refused
+    with pytest.raises(CheckpointError, match=r"expected the published \(12, 768\)"):
+        BFree.load("dino2reg4")
+
+
+def test_bfree_offline_cache_miss_names_the_grip_url(monkeypatch):
+    from fakebench.detectors.bfree import BFree
+
+    monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as info:
+        BFree.resolve_weights("dino2reg4")
+    assert "bfree.dino2reg4" in str(info.value) and "grip.unina.it" in str(info.value)
