@@ -11,7 +11,8 @@ from fakebench.hub.sources import Source
 
 from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, DetectorCard, Preset, WeightsSpec
 
-__all__ = ["DRCT_CARD", "DRCT_ZIP_MEMBERS", "DRCT_ARCHS", "BFREE_CARD", "BFREE_NORM_PRESETS", "BFREE_ZIP_MD5"]
+__all__ = ["DRCT_CARD", "DRCT_ZIP_MEMBERS", "DRCT_ARCHS", "BFREE_CARD", "BFREE_NORM_PRESETS", "BFREE_ZIP_MD5",
+           "EFFORT_CARD"]
 
 _DRCT_REPO = "beibuwandeluori/DRCT"
 _DRCT_COMMIT = "01aa7d0"
@@ -166,4 +167,69 @@ BFREE_CARD = DetectorCard(
           "one-by-one outputs. The normalisation comes from config.yaml; a preset that normalises otherwise is "
           "refused. Images under 14 pixels on a side cannot be embedded. Images under 504 px have their patch grid "
           "tiled, and the tiled grid is cut to 36x36 in both directions (the official replicate_wrap).",
+)
+
+
+_EFFORT_REPO = "YZY-stack/Effort-AIGI-Detection"
+_EFFORT_COMMIT = "96f5dea"
+_EFFORT_LICENCE = "CC BY-NC 4.0 (README badge; non-commercial use only)"
+_EFFORT_FORMAT = ("plain state dict of DeepfakeBench's EffortDetector saved from a DataParallel model: "
+                  "'module.backbone.*' (transformers CLIPVisionTransformer, each self_attn q/k/v/out_proj as "
+                  "weight_main, bias, S_residual, U_residual, V_residual, S_r, U_r, V_r) and 'module.head.*' "
+                  "(1024 -> 2), as users of the GenImage checkpoint report (upstream issue #14); not opened here")
+_EFFORT_TEST = ("DeepfakeBench/training/dataset/abstract_dataset.py load_rgb (test.py): cv2.imread, BGR -> RGB, "
+                "cv2.resize((224, 224), INTER_CUBIC), ToTensor, Normalize with effort.yaml's CLIP mean/std")
+
+EFFORT_CARD = DetectorCard(
+    name="effort",
+    title="Effort: orthogonal subspace decomposition (SVD-residual CLIP ViT-L/14)",
+    paper="Yan et al., Orthogonal Subspace Decomposition for Generalizable AI-Generated Image Detection (Effort), "
+          "ICML 2025",
+    paper_url="https://arxiv.org/abs/2411.15633",
+    repo=f"https://github.com/{_EFFORT_REPO} @ {_EFFORT_COMMIT}",
+    licence="RESTRICTIVE: " + _EFFORT_LICENCE,
+    architecture="transformers CLIP ViT-L/14 vision tower (openai/clip-vit-large-patch14) whose self-attention "
+                 "q/k/v/out projections are split by SVD into a frozen rank-1023 principal weight and a trained rank-1 "
+                 "residual (apply_svd_residual_to_self_attn, r = 1024 - 1); head Linear(1024, 2) on the pooled "
+                 "(post-LayerNorm CLS) output. The whole backbone is in the checkpoint.",
+    score="two logits (real, fake); official prob = softmax[:, 1], so logit = logit_fake - logit_real and "
+          "sigmoid(logit) = prob exactly; decision prob > 0.5",
+    weights=(
+        WeightsSpec(
+            tag="genimage_sdv14", filename="effort_genimage_sdv14.pth",
+            sources=(Source("gdrive", "1UXf1hC9FC1yV93uKwXSkdtepsgpIAU9d", filename="effort_genimage_sdv14.pth",
+                            notes="README: 'training on GenImage (sdv1.4)'. The Drive file name is not known here; "
+                                  "fakebench caches it under this name."),),
+            format=_EFFORT_FORMAT, trained_on="GenImage, SD v1.4 subset", licence=_EFFORT_LICENCE,
+            preset="cv2_cubic224",
+            notes="Users report low GenImage scores with this checkpoint (upstream issues #14, #17, #19); no hash "
+                  "published."),
+        WeightsSpec(
+            tag="chameleon_sdv14", filename="effort_chameleon_sdv14.pth",
+            sources=(Source("gdrive", "1GlJ1y4xmTdqV0FfIcyBwNNU6cQird9DR", filename="effort_chameleon_sdv14.pth",
+                            notes="README: 'training on Chameleon (sdv1.4)'. Drive file name not known here."),),
+            format=_EFFORT_FORMAT + "; assumed the same layout as the GenImage checkpoint (strict loading checks it)",
+            trained_on="Chameleon training setting (SD v1.4), as the README names it", licence=_EFFORT_LICENCE,
+            preset="cv2_cubic224", notes="No hash published."),
+    ),
+    presets=(
+        Preset("cv2_cubic224", resize=224, resize_mode="square", interpolation="bicubic", mean=CLIP_MEAN,
+               std=CLIP_STD, source=_EFFORT_TEST,
+               description="OpenCV bicubic resize to 224x224 (aspect ratio ignored), CLIP normalisation: the "
+                           "DeepfakeBench test.py protocol"),
+        Preset("cv2_linear224", resize=224, resize_mode="square", interpolation="bilinear", mean=CLIP_MEAN,
+               std=CLIP_STD,
+               source="DeepfakeBench/training/demo.py preprocess_face without a landmark model (the README's "
+                      "inference command): cv2.resize((224, 224), INTER_LINEAR), ToTensor, CLIP Normalize",
+               description="OpenCV bilinear resize to 224x224 (aspect ratio ignored), CLIP normalisation: the "
+                           "README demo"),
+    ),
+    default_preset="cv2_cubic224",
+    memory="About 300M parameters in the checkpoint (the ViT-L/14 tower plus the saved U_r/V_r SVD factors, ~1.2 GB "
+           "fp32); one 224x224 ViT-L/14 pass per image.",
+    notes="Face checkpoints (FaceForensics++, dlib-aligned crops) are out of scope. The official demo.py loads with "
+          "strict=False; fakebench loads strictly. Resizes use OpenCV (pip install 'fakebench[foundation]'); the "
+          "official code decodes images with cv2, fakebench with PIL (the parity fixture's JPEG and PNG inputs agree). "
+          "An 'effort_clip_L14_trainOn_UniversalFakeDetect.pth' (UnivFD codebase layout, 1 logit) is discussed "
+          "upstream (issue #14) but not published in the README; it is not supported.",
 )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from _loopback import loopback  # noqa: F401 - pytest fixture
+from test_download import drive  # noqa: F401 - pytest fixture: gdown's Google hosts served by the loopback server
 from fakebench.core.errors import CheckpointError, WeightsNotFoundError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
@@ -114,3 +115,15 @@ def test_bfree_offline_cache_miss_names_the_grip_url(monkeypatch):
     with pytest.raises(WeightsNotFoundError) as info:
         BFree.resolve_weights("dino2reg4")
     assert "bfree.dino2reg4" in str(info.value) and "grip.unina.it" in str(info.value)
+
+
+def test_effort_tag_downloads_from_drive_with_gdown(drive):
+    from fakebench.detectors.effort import Effort
+
+    ckpt = (FIXTURES / "effort" / "effort_tiny.pth").read_bytes()
+    drive.add_drive_file("1UXf1hC9FC1yV93uKwXSkdtepsgpIAU9d", "upstream.pth", ckpt)
+    path, spec = Effort.resolve_weights("genimage_sdv14")
+    assert spec.tag == "genimage_sdv14" and path.name == "effort_genimage_sdv14.pth"
+    assert path.read_bytes() == ckpt
+    with pytest.raises(CheckpointError, match="expected the published ViT-L/14"):
+        Effort.load("genimage_sdv14")

@@ -249,3 +249,84 @@ def test_bfree_card_states_the_nonprofit_licence():
     card = REGISTRY.card("bfree")
     assert "NONPROFIT" in card.licence and card.licence.startswith("RESTRICTIVE")
     assert card.weights[0].tag == "dino2reg4" and card.default_preset == "native"
+
+
+# -- Effort ------------------------------------------------------------------------------------------------------------
+EFFORT_CKPT = FIXTURES / "effort" / "effort_tiny.pth"
+EFFORT_PRESETS = ("cv2_cubic224", "cv2_linear224")
+
+
+@pytest.fixture(scope="module")
+def effort():
+    pytest.importorskip("transformers")
+    pytest.importorskip("cv2")
+    from fakebench.detectors.effort import Effort
+
+    return Effort.load(EFFORT_CKPT)
+
+
+@pytest.mark.parametrize("preset", EFFORT_PRESETS)
+def test_effort_matches_official(shared, effort, preset):
+    """Official EffortDetector + test.py's load_rgb (cubic) / demo.py's preprocess_face (linear), cv2 reads, vs the
+    port (PIL reads, cv2 resize): 12 images; |dprob| <= 1e-5, no decision flips."""
+    from fakebench.detectors.effort import Effort
+
+    det = Effort(effort.model, preset=preset, weights=effort.weights)
+    rows = _rows("effort", preset=preset)
+    assert len(rows) == 12
+    transform = det.transform()
+    for row in rows:
+        img = Image.open(shared / "data" / row["image"]).convert("RGB")
+        out = det.predict(transform(img).unsqueeze(0))
+        expected = float(row["prob"])
+        assert abs(out.prob.item() - expected) <= 1e-5, row["image"]
+        assert abs(out.logit.item() - float(row["logit"])) <= 1e-4, row["image"]
+        assert (out.prob.item() > 0.5) == (expected > 0.5), row["image"]
+
+
+def test_effort_reads_its_shapes_and_uses_the_residual(effort):
+    from fakebench.detectors.effort import SVDResidualLinear
+
+    cfg = effort.model.config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.rank_main, cfg.rank_residual) == (64, 2, 63, 1)
+    assert effort.preset.name == "cv2_cubic224"
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 224, 224)
+    before = effort.predict(x).logit
+    layer = effort.model.backbone.encoder.layers[0].self_attn.q_proj
+    assert isinstance(layer, SVDResidualLinear)
+    saved = layer.S_residual.detach().clone()
+    with torch.no_grad():
+        layer.S_residual.zero_()  # a port that dropped the trained residual would score like this
+        without = effort.predict(x).logit
+        layer.S_residual.copy_(saved)
+    assert not torch.allclose(before, without, atol=1e-4)
+    assert torch.allclose(effort.predict(x[:1]).logit, before[:1], atol=1e-5)
+
+
+def test_effort_checkpoint_layouts(tmp_path, effort):
+    from fakebench.detectors.effort import Effort
+
+    state = torch.load(EFFORT_CKPT, weights_only=True)
+    bare = {k[len("module."):]: v for k, v in state.items()}
+    torch.save({"state_dict": {**bare, "backbone.embeddings.position_ids": torch.arange(257)[None]}},
+               tmp_path / "wrapped.pth")
+    again = Effort.load(tmp_path / "wrapped.pth")
+    x = torch.randn(1, 3, 224, 224)
+    assert torch.allclose(again.predict(x).logit, effort.predict(x).logit, atol=0)
+    del bare["backbone.encoder.layers.1.self_attn.out_proj.U_residual"]
+    torch.save(bare, tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match="1 missing: backbone.encoder.layers.1.self_attn.out_proj.U_residual"):
+        Effort.load(tmp_path / "missing.pth")
+    torch.save({"model.vision_model.embeddings.class_embedding": torch.zeros(64), "fc.weight": torch.zeros(1, 64)},
+               tmp_path / "ufd.pth")
+    with pytest.raises(CheckpointError, match="UnivFD-codebase variant"):
+        Effort.load(tmp_path / "ufd.pth")
+
+
+def test_effort_card_states_the_nc_licence():
+    from fakebench.detectors import REGISTRY
+
+    card = REGISTRY.card("effort")
+    assert "CC BY-NC 4.0" in card.licence and card.licence.startswith("RESTRICTIVE")
+    assert [w.tag for w in card.weights] == ["genimage_sdv14", "chameleon_sdv14"]
