@@ -330,3 +330,28 @@ def test_effort_card_states_the_nc_licence():
     card = REGISTRY.card("effort")
     assert "CC BY-NC 4.0" in card.licence and card.licence.startswith("RESTRICTIVE")
     assert [w.tag for w in card.weights] == ["genimage_sdv14", "chameleon_sdv14"]
+
+
+# -- through the runner ------------------------------------------------------------------------------------------------
+def test_bfree_runs_through_evaluate_with_mixed_native_sizes(tmp_path, bfree):
+    """`fakebench evaluate` batches native-size images by size; its predictions equal one-by-one scoring."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from cli import main
+    from conftest import make_image
+
+    root = tmp_path / "set"
+    for i, size in enumerate((40, 64, 64, 530)):
+        make_image(root / "gen" / "0_real" / f"r{i}.png", "real", size=size, seed=i)
+        make_image(root / "gen" / "1_fake" / f"f{i}.png", "fake", size=size, seed=10 + i)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(main, ["evaluate", "--detector", "bfree", "--weights", str(BFREE_CKPT), "--data-dir",
+                                    str(root), "--output", str(out), "--workers", "0", "--quiet", "--no-cache"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    preds = pd.read_csv(next(out.rglob("predictions.csv")))
+    assert len(preds) == 8 and preds["error"].isna().all()
+    singles = bfree.predict_images([Image.open(p) for p in preds["image"]])
+    assert np.allclose(preds["prob"].to_numpy(), singles.prob.numpy(), atol=1e-6)
+    assert (preds["note"].fillna("").str.contains("tiled") == preds["image"].str.contains(r"[rf][0-2]\.png")).all()
