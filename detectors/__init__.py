@@ -16,6 +16,7 @@ from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
+from fakebench.detectors.catalog_foundation import BFREE_CARD, DRCT_CARD, EFFORT_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,10 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "antifakeprompt": ("fakebench.detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
     "instructblip": ("fakebench.detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
     "probe": ("fakebench.detectors.probe.model:Probe", PROBE_CARD),
+    # -- issue #17 part B, foundation-model family (clipb): cards in detectors/catalog_foundation.py
+    "drct": ("fakebench.detectors.drct:DRCT", DRCT_CARD),
+    "bfree": ("fakebench.detectors.bfree:BFree", BFREE_CARD),
+    "effort": ("fakebench.detectors.effort:Effort", EFFORT_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
