@@ -40,7 +40,7 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from fakebench.analysis.bootstrap import bootstrap_ci
 from fakebench.core.env import cache_root
-from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
+from fakebench.core.files import atomic_write_json, atomic_write_text
 
 __all__ = ["AUDIT_SCHEMA", "FLAG_AUC", "FLAG_CI_LOW", "IJG_LUMINANCE", "META_FIELDS", "SIZE_FEATURES",
            "MetadataCache", "audit_frame", "audit_markdown", "audit_sets", "estimate_jpeg_quality", "image_metadata",
@@ -122,10 +122,15 @@ def image_metadata(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         OSError: the file cannot be read or is not an image PIL can identify.
     """
-    path = Path(path)
-    size = path.stat().st_size
+    from fakebench.data.items import open_binary, parse_member, read_bytes
+
+    if parse_member(os.fspath(path)) is not None:  # a parquet row: its cell's bytes are the "file"
+        size = len(read_bytes(os.fspath(path)))
+    else:
+        path = Path(path)
+        size = path.stat().st_size
     try:
-        with Image.open(path) as img:
+        with open_binary(os.fspath(path)) as handle, Image.open(handle) as img:
             quality, exact, sampling = None, False, ""
             if img.format in ("JPEG", "MPO"):
                 quality, exact = estimate_jpeg_quality(getattr(img, "quantization", None))
@@ -180,6 +185,18 @@ class MetadataCache:
         self._db.close()
 
 
+def _content_sha(image_id: str) -> str:
+    """sha256 of a file or parquet row (:mod:`fakebench.data.items`), ``""`` when it cannot be read."""
+    from fakebench.data.items import content_sha256, parse_member
+
+    if parse_member(image_id) is None and not Path(image_id).is_file():
+        return ""
+    try:
+        return content_sha256(image_id)
+    except OSError:
+        return ""
+
+
 def _read(path: str) -> tuple[dict[str, Any] | None, str]:
     try:
         return image_metadata(path), ""
@@ -200,7 +217,7 @@ def metadata_table(records: Sequence[Any], *, cache: MetadataCache | None = None
     try:
         paths = list(dict.fromkeys(r.path for r in records))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            shas = dict(zip(paths, pool.map(lambda p: sha256_file(p) if Path(p).is_file() else "", paths)))
+            shas = dict(zip(paths, pool.map(_content_sha, paths)))
         known = cache.get_many([s for s in set(shas.values()) if s])
         todo = [p for p in paths if shas[p] and shas[p] not in known]
         errors: dict[str, str] = {p: f"{p}: file not found" for p in paths if not shas[p]}
