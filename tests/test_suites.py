@@ -1,0 +1,140 @@
+"""The test suites of 2024-2026 (issue #19): the manifest facts of each suite, the AIGCDetectBenchmark archive
+downloaded from a (loopback) ModelScope and scored with NPR's official protocol next to the NPR README's published
+numbers, GenImage's nature/ai folders, and user-supplied sets."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from _loopback import loopback  # noqa: F401 - pytest fixture
+from conftest import make_image
+from cli import main
+from fakebench.data.manifest import load_manifest
+
+#: AIGCDetectBenchmark eval_config.py `vals` (Ekko-zn/AIGCDetectBenchmark 5cd41a6) + the SDXL folder of the manifest.
+AIGC_FOLDERS = ["progan", "stylegan", "biggan", "cyclegan", "stargan", "gaugan", "stylegan2", "whichfaceisreal", "ADM",
+                "Glide", "Midjourney", "stable_diffusion_v_1_4", "stable_diffusion_v_1_5", "VQDM", "wukong", "DALLE2"]
+#: NPR README (73cde1c) AIGCDetectBenchmark table, column NPR, in the table's row order.
+NPR_README = [99.9, 96.1, 87.3, 90.3, 99.6, 85.4, 98.1, 60.7, 84.9, 96.7, 92.6, 97.4, 97.5, 90.1, 91.7, 99.6]
+CNNSPOT_README = [100.00, 90.17, 71.17, 87.62, 94.60, 81.42, 86.91, 91.65, 60.39, 58.07, 51.39, 50.57, 50.53, 56.46,
+                  51.03, 50.45]
+UNIVFD_README = [99.81, 84.93, 95.08, 98.33, 95.75, 99.47, 74.96, 86.90, 66.87, 62.46, 56.13, 63.66, 63.49, 85.31,
+                 70.93, 50.75]
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return load_manifest()
+
+
+def test_new_suites_are_declared(manifest):
+    for suite in ("aigcdetect", "genimage", "synthbuster", "wildrf", "aigibench", "chameleon", "commfor-eval",
+                  "drct-2m", "synthwildx", "cospy-bench"):
+        entry = manifest.suites[suite]
+        assert entry.title and entry.paper and entry.licence and entry.sources and entry.notes, suite
+        assert manifest.select(suites=[suite]), suite
+
+
+def test_aigcdetect_published_numbers_are_the_npr_readme_table(manifest):
+    sets = manifest.select(suites=["aigcdetect"])
+    assert [e.path.split("/", 1)[1] for e in sets] == AIGC_FOLDERS + ["sdxl"]
+    acc = {key: [e.published[key]["acc"] for e in sets[:16]] for key in ("npr.progan_4class", "cnnspot", "univfd")}
+    assert acc == {"npr.progan_4class": NPR_README, "cnnspot": CNNSPOT_README, "univfd": UNIVFD_README}
+    # the README's averages, to the rounding of the table
+    assert round(sum(NPR_README) / 16, 1) == 91.7
+    assert round(sum(CNNSPOT_README) / 16, 2) == 70.78 and round(sum(UNIVFD_README) / 16, 2) == 78.43
+    assert all("73cde1c" in e.published["npr.progan_4class"]["source"] for e in sets[:16])
+    assert sets[-1].published == {}  # no README number for SDXL
+    assert all(e.preset_for("npr", "progan_4class") == "native" for e in sets)
+    assert [e.name for e in sets if e.held_in] == ["aigc-progan"]
+
+
+def test_retrained_numbers_are_never_published(manifest):
+    aigi = manifest.get("aigibench-test")
+    assert aigi.published == {} and aigi.retrained["npr"] == {
+        "acc": 67.9, "ap": 73.9, "source": aigi.retrained["npr"]["source"]}
+    assert "retrained" in aigi.retrained["npr"]["source"]
+    for entry in manifest.select(suites=["genimage"]):
+        assert entry.published == {} and entry.label_dirs == {"real": "nature", "fake": "ai"}
+        assert entry.preset_for("npr") == "genimage"
+    assert manifest.get("genimage-sdv15").retrained["npr@genimage"]["acc"] == 94.4
+
+
+def test_synthbuster_pairs_with_raise_and_pins_md5(manifest):
+    fakes = [e for e in manifest.select(suites=["synthbuster"]) if e.labels == "fake"]
+    assert len(fakes) == 9 and all(e.real_reference == ("synthbuster-raise",) for e in fakes)
+    assert manifest.suites["synthbuster"].sources[0].kind == "zenodo"
+    assert manifest.suites["synthbuster"].sources[0].md5 == "0695bd328e16ea21c5c9cc2ae1d994ff"
+    assert manifest.get("synthbuster-raise").sources[0].md5 == "a6aad7728226218f22a28b9c9aacaa2c"
+
+
+def test_chameleon_is_user_supplied_and_download_says_where(manifest, tmp_path):
+    res = CliRunner().invoke(main, ["download", "--suite", "chameleon", "--data-root", str(tmp_path), "-q"])
+    assert "e-mail" in res.output and str(tmp_path / "chameleon" / "test") in res.output, res.output
+    assert not (tmp_path / "chameleon").exists()
+
+
+@pytest.fixture
+def aigc_zip(tmp_path) -> bytes:
+    """test.zip laid out as the official archive: test/<folder>/{0_real,1_fake} (progan with a class folder), 2 real
+    + 2 fake per set; every other set at an odd size (NPR's README trims odd sizes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for k, folder in enumerate(AIGC_FOLDERS + ["sdxl"]):
+            for label in ("0_real", "1_fake"):
+                sub = f"test/{folder}/airplane/{label}" if folder == "progan" else f"test/{folder}/{label}"
+                for i in range(2):
+                    img = make_image(tmp_path / "src" / sub / f"{i}.png", "real" if label == "0_real" else "fake",
+                                     size=33 if k % 2 else 34, seed=100 * k + 10 * i + (label == "1_fake"))
+                    archive.write(img, f"{sub}/{i}.png")
+    return buf.getvalue()
+
+
+def test_aigcdetect_downloads_from_modelscope_and_npr_scores_every_set(aigc_zip, loopback, tmp_path, monkeypatch):
+    from fakebench.detectors.npr import NPRNet
+
+    path = ("/api/v1/datasets/aemilia/AIGCDetectionBenchmark/repo?Revision=master"
+            "&FilePath=AIGCDetectionBenchmark%2Ftest.zip")
+    loopback.add(path, aigc_zip)
+    monkeypatch.setenv("FAKEBENCH_MODELSCOPE_ENDPOINT", loopback.base)
+    root = tmp_path / "data"
+    run = CliRunner()
+    res = run.invoke(main, ["download", "--suite", "aigcdetect", "--data-root", str(root), "-q"])
+    assert res.exit_code == 0, res.output
+    assert loopback.count(path, "GET") >= 1
+    assert sorted(p.name for p in (root / "aigcdetect").iterdir() if not p.name.startswith(".")) == sorted(
+        AIGC_FOLDERS + ["sdxl"])
+    # the default NPR weights (progan_4class) placed in the cache in the official format (seeded random values)
+    torch.manual_seed(0)
+    weights = Path(os.environ["FAKEBENCH_CACHE"]) / "weights" / "npr" / "model_epoch_last_3090.pth"
+    weights.parent.mkdir(parents=True)
+    torch.save(NPRNet().state_dict(), weights)
+    monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
+    out = tmp_path / "runs"
+    res = run.invoke(main, ["evaluate", "--detector", "npr", "--suite", "aigcdetect", "--data-root", str(root),
+                            "--output", str(out), "--workers", "0", "--quiet", "--n-boot", "0"],
+                     catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    run_dir = next((out / "npr.progan_4class@native").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    rows = results["metrics"]["per_dataset"]
+    assert [r["dataset"] for r in rows] == [e.name for e in load_manifest().select(suites=["aigcdetect"])]
+    assert all(r["n_real"] == 2 and r["n_fake"] == 2 for r in rows)
+    assert results["detector"]["preset"]["name"] == "native"
+    table = pd.read_csv(run_dir / "metrics.csv")
+    per_set = table.set_index("dataset").loc[[r["dataset"] for r in rows]]
+    assert list(per_set["paper_acc"][:16]) == NPR_README and pd.isna(per_set["paper_acc"].iloc[16])
+    md = (run_dir / "metrics.md").read_text()
+    assert "paper_acc" in md and "99.9" in md
+    # odd sizes were trimmed as the README asks (a note per image), never an error
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    assert preds["error"].isna().all() and len(preds) == 68
