@@ -16,8 +16,10 @@ import torch
 from click.testing import CliRunner
 
 from _loopback import loopback  # noqa: F401 - pytest fixture
+import _toy  # noqa: F401 - registers toy-hf for the CLI runs
 from conftest import make_image
 from cli import main
+from fakebench.core.errors import ManifestError
 from fakebench.data.manifest import load_manifest
 
 #: AIGCDetectBenchmark eval_config.py `vals` (Ekko-zn/AIGCDetectBenchmark 5cd41a6) + the SDXL folder of the manifest.
@@ -138,3 +140,144 @@ def test_aigcdetect_downloads_from_modelscope_and_npr_scores_every_set(aigc_zip,
     # odd sizes were trimmed as the README asks (a note per image), never an error
     preds = pd.read_csv(run_dir / "predictions.csv")
     assert preds["error"].isna().all() and len(preds) == 68
+
+
+# -- mirrors: Zenodo, ModelScope, hub snapshots, tried in order and verified ------------------------------------------
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def _png(tmp_path, name: str, kind: str, seed: int) -> bytes:
+    return make_image(tmp_path / "png" / name, kind, size=16, seed=seed).read_bytes()
+
+
+def _mirrors_manifest(tmp_path, sources: str) -> Path:
+    path = tmp_path / "mirrors.yaml"
+    path.write_text(f"""
+schema_version: 1
+suites:
+  demo: {{title: Demo, path: demo, sources: {sources}}}
+datasets:
+  - {{name: demo-a, suite: demo, generator: A, family: gan, labels: mixed, layout: real_fake, path: demo/a,
+     expected_count: {{real: 1, fake: 1}}}}
+""")
+    return path
+
+
+@pytest.fixture
+def demo_zip(tmp_path) -> bytes:
+    return _zip({"demo/a/0_real/r.png": _png(tmp_path, "r.png", "real", 1),
+                 "demo/a/1_fake/f.png": _png(tmp_path, "f.png", "fake", 2)})
+
+
+def test_zenodo_source_is_fetched_and_md5_checked(loopback, demo_zip, tmp_path, monkeypatch):
+    import hashlib
+
+    from fakebench.data.download import download_datasets
+
+    path = "/records/123/files/demo.zip?download=1"
+    loopback.add(path, demo_zip)
+    monkeypatch.setenv("FAKEBENCH_ZENODO_ENDPOINT", loopback.base)
+    md5 = hashlib.md5(demo_zip).hexdigest()
+    good = load_manifest(_mirrors_manifest(tmp_path, f"[{{kind: zenodo, ref: '123', filename: demo.zip, archive: zip, "
+                                                     f"md5: {md5}}}]"))
+    report = download_datasets(good, suites=["demo"], data_root=tmp_path / "ok").check()
+    assert report.installed == [tmp_path / "ok" / "demo"] and (tmp_path / "ok" / "demo" / "a" / "1_fake" / "f.png").is_file()
+    bad = load_manifest(_mirrors_manifest(tmp_path, f"[{{kind: zenodo, ref: '123', filename: demo.zip, archive: zip, "
+                                                    f"md5: '{'0' * 32}'}}]"))
+    report = download_datasets(bad, suites=["demo"], data_root=tmp_path / "bad")
+    assert len(report.failed) == 1 and "its md5 is" in report.failed[0] and not (tmp_path / "bad" / "demo").exists()
+    with pytest.raises(ManifestError, match="md5 to be 32 lowercase hex digits"):
+        load_manifest(_mirrors_manifest(tmp_path, "[{kind: zenodo, ref: '1', filename: a.zip, md5: 123}]"))
+
+
+def test_dead_mirror_falls_through_to_the_next_and_names_it(loopback, demo_zip, tmp_path, monkeypatch, caplog):
+    from fakebench.data.download import download_datasets
+
+    loopback.add("/api/v1/datasets/org/demo/repo?Revision=master&FilePath=demo.zip", demo_zip)
+    monkeypatch.setenv("FAKEBENCH_MODELSCOPE_ENDPOINT", loopback.base)
+    monkeypatch.setenv("FAKEBENCH_ZENODO_ENDPOINT", loopback.base)  # record 9 is not served: 404
+    dead = loopback.url("/gone.zip")
+    m = load_manifest(_mirrors_manifest(tmp_path, f"""[{{kind: zenodo, ref: '9', filename: demo.zip, archive: zip}},
+        {{kind: url, ref: '{dead}', archive: zip}}, {{kind: modelscope, ref: org/demo, filename: demo.zip,
+        archive: zip}}]"""))
+    with caplog.at_level("WARNING"):
+        report = download_datasets(m, suites=["demo"], data_root=tmp_path / "d", options=_fast()).check()
+    assert report.installed == [tmp_path / "d" / "demo"]
+    first = next(r.getMessage() for r in caplog.records if "mirror zenodo" in r.getMessage())
+    assert "\n" not in first and dead in first and "modelscope" in first  # one line naming the other mirrors
+    # every mirror dead: one message listing each, with where to save a file fetched by hand
+    m = load_manifest(_mirrors_manifest(tmp_path, f"[{{kind: zenodo, ref: '9', filename: demo.zip, archive: zip}}, "
+                                                  f"{{kind: url, ref: '{dead}', archive: zip}}]"))
+    report = download_datasets(m, suites=["demo"], data_root=tmp_path / "e", options=_fast(),
+                               cache_dir=tmp_path / "fresh-cache")  # the first part's demo.zip is cached
+    assert len(report.failed) == 1 and "records/9/files/demo.zip" in report.failed[0] and dead in report.failed[0]
+
+
+def test_corrupt_mirror_is_skipped_for_a_good_one(loopback, demo_zip, tmp_path, monkeypatch):
+    import hashlib
+
+    from fakebench.data.download import download_datasets
+
+    loopback.add("/bad.zip", b"PK not the archive")
+    loopback.add("/good.zip", demo_zip)
+    sha = hashlib.sha256(demo_zip).hexdigest()
+    m = load_manifest(_mirrors_manifest(tmp_path, f"[{{kind: url, ref: '{loopback.url('/bad.zip')}', archive: zip, "
+                                                  f"sha256: {sha}}}, {{kind: url, ref: '{loopback.url('/good.zip')}', "
+                                                  f"archive: zip, sha256: {sha}}}]"))
+    report = download_datasets(m, suites=["demo"], data_root=tmp_path / "d", options=_fast()).check()
+    assert report.installed == [tmp_path / "d" / "demo"]
+
+
+def _fast():
+    from fakebench.hub.fetch import FetchOptions
+
+    return FetchOptions(retries=1, backoff=0.0, timeout=10, progress=False)
+
+
+def test_parquet_dataset_downloads_a_hub_subset_pinned_and_evaluates(loopback, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fakebench.data.download import download_datasets
+
+    rows = [{"image": {"bytes": _png(tmp_path, f"{k}.png", kind, k), "path": f"{k}.png"}, "label": int(kind == "fake"),
+             "model_name": "gen"} for k, kind in enumerate(["real", "fake", "real", "fake"])]
+    shard = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), shard)
+    commit = "c" * 40
+    loopback.add_hub_repo("org/cf", {"data/eval-00000-of-00001.parquet": shard.getvalue(),
+                                     "data/train-00000-of-00009.parquet": b"not wanted"}, commit=commit,
+                          revision=commit)
+    monkeypatch.setenv("HF_ENDPOINT", loopback.base)
+    manifest = tmp_path / "cf.yaml"
+    manifest.write_text(f"""
+schema_version: 1
+suites:
+  cf: {{title: CF, path: cf, sources: [{{kind: hf, ref: org/cf, repo_type: dataset, revision: '{commit}',
+        patterns: ["data/eval-*.parquet"]}}]}}
+datasets:
+  - {{name: cf-eval, suite: cf, generator: many, family: mixed, labels: mixed, layout: parquet, path: cf,
+     expected_count: {{real: 2, fake: 2}},
+     parquet: {{files: "**/*.parquet", image: image, label: label, generator: model_name}}}}
+""")
+    report = download_datasets(load_manifest(manifest), suites=["cf"], data_root=tmp_path / "d").check()
+    assert report.installed == [tmp_path / "d" / "cf"]
+    assert sorted(p.name for p in (tmp_path / "d" / "cf").rglob("*.parquet")) == ["eval-00000-of-00001.parquet"]
+    assert not any("train" in r.path for r in loopback.requests if "resolve" in r.path)  # allow_patterns honoured
+    assert all(commit in r.path for r in loopback.requests if "resolve" in r.path)  # the pinned revision
+    from fakebench.hub.fetch import MARKER
+
+    marker = json.loads((tmp_path / "d" / "cf" / MARKER).read_text())
+    assert marker["counts"] == {"cf-eval": {"real": 2, "fake": 2}}
+    res = CliRunner().invoke(main, ["evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--manifest", str(manifest),
+                                    "--suite", "cf", "--data-root", str(tmp_path / "d"), "--output",
+                                    str(tmp_path / "runs"), "--workers", "0", "--quiet", "--n-boot", "0"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    preds = pd.read_csv(next((tmp_path / "runs" / "toy-hf.none@native").iterdir()) / "predictions.csv")
+    assert len(preds) == 4 and preds["error"].isna().all() and set(preds["generator"]) == {"gen"}

@@ -147,7 +147,7 @@ def fetch(source: Source, dest_dir: str | os.PathLike, *, sha256: str | None = N
         return _fetch_snapshot(source, dest, what, root)
     refetch = False
     if dest.is_file():
-        problem = _verify(dest, expected, source.size)
+        problem = _verify(dest, expected, source.size) or _verify_md5(dest, source.md5)
         if problem is None:
             return dest
         log.warning("Cached %s at %s is corrupt (%s); fetching it once more.", what, dest, problem)

@@ -65,8 +65,9 @@ class Source:
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"Expected Source.kind to be one of {SOURCE_KINDS}, but got {self.kind!r}.")
-        if self.md5 is not None and (len(self.md5) != 32 or any(c not in "0123456789abcdef" for c in self.md5)):
-            raise ValueError(f"Expected Source.md5 to be 32 lowercase hex digits, but got {self.md5!r}.")
+        if self.md5 is not None and (not isinstance(self.md5, str) or len(self.md5) != 32 or any(c not in "0123456789abcdef" for c in self.md5)):
+            raise ValueError(f"Expected Source.md5 to be 32 lowercase hex digits (quote it in YAML), but got "
+                             f"{self.md5!r}.")
         if isinstance(self.patterns, (list, str)):
             object.__setattr__(self, "patterns", (self.patterns,) if isinstance(self.patterns, str)
                                else tuple(self.patterns))
