@@ -281,3 +281,33 @@ datasets:
     assert res.exit_code == 0, res.output
     preds = pd.read_csv(next((tmp_path / "runs" / "toy-hf.none@native").iterdir()) / "predictions.csv")
     assert len(preds) == 4 and preds["error"].isna().all() and set(preds["generator"]) == {"gen"}
+
+
+# -- fakebench list datasets: on-disk column and licence ---------------------------------------------------------------
+def test_list_datasets_shows_on_disk_status_and_licence_aligned(tmp_path):
+    root = tmp_path / "data"
+    for i in range(2):  # aigc-progan: both labels (class folder); aigc-stylegan: reals only (partial)
+        make_image(root / "aigcdetect" / "progan" / "car" / "0_real" / f"r{i}.png", "real", size=16, seed=i)
+        make_image(root / "aigcdetect" / "progan" / "car" / "1_fake" / f"f{i}.png", "fake", size=16, seed=9 + i)
+        make_image(root / "aigcdetect" / "stylegan" / "0_real" / f"r{i}.png", "real", size=16, seed=20 + i)
+    for i in range(3):  # GenImage's nature/ai folders
+        make_image(root / "genimage" / "ADM" / "imagenet_ai_0508_adm" / "val" / "nature" / f"n{i}.JPEG", "real",
+                   size=16, seed=30 + i)
+        make_image(root / "genimage" / "ADM" / "imagenet_ai_0508_adm" / "val" / "ai" / f"a{i}.png", "fake", size=16,
+                   seed=40 + i)
+    make_image(root / "synthbuster" / "dalle2" / "x.png", "fake", size=16)  # 1 of the 1,000 expected
+    res = CliRunner().invoke(main, ["list", "datasets", "--suite", "aigcdetect", "--suite", "genimage", "--suite",
+                                    "synthbuster", "--data-root", str(root)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    header, rows = lines[0], {line.split()[0]: line for line in lines[1:-1]}
+    assert "on disk" in header and "licence" in header
+    col, lic = header.index("on disk"), header.index("licence")
+    assert rows["aigc-progan"][col:].startswith("present 2+2")
+    assert rows["aigc-stylegan"][col:].startswith("partial 2+0 of ?+?")
+    assert rows["aigc-biggan"][col:].startswith("missing")
+    assert rows["genimage-adm"][col:].startswith("present 3+3")
+    assert rows["synthbuster-dalle2"][col:].startswith("partial 0+1 of 0+1000")
+    assert rows["genimage-adm"][lic:].startswith("CC BY-NC-SA 4.0 (GenImage)")
+    assert all(line[col - 2:col] == "  " and line[lic - 2:lic] == "  " for line in rows.values())  # aligned
+    assert lines[-1].startswith("35 datasets in 3 suites")
