@@ -311,3 +311,59 @@ def test_list_datasets_shows_on_disk_status_and_licence_aligned(tmp_path):
     assert rows["genimage-adm"][lic:].startswith("CC BY-NC-SA 4.0 (GenImage)")
     assert all(line[col - 2:col] == "  " and line[lic - 2:lic] == "  " for line in rows.values())  # aligned
     assert lines[-1].startswith("35 datasets in 3 suites")
+
+
+# -- GenImage format alignment ----------------------------------------------------------------------------------------
+@pytest.fixture
+def genimage_sample(tmp_path) -> Path:
+    """genimage/ADM/imagenet_ai_0508_adm/val/{nature,ai}: 16 real JPEGs (quality 75, as ImageNet) and 16 fake PNGs,
+    same sizes, as the GenImage archive lays them out."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    val = root / "genimage" / "ADM" / "imagenet_ai_0508_adm" / "val"
+    for i in range(16):
+        real = make_image(tmp_path / "src" / f"n{i}.png", "real", size=32, seed=i)
+        (val / "nature").mkdir(parents=True, exist_ok=True)
+        Image.open(real).save(val / "nature" / f"ILSVRC2012_val_{i:08d}.JPEG", quality=75)
+        make_image(val / "ai" / f"{i}_adm_{i}.PNG", "fake", size=32, seed=50 + i)
+    return root
+
+
+def test_format_alignment_removes_the_container_flag(genimage_sample, tmp_path):
+    run = CliRunner()
+    flags = {}
+    for align in (None, "png", "jpeg96"):
+        out = tmp_path / f"audit-{align}"
+        args = ["audit", "--dataset", "genimage-adm", "--data-root", str(genimage_sample), "--output", str(out),
+                "--n-boot", "200"] + (["--align-format", align] if align else [])
+        res = run.invoke(main, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        audit = json.loads(next(out.glob("*.json")).read_text())
+        row = audit["sets"][0]
+        assert audit.get("align_format") == align
+        flags[align] = (row["flagged_container"], row["formats"])
+    assert flags[None] == (True, {"real": {"JPEG": 16}, "fake": {"PNG": 16}})
+    assert flags["png"] == (False, {"real": {"PNG": 16}, "fake": {"PNG": 16}})
+    assert flags["jpeg96"] == (False, {"real": {"JPEG": 16}, "fake": {"JPEG": 16}})
+
+
+def test_format_alignment_is_recorded_and_never_mixed_with_plain_runs(genimage_sample, tmp_path):
+    args = ["evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--dataset", "genimage-adm", "--data-root",
+            str(genimage_sample), "--output", str(tmp_path / "runs"), "--workers", "0", "--quiet", "--n-boot", "0"]
+    run = CliRunner()
+    assert run.invoke(main, args, catch_exceptions=False).exit_code == 0
+    res = run.invoke(main, args + ["--align-format", "jpeg96"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "16 from cache" not in res.output  # the plain run's predictions are never reused for aligned images
+    runs = {json.loads((d / "results.json").read_text())["data"]["align_format"]: d
+            for d in (tmp_path / "runs" / "toy-hf.none@native").iterdir()}
+    assert set(runs) == {None, "jpeg96"}  # two run folders
+    assert "format-aligned: every image re-encoded as jpeg96" in (runs["jpeg96"] / "metrics.md").read_text()
+    plain = pd.read_csv(runs[None] / "predictions.csv").set_index("image")["prob"]
+    aligned = pd.read_csv(runs["jpeg96"] / "predictions.csv").set_index("image")["prob"]
+    assert list(plain.index) == list(aligned.index) and not (plain.round(6) == aligned.round(6)).all()
+    # lossless PNG alignment leaves the pixels, hence the scores, as they were
+    res = run.invoke(main, args + ["--align-format", "png", "--name", "png"], catch_exceptions=False)
+    png = pd.read_csv(tmp_path / "runs" / "toy-hf.none@native" / "png" / "predictions.csv").set_index("image")["prob"]
+    pd.testing.assert_series_equal(png, plain)

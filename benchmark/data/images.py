@@ -54,6 +54,8 @@ class ImageRecord:
         dataset: the test set it belongs to (the evaluator's grouping key).
         generator: display name of the generator (or real source).
         crop_box: optional ``(left, top, right, bottom)`` crop applied right after decoding.
+        encode: ``""``, or a format alignment (``jpeg96``, ``png``; :mod:`fakebench.data.formats`): the image is
+            re-encoded in that format (real and fake alike) before decoding for the detector.
     """
 
     path: str
@@ -61,6 +63,7 @@ class ImageRecord:
     dataset: str
     generator: str
     crop_box: tuple[int, int, int, int] | None = None
+    encode: str = ""
 
 
 class UnreadableImage(Exception):
@@ -331,13 +334,16 @@ def _to_8bit_rgb(img: Image.Image) -> tuple[Image.Image, str]:
     return img.convert("RGB"), note
 
 
-def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None = None) -> tuple[Image.Image, str]:
+def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None = None,
+               encode: str = "") -> tuple[Image.Image, str]:
     """Decode an image file (or its bytes) to 8-bit RGB.
 
     Args:
         source: path, parquet member id (``<shard>#<column>=<row>``, :mod:`fakebench.data.items`) or raw file
             bytes.
         crop_box: optional ``(left, top, right, bottom)`` crop; must lie inside the image.
+        encode: optional format alignment (``jpeg96``, ``png``): the image is first re-encoded in that format
+            (:func:`fakebench.data.formats.align_bytes`), then decoded and cropped.
 
     Returns:
         ``(image, note)``: an RGB PIL image and a note on any lossy conversion ('' when none).
@@ -346,11 +352,18 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
         UnreadableImage: missing, truncated or non-image file, or a crop box outside the image.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
-    if not isinstance(source, bytes) and is_member(name):  # a parquet row (fakebench.data.items)
+    if not isinstance(source, bytes) and (encode or is_member(name)):  # a parquet row (fakebench.data.items)
         try:
             source = read_bytes(name)
         except OSError as exc:
-            raise UnreadableImage(str(exc)) from exc
+            raise UnreadableImage(f"{name}: cannot read file ({exc})" if not is_member(name) else str(exc)) from exc
+    if encode:
+        from fakebench.data.formats import align_bytes
+
+        try:
+            source = align_bytes(source, encode)
+        except UnreadableImage as exc:
+            raise UnreadableImage(str(exc).replace("<bytes>", name, 1)) from exc
     if not isinstance(source, bytes):
         try:
             if not stat.S_ISREG(os.stat(source).st_mode):  # a FIFO, socket or /dev/zero link would hang or never end
@@ -415,7 +428,7 @@ class ImageDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         try:
-            img, note = load_image(record.path, record.crop_box)
+            img, note = load_image(record.path, record.crop_box, getattr(record, "encode", ""))
             if self.pad_below and min(img.size) < self.pad_below:
                 pad = f"{img.width}x{img.height} is smaller than the {self.pad_below} crop: zero-padded"
                 note = f"{note}; {pad}" if note else pad

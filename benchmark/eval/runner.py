@@ -250,7 +250,7 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
             if error:
                 unreadable.append(_row(record, sha, None, None, error=error))
             else:
-                keys[record.path] = cache_key(fingerprint, sha, record.crop_box)
+                keys[record.path] = cache_key(fingerprint, sha, record.crop_box, getattr(record, "encode", ""))
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
