@@ -219,3 +219,68 @@ def test_bias_audit_and_report_read_parquet_rows(twin, tmp_path):
     hub_record = next(r for s in sets for r in s.records if parse_member(r.path))
     jpeg, size = thumbnail(hub_record.path)
     assert jpeg[:2] == b"\xff\xd8" and size == (32, 32)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_parquet_match_one_process(twin, tmp_path):
+    import os
+    import subprocess
+
+    import yaml
+
+    from fakebench.eval.matrix import run_matrix
+
+    root, manifest = twin
+    config = {"output": str(tmp_path / "dist"), "batch_size": 3, "workers": 0, "plugins": ["_toy"],
+              "detectors": [{"name": "toy-hf"}],
+              "data": [{"suites": ["hub"], "manifest": str(manifest), "data_root": str(root), "label": "hub"}]}
+    (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config))
+    script = tmp_path / "launch.py"
+    script.write_text("import sys\n"
+                      f"sys.path.insert(0, {str(TESTS)!r})\n"
+                      "from fakebench.cli.run import run\n"
+                      f"run.main([{str(tmp_path / 'dist.yaml')!r}, '--quiet'], standalone_mode=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], check=False, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
+    assert single.ok
+    single_dir = single.pairs[0].run_dir
+    dist_dir = next((tmp_path / "dist" / "toy-hf.none@native").glob("hub*"))
+    assert (dist_dir / "predictions.csv").read_bytes() == (single_dir / "predictions.csv").read_bytes()
+    shards = [{line.split(",")[0] for line in (dist_dir / f"predictions.rank{k}.csv").read_text().splitlines()[1:]}
+              for k in range(2)]
+    assert shards[0] and shards[1] and not shards[0] & shards[1] and len(shards[0] | shards[1]) == 20
+    assert all(".parquet#image=" in image for image in shards[0] | shards[1])
+
+
+def test_a_bad_cell_is_one_error_row_never_the_end_of_the_run(tmp_path):
+    from fakebench.data.images import UnreadableImage, load_image
+
+    good = [make_image(tmp_path / "src" / f"{k}.png", kind, size=16, seed=k).read_bytes()
+            for k, kind in enumerate(["real", "fake", "real", "fake"])]
+    rows = [{"img": data, "y": k % 2} for k, data in enumerate(good)] + [{"img": b"not an image", "y": 1},
+                                                                         {"img": None, "y": 0}]
+    (tmp_path / "d" / "pq").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d" / "pq" / "x.parquet")
+    shard = tmp_path / "d" / "pq" / "x.parquet"
+    with pytest.raises(UnreadableImage, match=r"x\.parquet#img=4: not an image"):
+        load_image(member_id(shard, "img", 4))
+    with pytest.raises(UnreadableImage, match=r"x\.parquet#img=5: cannot read the parquet row .*null"):
+        load_image(member_id(shard, "img", 5))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("""
+schema_version: 1
+suites: {p: {title: p, path: pq}}
+datasets:
+  - {name: p-x, suite: p, generator: g, family: gan, labels: mixed, layout: parquet, path: pq,
+     parquet: {image: img, label: y}}
+""")
+    m = load_manifest(manifest)
+    sets = sets_from_manifest(m, m.select(suites=["p"]), detector="toy-hf", weights_tag=None, preset="native",
+                              data_root=tmp_path / "d")
+    _, results = run_evaluation(_toy.ToyHF.load(None), sets, output=tmp_path / "o", data_label="p", num_workers=0,
+                                use_cache=False, progress=False, n_boot=0)
+    assert results["metrics"]["per_dataset"][0]["n_real"] == 2 and results["metrics"]["per_dataset"][0]["n_fake"] == 2
+    assert sorted(u["image"].rsplit("=", 1)[1] for u in results["unreadable"]) == ["4", "5"]

@@ -91,7 +91,7 @@ def aigc_zip(tmp_path) -> bytes:
     + 2 fake per set; every other set at an odd size (NPR's README trims odd sizes)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
-        for k, folder in enumerate(AIGC_FOLDERS + ["sdxl"]):
+        for k, folder in enumerate(AIGC_FOLDERS + ["SDXL-unrecorded-name"]):
             for label in ("0_real", "1_fake"):
                 sub = f"test/{folder}/airplane/{label}" if folder == "progan" else f"test/{folder}/{label}"
                 for i in range(2):
@@ -114,7 +114,12 @@ def test_aigcdetect_downloads_from_modelscope_and_npr_scores_every_set(aigc_zip,
     assert res.exit_code == 0, res.output
     assert loopback.count(path, "GET") >= 1
     assert sorted(p.name for p in (root / "aigcdetect").iterdir() if not p.name.startswith(".")) == sorted(
-        AIGC_FOLDERS + ["sdxl"])
+        AIGC_FOLDERS + ["SDXL-unrecorded-name"])
+    assert "aigc-sdxl" in res.output and "rename or symlink" in res.output  # the one set placed by hand
+    (root / "aigcdetect" / "SDXL-unrecorded-name").rename(root / "aigcdetect" / "sdxl")
+    res = run.invoke(main, ["download", "--suite", "aigcdetect", "--data-root", str(root), "-q"])
+    assert res.exit_code == 0 and "aigc-sdxl" not in res.output.split("installed", 1)[0], res.output
+    assert loopback.count(path, "GET") == 1  # nothing downloaded twice
     # the default NPR weights (progan_4class) placed in the cache in the official format (seeded random values)
     torch.manual_seed(0)
     weights = Path(os.environ["FAKEBENCH_CACHE"]) / "weights" / "npr" / "model_epoch_last_3090.pth"

@@ -352,11 +352,19 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
         UnreadableImage: missing, truncated or non-image file, or a crop box outside the image.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and not is_member(name):
+        try:
+            if not stat.S_ISREG(os.stat(source).st_mode):  # a FIFO, socket or /dev/zero link would hang or never end
+                raise UnreadableImage(f"{name}: not a regular file (FIFO, socket, device or folder); skipped")
+        except OSError:
+            pass  # missing or unreadable: open() below says which
     if not isinstance(source, bytes) and (encode or is_member(name)):  # a parquet row (fakebench.data.items)
         try:
             source = read_bytes(name)
+        except FileNotFoundError as exc:
+            raise UnreadableImage(f"{name}: file not found") from exc
         except OSError as exc:
-            raise UnreadableImage(f"{name}: cannot read file ({exc})" if not is_member(name) else str(exc)) from exc
+            raise UnreadableImage(str(exc) if is_member(name) else f"{name}: cannot read file ({exc})") from exc
     if encode:
         from fakebench.data.formats import align_bytes
 
@@ -364,12 +372,6 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
             source = align_bytes(source, encode)
         except UnreadableImage as exc:
             raise UnreadableImage(str(exc).replace("<bytes>", name, 1)) from exc
-    if not isinstance(source, bytes):
-        try:
-            if not stat.S_ISREG(os.stat(source).st_mode):  # a FIFO, socket or /dev/zero link would hang or never end
-                raise UnreadableImage(f"{name}: not a regular file (FIFO, socket, device or folder); skipped")
-        except OSError:
-            pass  # missing or unreadable: open() below says which
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
         with handle, Image.open(handle) as img:
