@@ -284,3 +284,15 @@ datasets:
                                 use_cache=False, progress=False, n_boot=0)
     assert results["metrics"]["per_dataset"][0]["n_real"] == 2 and results["metrics"]["per_dataset"][0]["n_fake"] == 2
     assert sorted(u["image"].rsplit("=", 1)[1] for u in results["unreadable"]) == ["4", "5"]
+
+
+def test_locality_key_sorts_files_and_rows_together_without_type_errors(twin):
+    from fakebench.data.items import LOCALITY_ROWS, locality_key
+
+    root, _ = twin
+    shard = root / "hub" / "data" / "test-00000-of-00002.parquet"
+    ids = [member_id(shard, "image", LOCALITY_ROWS + 1), str(root / "folder" / "gen_a" / "0_real" / "r0.png"),
+           member_id(shard, "image", 3)]
+    sizes = {ids[0]: (32, 32), ids[1]: (64, 64), ids[2]: (64, 64)}
+    ordered = sorted(ids, key=lambda i: (locality_key(i), sizes[i]))
+    assert ordered == [ids[1], ids[2], ids[0]]  # files first; rows by shard region, then size

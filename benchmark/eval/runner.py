@@ -37,7 +37,7 @@ from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
                                         sort_file)
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
-from fakebench.data.items import content_sha256, is_member, is_regular, open_binary
+from fakebench.data.items import content_sha256, is_member, is_regular, locality_key, open_binary
 from fakebench.core.errors import DataError
 from fakebench.core.files import atomic_write_json
 
@@ -265,8 +265,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         if misses and (pads or not preset.fixed_size):
             with ThreadPoolExecutor(max_workers=4) as pool:
                 sizes = dict(zip((r.path for r in misses), pool.map(_input_size, misses)))
-        if not preset.fixed_size:  # keep equal sizes together so batches stack
-            misses.sort(key=lambda r: sizes[r.path])
+        if not preset.fixed_size:  # keep equal sizes together so batches stack (parquet rows: within a shard region)
+            misses.sort(key=lambda r: (locality_key(r.path), sizes[r.path]))
         if pads:
             small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
             if small:
