@@ -113,6 +113,7 @@ class EvalRequest:
     crop_box: tuple[int, int, int, int] | None = None
     limit: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    align_format: str | None = None
 
     def validate(self) -> "EvalRequest":
         """Check the selection; return ``self``."""
@@ -126,6 +127,12 @@ class EvalRequest:
                 raise DataError(f"{folder} does not exist. Check the --{what.replace('_', '-')} path.")
         if self.limit is not None and self.limit < 1:
             raise DataError(f"limit must be a positive number of images per label, not {self.limit}.")
+        from fakebench.data.formats import check_align_format
+
+        try:
+            check_align_format(self.align_format)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
         return self
 
     def plan(self) -> "EvalPlan":
@@ -207,7 +214,8 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
                  real_dir: str | os.PathLike | None = None, fake_dir: str | os.PathLike | None = None,
                  manifest: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                  data_root: str | os.PathLike | None = None, crop_box: tuple[int, int, int, int] | None = None,
-                 limit: int | None = None, request: EvalRequest | None = None, plan: "EvalPlan | None" = None,
+                 limit: int | None = None, align_format: str | None = None, request: EvalRequest | None = None,
+                 plan: "EvalPlan | None" = None,
                  output: str | os.PathLike | None = None, name: str | None = None, batch_size: int = 32,
                  num_workers: int | None = 0, use_cache: bool = True, progress: bool = False,
                  **run_options: Any) -> "list[Results]":
@@ -218,6 +226,9 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
     one run folder each. Folder selections run with the detector's preset.
 
     Args:
+        align_format: ``jpeg96`` or ``png``: re-encode every image (real and fake alike) in that format before
+            scoring, to take the container out (GenImage's real JPEG vs fake PNG; :mod:`fakebench.data.formats`);
+            recorded in the results as ``data.align_format``.
         request: an :class:`EvalRequest` (instead of ``data``/``real_dir``/``fake_dir``/``manifest``/...).
         plan: an already resolved :meth:`EvalRequest.plan` (instead of all of these), so evaluating several
             detectors walks the data folders once.
@@ -239,7 +250,8 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
         if request is None:
             manifests = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest or [])
             request = EvalRequest.from_data(data, real_dir=real_dir, fake_dir=fake_dir, manifests=manifests,
-                                            data_root=data_root, crop_box=crop_box, limit=limit)
+                                            data_root=data_root, crop_box=crop_box, limit=limit,
+                                            align_format=align_format)
         plan = request.validate().plan()  # every data folder checked before any model is loaded
     request = plan.request
     det = detector if not isinstance(detector, str) else load_detector(detector, weights, preset=preset,
@@ -289,8 +301,9 @@ class EvalPlan:
         their official protocol (:meth:`DatasetEntry.preset_for`), unless a preset was given explicitly."""
         from fakebench.eval import harness
 
+        align = self.request.align_format
         if self.folder_sets is not None:
-            return [(detector.preset.name, self.folder_sets, self.label)]
+            return [(detector.preset.name, harness.align_sets(self.folder_sets, align), self.label)]
         by_preset: dict[str, list[Any]] = {}
         for entry in self.entries:
             chosen = detector.preset.name if preset_given else (
@@ -302,5 +315,5 @@ class EvalPlan:
                                               weights_tag=detector.weights.tag, preset=preset_name,
                                               data_root=self.root, limit=self.request.limit, card=detector.card)
             label = self.label if len(by_preset) == 1 else f"{self.label}@{preset_name}"
-            groups.append((preset_name, sets, label))
+            groups.append((preset_name, harness.align_sets(sets, align), label))
         return groups

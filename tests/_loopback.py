@@ -194,6 +194,25 @@ class LoopbackServer:
         headers = {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
         return self.add(f"{prefix}/{repo_id}/resolve/{revision}/{filename}", data, headers=headers)
 
+    def add_hub_repo(self, repo_id: str, files: dict[str, bytes], *, repo_type: str = "dataset",
+                     revision: str = "main", commit: str = "b" * 40) -> None:
+        """A whole hub repo as ``snapshot_download`` sees it: the repo-info API answer (at
+        ``/api/<type>s/<repo>/revision/<revision>``), the recursive file tree at that commit, and each file at its
+        ``resolve`` URL."""
+        import json
+
+        info = {"id": repo_id, "sha": commit, "siblings": [{"rfilename": name} for name in files]}
+        kind = "datasets" if repo_type == "dataset" else "models"
+        self.add(f"/api/{kind}/{repo_id}/revision/{revision}", json.dumps(info).encode(),
+                 content_type="application/json")
+        tree = [{"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                for name, data in files.items()]
+        self.add(f"/api/{kind}/{repo_id}/tree/{commit}?recursive=true&expand=false", json.dumps(tree).encode(),
+                 content_type="application/json")
+        for name, data in files.items():  # snapshot_download resolves files by the commit it was told
+            for rev in {revision, commit}:
+                self.add_hub_file(repo_id, name, data, repo_type=repo_type, revision=rev, commit=commit)
+
     # -- inspection -------------------------------------------------------------------------------------------------
     def _record(self, request: Request) -> None:
         with self.lock:

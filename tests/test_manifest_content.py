@@ -121,8 +121,9 @@ def test_antifakeprompt_v1_table_averages(main):
 
 def test_classic_suites_have_the_listed_sets(main):
     per_suite = Counter(d["suite"] for d in main["datasets"])
-    assert per_suite == {"antifakeprompt": 23, "forensynths": 13, "gangen-detection": 9, "universalfakedetect": 8,
-                         "diffusionforensics": 8, "diffusion1kstep": 5}
+    classic = {"antifakeprompt": 23, "forensynths": 13, "gangen-detection": 9, "universalfakedetect": 8,
+               "diffusionforensics": 8, "diffusion1kstep": 5}
+    assert {k: per_suite[k] for k in classic} == classic
     forensynths = {d["name"] for d in main["datasets"] if d["suite"] == "forensynths"}
     assert forensynths == {f"forensynths-{g}" for g in (
         "progan", "stylegan", "biggan", "cyclegan", "stargan", "gaugan", "crn", "imle", "seeingdark", "san",
@@ -154,7 +155,8 @@ def test_progan_is_held_in_for_progan_trained_weights(main):
     held = {d["name"]: set(d["held_in"]) for d in main["datasets"] if d["held_in"]}
     assert held["forensynths-progan"] == {"cnnspot.blur_jpg_prob0.5", "cnnspot.blur_jpg_prob0.1", "npr.paper",
                                           "npr.progan_4class", "univfd.progan"}
-    assert {n for n in held if not n.startswith("afp-")} == {"forensynths-progan"}
+    assert held["aigc-progan"] == held["forensynths-progan"]
+    assert {n for n in held if not n.startswith("afp-")} == {"forensynths-progan", "aigc-progan"}
 
 
 # -- both manifests ---------------------------------------------------------------------------------------------------
@@ -166,7 +168,8 @@ def test_schema_shape(manifest):
         assert set(suite) <= {"title", "paper", "url", "path", "licence", "sources", "notes", "protocol"}, name
     for d in manifest["datasets"]:
         assert d["family"] in FAMILIES, d["name"]
-        assert (d["labels"], d["layout"]) in {("mixed", "real_fake"), ("real", "folder"), ("fake", "folder")}, d["name"]
+        assert (d["labels"], d["layout"]) in {("mixed", "real_fake"), ("real", "folder"), ("fake", "folder"),
+                                              ("mixed", "parquet")}, d["name"]
         assert set(d["expected_count"]) == {"real", "fake"}, d["name"]
         if d["labels"] != "mixed":
             absent = "fake" if d["labels"] == "real" else "real"
@@ -180,7 +183,10 @@ def test_names_unique_and_prefixed(main, shared_manifest):
     assert len(names) == len(set(names)), [n for n, c in Counter(names).items() if c > 1]
     prefix = {"antifakeprompt": "afp-", "forensynths": "forensynths-", "gangen-detection": "gangen-",
               "universalfakedetect": "ufd-", "diffusionforensics": "diffusionforensics-",
-              "diffusion1kstep": "diffusion1kstep-", "shared-samples": "shared-"}
+              "diffusion1kstep": "diffusion1kstep-", "shared-samples": "shared-", "aigcdetect": "aigc-",
+              "genimage": "genimage-", "synthbuster": "synthbuster-", "wildrf": "wildrf-", "aigibench": "aigibench-",
+              "chameleon": "chameleon-", "commfor-eval": "commfor-", "drct-2m": "drct2m-",
+              "synthwildx": "synthwildx", "cospy-bench": "cospy-"}
     for d in main["datasets"] + shared_manifest["datasets"]:
         assert KEBAB.match(d["name"]) and d["name"].startswith(prefix[d["suite"]]), d["name"]
 
@@ -240,9 +246,9 @@ def test_sources_are_well_formed(manifest):
 def test_loader_accepts_both_manifests():
     from fakebench.data.manifest import load_manifest, load_manifests
 
-    assert len(load_manifest(MAIN).datasets) == 66
+    assert len(load_manifest(MAIN).datasets) == 111
     assert len(load_manifest(SHARED_MANIFEST).datasets) == 49
-    assert len(load_manifests([MAIN, SHARED_MANIFEST]).datasets) == 115
+    assert len(load_manifests([MAIN, SHARED_MANIFEST]).datasets) == 160
 
 
 # -- shared samples on disk -------------------------------------------------------------------------------------------

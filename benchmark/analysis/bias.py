@@ -40,7 +40,7 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from fakebench.analysis.bootstrap import bootstrap_ci
 from fakebench.core.env import cache_root
-from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
+from fakebench.core.files import atomic_write_json, atomic_write_text
 
 __all__ = ["AUDIT_SCHEMA", "FLAG_AUC", "FLAG_CI_LOW", "IJG_LUMINANCE", "META_FIELDS", "SIZE_FEATURES",
            "MetadataCache", "audit_frame", "audit_markdown", "audit_sets", "estimate_jpeg_quality", "image_metadata",
@@ -110,7 +110,7 @@ def estimate_jpeg_quality(quantization: dict[int, Sequence[int]] | None) -> tupl
     return best + 1, bool(err[best] == 0)
 
 
-def image_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def image_metadata(path: str | os.PathLike, encode: str = "") -> dict[str, Any]:
     """Read an image file's metadata from its header (no full decode).
 
     Returns:
@@ -122,10 +122,28 @@ def image_metadata(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         OSError: the file cannot be read or is not an image PIL can identify.
     """
-    path = Path(path)
-    size = path.stat().st_size
+    import io
+
+    from fakebench.data.items import open_binary, parse_member, read_bytes
+
+    aligned = None
+    if encode:  # the bytes the detector sees after format alignment (fakebench.data.formats)
+        from fakebench.data.formats import align_bytes
+        from fakebench.data.images import UnreadableImage
+
+        try:
+            aligned = align_bytes(read_bytes(os.fspath(path)), encode)
+        except UnreadableImage as exc:
+            raise OSError(f"{path}: {exc}") from exc
+        size = len(aligned)
+    elif parse_member(os.fspath(path)) is not None:  # a parquet row: its cell's bytes are the "file"
+        size = len(read_bytes(os.fspath(path)))
+    else:
+        path = Path(path)
+        size = path.stat().st_size
     try:
-        with Image.open(path) as img:
+        stream = io.BytesIO(aligned) if aligned is not None else open_binary(os.fspath(path))
+        with stream as handle, Image.open(handle) as img:
             quality, exact, sampling = None, False, ""
             if img.format in ("JPEG", "MPO"):
                 quality, exact = estimate_jpeg_quality(getattr(img, "quantization", None))
@@ -180,16 +198,36 @@ class MetadataCache:
         self._db.close()
 
 
-def _read(path: str) -> tuple[dict[str, Any] | None, str]:
+def _content_sha(key: tuple[str, str]) -> str:
+    """sha256 of a file or parquet row (:mod:`fakebench.data.items`), or of its format-aligned re-encoding, ``""``
+    when it cannot be read."""
+    from fakebench.core.files import sha256_bytes
+    from fakebench.data.items import content_sha256, parse_member, read_bytes
+
+    image_id, encode = key
+    if parse_member(image_id) is None and not Path(image_id).is_file():
+        return ""
     try:
-        return image_metadata(path), ""
+        if encode:
+            from fakebench.data.formats import align_bytes
+
+            return sha256_bytes(align_bytes(read_bytes(image_id), encode))
+        return content_sha256(image_id)
+    except Exception:  # noqa: BLE001 - unreadable or undecodable: reported as an error row
+        return ""
+
+
+def _read(key: tuple[str, str]) -> tuple[dict[str, Any] | None, str]:
+    try:
+        return image_metadata(key[0], key[1]), ""
     except OSError as exc:
         return None, str(exc)
 
 
 def metadata_table(records: Sequence[Any], *, cache: MetadataCache | None = None, workers: int = 4) -> pd.DataFrame:
     """Metadata of every record (an :class:`~fakebench.data.images.ImageRecord` or anything with ``path``,
-    ``label``, ``dataset``), read once per distinct file content and cached by sha256.
+    ``label``, ``dataset``), read once per distinct file content and cached by sha256. A format-aligned record
+    (``encode``, :mod:`fakebench.data.formats`) is described by its re-encoded bytes, as the detector sees it.
 
     Returns:
         One row per record: ``image``, ``sha256``, ``dataset``, ``label`` (0 real / 1 fake), the :data:`META_FIELDS`
@@ -198,12 +236,12 @@ def metadata_table(records: Sequence[Any], *, cache: MetadataCache | None = None
     own = cache is None
     cache = cache or MetadataCache()
     try:
-        paths = list(dict.fromkeys(r.path for r in records))
+        paths = list(dict.fromkeys((r.path, getattr(r, "encode", "")) for r in records))  # (image id, alignment)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            shas = dict(zip(paths, pool.map(lambda p: sha256_file(p) if Path(p).is_file() else "", paths)))
+            shas = dict(zip(paths, pool.map(_content_sha, paths)))
         known = cache.get_many([s for s in set(shas.values()) if s])
         todo = [p for p in paths if shas[p] and shas[p] not in known]
-        errors: dict[str, str] = {p: f"{p}: file not found" for p in paths if not shas[p]}
+        errors: dict[Any, str] = {p: f"{p[0]}: file not found or not readable" for p in paths if not shas[p]}
         fresh: dict[str, dict[str, Any]] = {}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for path, (meta, error) in zip(todo, pool.map(_read, todo)):
@@ -219,10 +257,11 @@ def metadata_table(records: Sequence[Any], *, cache: MetadataCache | None = None
             cache.close()
     rows = []
     for r in records:
-        sha = shas[r.path]
-        meta = known.get(sha, {}) if r.path not in errors else {}
+        key = (r.path, getattr(r, "encode", ""))
+        sha = shas[key]
+        meta = known.get(sha, {}) if key not in errors else {}
         rows.append({"image": r.path, "sha256": sha, "dataset": r.dataset, "label": int(r.label),
-                     **{f: meta.get(f) for f in META_FIELDS}, "error": errors.get(r.path, "")})
+                     **{f: meta.get(f) for f in META_FIELDS}, "error": errors.get(key, "")})
     return pd.DataFrame(rows, columns=["image", "sha256", "dataset", "label", *META_FIELDS, "error"])
 
 

@@ -25,18 +25,24 @@ Examples:
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(10),
               help="Bootstrap resamples for the AUC confidence interval.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the CV folds and the bootstrap.")
+@click.option("--align-format", type=click.Choice(["jpeg96", "png"]),
+              help="Audit the images as `fakebench evaluate --align-format` scores them: every image re-encoded in "
+                   "this format first (shows which shortcuts the alignment removes).")
 @user_errors
 def audit(datasets: tuple[str, ...], suites: tuple[str, ...], data_dir: str | None, real_dir: str | None,
           fake_dir: str | None, manifests: tuple[str, ...], data_root: str | None, crop_box: str | None,
-          limit: int | None, output: str, n_boot: int, seed: int) -> None:
+          limit: int | None, output: str, n_boot: int, seed: int, align_format: str | None) -> None:
     """Can real be told from fake by file metadata alone (format, JPEG quality, size, EXIF)? Fits a cross-validated
     metadata-only classifier per test set and flags sets where it succeeds; writes bias_audit.json/.csv/.md."""
     from fakebench.analysis.bias import audit_markdown, audit_sets, write_audit
+    from fakebench.eval.harness import align_sets
 
     sets, _, _, _ = sets_from_options(datasets=datasets, suites=suites, manifests=manifests, data_root=data_root,
                                       data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir, crop_box=crop_box,
                                       limit=limit)
-    result, _ = audit_sets(sets, n_boot=n_boot, seed=seed)
+    result, _ = audit_sets(align_sets(sets, align_format), n_boot=n_boot, seed=seed)
+    if align_format:
+        result["align_format"] = align_format
     path = write_audit(result, output)
     click.echo(audit_markdown(result))
     click.echo(f"audit: {path}")

@@ -49,6 +49,9 @@ _SHOWN = 10
 @click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda or cuda:1.")
 @click.option("--limit", type=click.IntRange(1), help="At most N images per label per test set (smoke runs).")
+@click.option("--align-format", type=click.Choice(["jpeg96", "png"]),
+              help="Re-encode every image, real and fake alike, as JPEG q96 (4:2:0) or PNG before scoring, so the "
+                   "container cannot decide (GenImage: real JPEG vs fake PNG); recorded in the results.")
 @click.option("--no-cache", is_flag=True, help="Do not read or fill the prediction cache.")
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True,
@@ -67,7 +70,7 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
              manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, output: str, name: str | None,
              batch_size: int, max_pixels_per_batch: int | None, workers: int | None, device: str, limit: int | None,
-             no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], calibrate_on: tuple[str, ...],
+             align_format: str | None, no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], calibrate_on: tuple[str, ...],
              calibration_target: str, n_boot: int, report: bool, quiet: bool) -> None:
     """Evaluate detectors across test sets and write predictions, metrics and results.json (one run folder each).
 
@@ -95,7 +98,8 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
         if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
             cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
     request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,
-                          manifests=manifests, data_root=data_root, crop_box=box, limit=limit).validate()
+                          manifests=manifests, data_root=data_root, crop_box=box, limit=limit,
+                          align_format=align_format).validate()
     plan = request.plan()  # every data folder checked (and walked, once) now, before any model is loaded
 
     failed: list[tuple[str, str]] = []

@@ -23,14 +23,14 @@ from fakebench.core.env import cache_root, data_root as default_data_root
 from fakebench.core.errors import DataError, DownloadError, FakebenchError
 from fakebench.core.files import atomic_write_json
 from fakebench.hub.archive import CorruptArchiveError, archive_format, safe_extract, sniff_format
-from fakebench.hub.fetch import (MARKER, FetchOptions, ManualDownloadRequired, SourceUnavailable, _default_name, _discard,
+from fakebench.hub.fetch import (MARKER, ChecksumError, FetchOptions, ManualDownloadRequired, SourceUnavailable, _default_name, _discard,
                                  _link_or_copy, _sidecar, fetch)
 from fakebench.hub.sources import Source
 
 if TYPE_CHECKING:  # pragma: no cover
     from fakebench.data.manifest import DatasetEntry, Manifest, SuiteEntry
 
-__all__ = ["DownloadReport", "download_dataset", "download_datasets", "download_suite", "download_all"]
+__all__ = ["count_images", "DownloadReport", "download_dataset", "download_datasets", "download_suite", "download_all"]
 
 log = logging.getLogger(__name__)
 
@@ -103,28 +103,36 @@ def _plan_for(entry: "DatasetEntry", suite: "SuiteEntry | None", siblings: Itera
     return _Plan(suite.name, target, tuple(suite.sources), tuple((e, root / e.path) for e in members.values()))
 
 
-def _count_images(folder: Path, entry: Any) -> dict[str, int]:
-    """``{'real': n, 'fake': m}`` images under ``folder`` following the entry's labels and layout."""
-    from fakebench.data.images import FAKE_DIR, REAL_DIR, list_images
+def count_images(folder: Path, entry: Any) -> dict[str, int]:
+    """``{'real': n, 'fake': m}`` images under ``folder`` following the entry's labels and layout (for ``layout:
+    parquet``, the rows of its shards that pass its filter with a real/fake label; for ``real_fake``, images under
+    its label folders, ``label_dirs`` honoured)."""
+    from fakebench.data.images import label_dir_names, list_images
 
+    if getattr(entry, "layout", "") == "parquet":
+        from fakebench.data.parquet import count_parquet
+
+        return count_parquet(folder, entry.parquet, entry.labels) if folder.is_dir() else {"real": 0, "fake": 0}
     images = list_images(folder) if folder.is_dir() else []
     if entry.labels != "mixed":
         other = "fake" if entry.labels == "real" else "real"
         return {entry.labels: len(images), other: 0}
+    names = label_dir_names(getattr(entry, "label_dirs", None))
     counts = {"real": 0, "fake": 0}
     for path in images:
         for part in reversed(path.relative_to(folder).parts[:-1]):
-            if part in (REAL_DIR, FAKE_DIR):
-                counts["real" if part == REAL_DIR else "fake"] += 1
+            if part in names:
+                counts["real" if names[part] == 0 else "fake"] += 1
                 break
     return counts
+
 
 
 def _count_problems(plan: _Plan, base: Path) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Counts per dataset (with ``plan.target`` mapped to ``base``) and a list of mismatches against the manifest."""
     counts, problems = {}, []
     for entry, folder in plan.folders:
-        found = _count_images(base / folder.relative_to(plan.target), entry)
+        found = count_images(base / folder.relative_to(plan.target), entry)
         counts[entry.name] = found
         if not any(found.values()):
             problems.append(f"{entry.name}: no images in {entry.path}")
@@ -240,13 +248,25 @@ def _fetch_first(plan: _Plan, cache: Path, options: FetchOptions) -> tuple[Sourc
     """
     downloads = cache / "downloads" / plan.name
     tried = []
-    for source in plan.sources:
+    for k, source in enumerate(plan.sources):
         try:
             return source, fetch(source, downloads, what=f"dataset {plan.name}", cache_dir=cache, options=options)
         except SourceUnavailable as exc:
             if source.kind != "manual":
-                slash = "/" if source.kind == "gdrive_folder" else ""
+                slash = "/" if source.kind == "gdrive_folder" or source.is_snapshot else ""
                 tried.append(f"{source.url} ({exc.reason}) -> {downloads / _default_name(source)}{slash}")
+                rest = [f"{s.kind} {s.url}" for s in plan.sources[k + 1:]]
+                if rest:
+                    log.warning("%s: mirror %s %s failed (%s); trying the other mirror(s): %s.", plan.name,
+                                source.kind, source.url, exc.reason, "; ".join(rest))
+        except ChecksumError as exc:  # a mirror serving other bytes: never installed; the next mirror may be right
+            rest = [f"{s.kind} {s.url}" for s in plan.sources[k + 1:] if s.kind != "manual"]
+            if not rest:
+                raise
+            reason = str(exc).split(" but ", 1)[-1].split(";", 1)[0]
+            tried.append(f"{source.url} ({reason})")
+            log.warning("%s: mirror %s %s gave a corrupt file (%s); trying the other mirror(s): %s.", plan.name,
+                        source.kind, source.url, reason, "; ".join(rest))
     if not tried:
         where = "; ".join(f"{s.ref}{' (' + s.notes + ')' if s.notes else ''}" for s in plan.sources) or \
             "no public source is known"

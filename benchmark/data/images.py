@@ -33,9 +33,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from fakebench.core.errors import DataError
+from fakebench.data.items import is_member, read_bytes
 
 __all__ = ["IMAGE_EXTENSIONS", "PIL_EXTENSIONS", "REAL_DIR", "FAKE_DIR", "ImageRecord", "UnreadableImage",
-           "list_images", "discover_real_fake", "discover_folder", "discover_data_dir", "records_for_entry",
+           "list_images", "label_dir_names", "discover_real_fake", "discover_folder", "discover_data_dir", "records_for_entry",
            "load_image", "ImageDataset", "collate_by_shape"]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
@@ -53,6 +54,8 @@ class ImageRecord:
         dataset: the test set it belongs to (the evaluator's grouping key).
         generator: display name of the generator (or real source).
         crop_box: optional ``(left, top, right, bottom)`` crop applied right after decoding.
+        encode: ``""``, or a format alignment (``jpeg96``, ``png``; :mod:`fakebench.data.formats`): the image is
+            re-encoded in that format (real and fake alike) before decoding for the detector.
     """
 
     path: str
@@ -60,6 +63,7 @@ class ImageRecord:
     dataset: str
     generator: str
     crop_box: tuple[int, int, int, int] | None = None
+    encode: str = ""
 
 
 class UnreadableImage(Exception):
@@ -161,25 +165,39 @@ def _require_dir(path: Path, hint: str) -> None:
         raise DataError(f"Folder {path} does not exist. {hint}")
 
 
-def _label_of(path: Path, root: Path) -> int | None:
+def _label_of(path: Path, root: Path, names: dict[str, int] = _LABEL_DIRS) -> int | None:
     for part in reversed(path.relative_to(root).parts[:-1]):
-        if part in _LABEL_DIRS:
-            return _LABEL_DIRS[part]
+        if part in names:
+            return names[part]
     return None
 
 
-def _label_dirs(root: Path) -> list[Path]:
-    """Every ``0_real``/``1_fake`` folder (or broken link of that name) under ``root``, links followed."""
+def _label_dirs(root: Path, names: dict[str, int] = _LABEL_DIRS) -> list[Path]:
+    """Every label folder (``0_real``/``1_fake``, or the ``names`` given) or broken link of that name under ``root``,
+    links followed."""
     out = []
     for dirpath, dirnames, filenames in _walk(root):
-        out += [Path(dirpath) / d for d in dirnames if d in _LABEL_DIRS]
-        out += [Path(dirpath) / f for f in filenames if f in _LABEL_DIRS]  # a broken or non-folder link
+        out += [Path(dirpath) / d for d in dirnames if d in names]
+        out += [Path(dirpath) / f for f in filenames if f in names]  # a broken or non-folder link
     return out
+
+
+def label_dir_names(label_dirs: Any = None) -> dict[str, int]:
+    """``{folder name: label}`` for a manifest's ``label_dirs`` (``{"real": "nature", "fake": "ai"}``), default
+    ``{"0_real": 0, "1_fake": 1}``.
+
+    >>> label_dir_names({"real": "nature", "fake": "ai"})
+    {'nature': 0, 'ai': 1}
+    """
+    if not label_dirs:
+        return dict(_LABEL_DIRS)
+    return {label_dirs["real"]: 0, label_dirs["fake"]: 1}
 
 
 def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, generator: str | None = None,
                        crop_box: tuple[int, int, int, int] | None = None,
-                       skipped: list[tuple[str, str]] | None = None) -> list[ImageRecord]:
+                       skipped: list[tuple[str, str]] | None = None,
+                       label_dirs: dict[str, int] | None = None) -> list[ImageRecord]:
     """Images of one test set in the ``0_real``/``1_fake`` layout (class subfolders allowed; symlinked folders are
     followed, see :func:`list_images`).
 
@@ -189,6 +207,8 @@ def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, g
         generator: generator name (default: the folder name).
         crop_box: optional crop applied after decoding.
         skipped: when given, ``(path, reason)`` of each file left out is appended.
+        label_dirs: ``{folder name: label}`` when the label folders have other names (GenImage ``nature``/``ai``:
+            see :func:`label_dir_names`); default ``0_real``/``1_fake``.
 
     Raises:
         DataError: the folder does not exist, holds no image under a ``0_real``/``1_fake`` folder, or one of its
@@ -197,15 +217,17 @@ def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, g
     """
     root = Path(root).expanduser().resolve()
     _require_dir(root, "Check the path, or download the data first (fakebench download).")
+    names = label_dirs or _LABEL_DIRS
+    real_dir, fake_dir = (next(n for n, v in names.items() if v == k) for k in (0, 1))
     records = []
     for path in list_images(root, skipped=skipped):
-        label = _label_of(path, root)
+        label = _label_of(path, root, names)
         if label is not None:
             records.append(ImageRecord(str(path), label, dataset or root.name, generator or root.name, crop_box))
     if not records:
         raise DataError(
-            f"No images found under a {REAL_DIR}/ or {FAKE_DIR}/ folder in {root}. Expected {root}/{REAL_DIR}/*.png "
-            f"and {root}/{FAKE_DIR}/*.png (optionally per generator: {root}/<generator>/{REAL_DIR}); for two plain "
+            f"No images found under a {real_dir}/ or {fake_dir}/ folder in {root}. Expected {root}/{real_dir}/*.png "
+            f"and {root}/{fake_dir}/*.png (optionally per generator: {root}/<generator>/{real_dir}); for two plain "
             f"folders use --real-dir and --fake-dir."
         )
     counts: dict[str, int] = {}
@@ -214,7 +236,7 @@ def discover_real_fake(root: str | os.PathLike, *, dataset: str | None = None, g
             counts[str(parent)] = counts.get(str(parent), 0) + 1
             if parent == root:
                 break
-    empty = [d for d in _label_dirs(root) if not counts.get(str(d))]
+    empty = [d for d in _label_dirs(root, names) if not counts.get(str(d))]
     if empty:
         shown = ", ".join(str(d) + ("" if d.is_dir() else " (broken link)") for d in empty[:5])
         more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
@@ -279,9 +301,14 @@ def records_for_entry(entry: Any, data_root: str | os.PathLike, *,
             f"{entry.name}`, or point --data-root (or FAKEBENCH_DATA) at the folder that holds {entry.path}."
         )
     crop = tuple(entry.crop_box) if entry.crop_box else None
+    if entry.layout == "parquet":
+        from fakebench.data.parquet import discover_parquet
+
+        return discover_parquet(folder, entry.parquet, labels=entry.labels, dataset=entry.name,
+                                generator=entry.generator, crop_box=crop, skipped=skipped)
     if entry.layout == "real_fake":
         return discover_real_fake(folder, dataset=entry.name, generator=entry.generator, crop_box=crop,
-                                  skipped=skipped)
+                                  skipped=skipped, label_dirs=label_dir_names(getattr(entry, "label_dirs", None)))
     return discover_folder(folder, 1 if entry.labels == "fake" else 0, dataset=entry.name, generator=entry.generator,
                            crop_box=crop, skipped=skipped)
 
@@ -307,12 +334,16 @@ def _to_8bit_rgb(img: Image.Image) -> tuple[Image.Image, str]:
     return img.convert("RGB"), note
 
 
-def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None = None) -> tuple[Image.Image, str]:
+def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None = None,
+               encode: str = "") -> tuple[Image.Image, str]:
     """Decode an image file (or its bytes) to 8-bit RGB.
 
     Args:
-        source: path or raw file bytes.
+        source: path, parquet member id (``<shard>#<column>=<row>``, :mod:`fakebench.data.items`) or raw file
+            bytes.
         crop_box: optional ``(left, top, right, bottom)`` crop; must lie inside the image.
+        encode: optional format alignment (``jpeg96``, ``png``): the image is first re-encoded in that format
+            (:func:`fakebench.data.formats.align_bytes`), then decoded and cropped.
 
     Returns:
         ``(image, note)``: an RGB PIL image and a note on any lossy conversion ('' when none).
@@ -321,12 +352,26 @@ def load_image(source: str | os.PathLike | bytes, crop_box: Sequence[int] | None
         UnreadableImage: missing, truncated or non-image file, or a crop box outside the image.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
-    if not isinstance(source, bytes):
+    if not isinstance(source, bytes) and not is_member(name):
         try:
             if not stat.S_ISREG(os.stat(source).st_mode):  # a FIFO, socket or /dev/zero link would hang or never end
                 raise UnreadableImage(f"{name}: not a regular file (FIFO, socket, device or folder); skipped")
         except OSError:
             pass  # missing or unreadable: open() below says which
+    if not isinstance(source, bytes) and (encode or is_member(name)):  # a parquet row (fakebench.data.items)
+        try:
+            source = read_bytes(name)
+        except FileNotFoundError as exc:
+            raise UnreadableImage(f"{name}: file not found") from exc
+        except OSError as exc:
+            raise UnreadableImage(str(exc) if is_member(name) else f"{name}: cannot read file ({exc})") from exc
+    if encode:
+        from fakebench.data.formats import align_bytes
+
+        try:
+            source = align_bytes(source, encode)
+        except UnreadableImage as exc:
+            raise UnreadableImage(str(exc).replace("<bytes>", name, 1)) from exc
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
         with handle, Image.open(handle) as img:
@@ -385,7 +430,7 @@ class ImageDataset:
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         try:
-            img, note = load_image(record.path, record.crop_box)
+            img, note = load_image(record.path, record.crop_box, getattr(record, "encode", ""))
             if self.pad_below and min(img.size) < self.pad_below:
                 pad = f"{img.width}x{img.height} is smaller than the {self.pad_below} crop: zero-padded"
                 note = f"{note}; {pad}" if note else pad

@@ -21,7 +21,7 @@ from fakebench.core.errors import ManifestError, UnknownNameError
 from fakebench.core.files import sha256_file
 from fakebench.hub.sources import Source
 
-__all__ = ["FAMILIES", "METRICS", "SuiteEntry", "DatasetEntry", "Manifest", "load_manifest", "load_manifests",
+__all__ = ["FAMILIES", "METRICS", "SuiteEntry", "ParquetSpec", "DatasetEntry", "Manifest", "load_manifest", "load_manifests",
            "resolve_manifest_path"]
 
 FAMILIES = ("real", "gan", "diffusion", "autoregressive", "inpainting", "super-resolution", "style-transfer",
@@ -30,7 +30,9 @@ FAMILIES = ("real", "gan", "diffusion", "autoregressive", "inpainting", "super-r
 #: Metrics a ``published`` record may give, in percent.
 METRICS = ("acc", "ap", "real_acc", "fake_acc", "auc")
 _LABELS = ("real", "fake", "mixed")
-_LAYOUTS = ("folder", "real_fake")
+_LAYOUTS = ("folder", "real_fake", "parquet")
+#: Keys of a dataset's ``parquet`` mapping (``layout: parquet``); see :class:`ParquetSpec`.
+_PARQUET_KEYS = ("files", "image", "label", "generator", "where", "real_values", "fake_values")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,38 @@ class SuiteEntry:
 
 
 @dataclass(frozen=True)
+class ParquetSpec:
+    """Where the images of a ``layout: parquet`` dataset are inside its parquet shards (the hub's layout, e.g.
+    ``data/test-00000-of-00042.parquet``, one row per image).
+
+    Attributes:
+        files: glob of the shards relative to the dataset folder (``**/*.parquet`` by default); matched shards are
+            read in sorted order.
+        image: column holding the encoded image: ``binary`` bytes, or the hub ``Image`` feature (a struct with a
+            ``bytes`` field).
+        label: column holding the label; ``""`` for single-label sets (``labels: real|fake``).
+        generator: column naming the generator of each row (``""`` when none); recorded, and usable in ``where``.
+        where: ``{column: value or [values]}``: only rows whose columns equal (one of) the values belong to this
+            set, e.g. one subset of a shared shard collection.
+        real_values / fake_values: label column values meaning real / fake (default ``[0, "real"]`` /
+            ``[1, "fake"]``; strings compare case-insensitively). A row with any other label is an error row.
+    """
+
+    files: str = "**/*.parquet"
+    image: str = "image"
+    label: str = ""
+    generator: str = ""
+    where: Mapping[str, Any] = field(default_factory=dict)
+    real_values: tuple[Any, ...] = (0, "real")
+    fake_values: tuple[Any, ...] = (1, "fake")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "image": self.image, "label": self.label, "generator": self.generator,
+                "where": dict(self.where), "real_values": list(self.real_values),
+                "fake_values": list(self.fake_values)}
+
+
+@dataclass(frozen=True)
 class DatasetEntry:
     """One test set.
 
@@ -86,6 +120,13 @@ class DatasetEntry:
             preprocessing (e.g. to remove a baked-in frame).
         licence: licence of the images.
         notes: caveats.
+        real_source: where the real images come from (``ImageNet val``, ``RAISE-1k``), for single-label fake
+            sets and mixed sets alike (``""`` when the manifest does not say).
+        retrained: numbers the paper reports for detectors it **retrained** itself (same shape as ``published``):
+            shown for context, never compared with runs of the hosted checkpoints.
+        parquet: for ``layout: parquet``, where the images, labels and generators are (:class:`ParquetSpec`).
+        label_dirs: for ``layout: real_fake``, other names of the label folders, ``{"real": "nature", "fake": "ai"}``
+            (GenImage); empty = ``0_real``/``1_fake``.
     """
 
     name: str
@@ -105,6 +146,10 @@ class DatasetEntry:
     licence: str = ""
     notes: str = ""
     protocol: Mapping[str, str] = field(default_factory=dict)
+    real_source: str = ""
+    retrained: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    parquet: ParquetSpec | None = None
+    label_dirs: Mapping[str, str] = field(default_factory=dict)
 
     def is_held_in(self, detector: str, tag: str | None = None) -> bool:
         """True when the set is in the training distribution of ``detector`` (``.tag`` if given)."""
@@ -153,6 +198,9 @@ class DatasetEntry:
         data["crop_box"] = list(self.crop_box) if self.crop_box else None
         data["expected_count"] = dict(self.expected_count)
         data["published"] = {k: dict(v) for k, v in self.published.items()}
+        data["retrained"] = {k: dict(v) for k, v in self.retrained.items()}
+        data["parquet"] = self.parquet.to_dict() if self.parquet else None
+        data["label_dirs"] = dict(self.label_dirs)
         return data
 
 
@@ -323,19 +371,8 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
             kind = "a boolean" if isinstance(value, bool) else type(value).__name__
             raise check.fail("expected_count", f"key {label!r}: expected a non-negative integer image count or null, "
                                                f"got {kind} {value!r}; write the number of images.")
-    published = data.get("published") or {}
-    if not isinstance(published, Mapping):
-        raise check.fail("published", f"expected a mapping of detector -> metrics, got {published!r}.")
-    for key, record in published.items():
-        if not isinstance(record, Mapping):
-            raise check.fail(f"published.{key}", f"expected a mapping of metric -> percent, got {record!r}.")
-        for metric, value in record.items():
-            if metric in ("source", "notes"):
-                continue
-            if metric not in METRICS:
-                raise check.fail(f"published.{key}.{metric}", f"unknown metric; expected one of {', '.join(METRICS)}.")
-            if not isinstance(value, (int, float)) or not 0 <= value <= 100:
-                raise check.fail(f"published.{key}.{metric}", f"expected a percentage in [0, 100], got {value!r}.")
+    published = _numbers(check, data, "published")
+    retrained = _numbers(check, data, "retrained")
     crop = data.get("crop_box")
     if crop is not None and (not isinstance(crop, list) or len(crop) != 4 or not all(isinstance(v, int) for v in crop)
                              or crop[0] >= crop[2] or crop[1] >= crop[3]):
@@ -349,8 +386,16 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
                                               f"held-out.")
     labels = check.string(data, "labels", required=True, choices=_LABELS)
     layout = check.string(data, "layout", required=True, choices=_LAYOUTS)
-    if (labels == "mixed") != (layout == "real_fake"):
-        raise check.fail("layout", f"labels {labels!r} needs layout {'real_fake' if labels == 'mixed' else 'folder'}.")
+    if layout != "parquet" and (labels == "mixed") != (layout == "real_fake"):
+        raise check.fail("layout", f"labels {labels!r} needs layout {'real_fake' if labels == 'mixed' else 'folder'}"
+                                   f"{' (or parquet)' if labels == 'mixed' else ''}.")
+    parquet = _parquet(check, data, layout, labels)
+    label_dirs = data.get("label_dirs") or {}
+    if label_dirs and (layout != "real_fake" or not isinstance(label_dirs, Mapping) or set(label_dirs) != {"real", "fake"}
+                       or not all(isinstance(v, str) and v and "/" not in v for v in label_dirs.values())
+                       or label_dirs["real"] == label_dirs["fake"]):
+        raise check.fail("label_dirs", f"expected {{real: <folder name>, fake: <folder name>}} (two different names) "
+                                       f"with layout: real_fake; got {label_dirs!r}.")
     return DatasetEntry(
         name=check.string(data, "name", required=True), suite=check.string(data, "suite", required=True),
         generator=check.string(data, "generator", required=True),
@@ -359,7 +404,59 @@ def _parse_dataset(index: int, data: Any, path: Path) -> DatasetEntry:
         expected_count={"real": counts.get("real"), "fake": counts.get("fake")},
         held_in=held_in, held_out_in_table=table_out, published={k: dict(v) for k, v in published.items()},
         sources=check.sources(data), crop_box=tuple(crop) if crop else None,
-        licence=check.string(data, "licence"), notes=check.string(data, "notes"), protocol=check.protocol(data))
+        licence=check.string(data, "licence"), notes=check.string(data, "notes"), protocol=check.protocol(data),
+        real_source=check.string(data, "real_source"), retrained={k: dict(v) for k, v in retrained.items()},
+        parquet=parquet, label_dirs=dict(label_dirs))
+
+
+def _numbers(check: _Checker, data: Mapping, key: str) -> Mapping[str, Mapping[str, Any]]:
+    """A ``published``/``retrained`` mapping: ``{detector[.tag][@preset]: {metric: percent, source, notes}}``."""
+    numbers = data.get(key) or {}
+    if not isinstance(numbers, Mapping):
+        raise check.fail(key, f"expected a mapping of detector -> metrics, got {numbers!r}.")
+    for name, record in numbers.items():
+        if not isinstance(record, Mapping):
+            raise check.fail(f"{key}.{name}", f"expected a mapping of metric -> percent, got {record!r}.")
+        for metric, value in record.items():
+            if metric in ("source", "notes"):
+                continue
+            if metric not in METRICS:
+                raise check.fail(f"{key}.{name}.{metric}", f"unknown metric; expected one of {', '.join(METRICS)}.")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
+                raise check.fail(f"{key}.{name}.{metric}", f"expected a percentage in [0, 100], got {value!r}.")
+    return numbers
+
+
+def _parquet(check: _Checker, data: Mapping, layout: str, labels: str) -> ParquetSpec | None:
+    """The ``parquet`` mapping of a dataset: required with ``layout: parquet``, refused otherwise."""
+    spec = data.get("parquet")
+    if layout != "parquet":
+        if spec is not None:
+            raise check.fail("parquet", f"only allowed with layout: parquet (layout is {layout!r}).")
+        return None
+    if not isinstance(spec, Mapping) or not spec.get("image"):
+        raise check.fail("parquet", "layout: parquet needs a mapping with at least 'image' (the image-bytes column) "
+                                    "and, for labels: mixed, 'label'.")
+    unknown = set(spec) - set(_PARQUET_KEYS)
+    if unknown:
+        raise check.fail(f"parquet.{sorted(unknown)[0]}", f"unknown key; expected some of {', '.join(_PARQUET_KEYS)}.")
+    for key in ("files", "image", "label", "generator"):
+        if key in spec and not isinstance(spec[key], str):
+            raise check.fail(f"parquet.{key}", f"expected a string, got {spec[key]!r}.")
+    if labels == "mixed" and not spec.get("label"):
+        raise check.fail("parquet.label", "labels: mixed needs the name of the label column.")
+    where = spec.get("where") or {}
+    if not isinstance(where, Mapping) or not all(isinstance(k, str) for k in where):
+        raise check.fail("parquet.where", f"expected a mapping of column -> value(s), got {where!r}.")
+    values = {}
+    for key in ("real_values", "fake_values"):
+        raw = spec.get(key)
+        if raw is not None and (not isinstance(raw, list) or not raw):
+            raise check.fail(f"parquet.{key}", f"expected a non-empty list of label values, got {raw!r}.")
+        if raw is not None:
+            values[key] = tuple(raw)
+    return ParquetSpec(files=spec.get("files") or "**/*.parquet", image=spec["image"], label=spec.get("label") or "",
+                       generator=spec.get("generator") or "", where=dict(where), **values)
 
 
 def _read(path: Path) -> tuple[dict[str, SuiteEntry], list[DatasetEntry]]:

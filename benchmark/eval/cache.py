@@ -30,10 +30,12 @@ __all__ = ["PredictionCache", "cache_key"]
 _TABLE = "predictions_v2"
 
 
-def cache_key(fingerprint: str, image_sha256: str, crop_box: tuple[int, ...] | None) -> str:
-    """The cache key of one (detector, image, crop) triple: hex sha256 of ``fingerprint|image sha256|crop``."""
+def cache_key(fingerprint: str, image_sha256: str, crop_box: tuple[int, ...] | None, encode: str = "") -> str:
+    """The cache key of one (detector, image, crop[, format alignment]) tuple: hex sha256 of
+    ``fingerprint|image sha256|crop`` (``|encode`` appended only for a format-aligned image, so earlier keys stay)."""
     crop = ",".join(map(str, crop_box)) if crop_box else "-"
-    return hashlib.sha256(f"{fingerprint}|{image_sha256}|{crop}".encode()).hexdigest()
+    tail = f"|{encode}" if encode else ""
+    return hashlib.sha256(f"{fingerprint}|{image_sha256}|{crop}{tail}".encode()).hexdigest()
 
 
 class PredictionCache:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from fakebench.core.errors import FakebenchError
-from fakebench.core.files import atomic_write_json, atomic_write_text, sha256_file
+from fakebench.core.files import atomic_write_json, atomic_write_text
 
 __all__ = [
     "DistributedError",
@@ -169,8 +169,10 @@ def shard_of(sha256: str, world: int) -> int:
 
 
 def _digest(path: str) -> str:
+    from fakebench.data.items import content_sha256
+
     try:
-        return sha256_file(path)
+        return content_sha256(path)  # a file or a parquet row: the same content id as the runner's
     except OSError:  # the runner reports the file as unreadable; shard it by its path
         return hashlib.sha256(os.fsencode(path)).hexdigest()
 

@@ -38,7 +38,7 @@ from fakebench.eval.results import DECISION_THRESHOLD, RESULTS_SCHEMA, run_label
 from fakebench.eval.runner import collect_predictions
 from fakebench.eval.tables import percent, to_markdown
 
-__all__ = ["TestSet", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
+__all__ = ["TestSet", "align_sets", "sets_from_manifest", "sets_from_data_dir", "sets_from_real_fake_dirs", "run_evaluation",
            "metrics_table", "check_data_folders", "published_numbers", "refuse_overlaps", "selection_hash",
            "run_folder", "claim_run_dir", "limit_records", "RESULTS_SCHEMA"]
 
@@ -115,6 +115,23 @@ def refuse_overlaps(records: Sequence[ImageRecord]) -> None:
         more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
         raise DataError(f"{len(shared)} file(s) are in both the real and the fake images: {', '.join(shared[:5])}"
                         f"{more}. The real and fake folders must not overlap; pass separate folders.")
+
+
+def align_sets(sets: Sequence[TestSet], align_format: str | None) -> list[TestSet]:
+    """The test sets with every image re-encoded in ``align_format`` (``jpeg96``/``png``, real and fake alike;
+    :mod:`fakebench.data.formats`) before scoring; ``None``/``""`` returns them unchanged.
+
+    Raises:
+        ValueError: unknown alignment name.
+    """
+    from dataclasses import replace
+
+    from fakebench.data.formats import check_align_format
+
+    fmt = check_align_format(align_format)
+    if not fmt:
+        return list(sets)
+    return [replace(s, records=[replace(r, encode=fmt) for r in s.records]) for s in sets]
 
 
 def limit_records(records: list[ImageRecord], limit: int | None) -> list[ImageRecord]:
@@ -205,8 +222,10 @@ def sets_from_real_fake_dirs(real_dir: str | os.PathLike | None, fake_dir: str |
 
 
 def selection_hash(records: Sequence[ImageRecord]) -> str:
-    """Hex sha256 of the resolved data selection: the sorted ``(path, label, test set, crop box)`` list."""
-    items = sorted((r.path, r.label, r.dataset, list(r.crop_box) if r.crop_box else None) for r in records)
+    """Hex sha256 of the resolved data selection: the sorted ``(path, label, test set, crop box)`` list, with the
+    format alignment appended to the items of format-aligned images (so earlier selections keep their hash)."""
+    items = sorted((r.path, r.label, r.dataset, list(r.crop_box) if r.crop_box else None)
+                   + ((r.encode,) if getattr(r, "encode", "") else ()) for r in records)
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
@@ -419,6 +438,7 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
                  "manifest": {"paths": [str(p) for p in manifest.paths], "sha256": manifest.digests}
                  if manifest else None,
                  "datasets": [s.entry for s in sets if s.entry is not None], "limit_per_label": limit,
+                 "align_format": next((r.encode for r in records if getattr(r, "encode", "")), None),
                  "selection_sha256": run_record["selection"], "images": len(records)},
         "run_key": run_record["key"],
         "threshold": DECISION_THRESHOLD,
@@ -435,7 +455,9 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
         results["calibrated_threshold"] = calibration["threshold"]
     table = metrics_table(metrics)
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
-    title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}\n\n"
+    aligned = results["data"]["align_format"]
+    title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}"
+             f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}\n\n"
              f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% percentile bootstrap "
              f"CI (images resampled within each test set, stratified by label; for the means over test sets, the "
              f"sets are resampled). Means are unweighted over test sets; the pooled row weights every image once. "

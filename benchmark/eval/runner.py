@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,9 @@ from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
                                         sort_file)
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
+from fakebench.data.items import content_sha256, is_member, is_regular, locality_key, open_binary
 from fakebench.core.errors import DataError
-from fakebench.core.files import atomic_write_json, sha256_file
+from fakebench.core.files import atomic_write_json
 
 __all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
            "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
@@ -97,12 +97,15 @@ def _row(record: ImageRecord, sha: str, logit: float | None, prob: float | None,
 
 
 def _hash(record: ImageRecord) -> tuple[str, str]:
-    """(sha256, '') of a regular file, or ('', reason). FIFOs, sockets and device links are never opened."""
+    """(sha256, '') of the image's bytes (a regular file or a parquet row, :mod:`fakebench.data.items`), or
+    ('', reason). FIFOs, sockets and device links are never opened."""
     try:
-        if not stat.S_ISREG(os.stat(record.path).st_mode):
+        if not is_regular(record.path):
             return "", f"{record.path}: not a regular file (FIFO, socket, device or folder); skipped"
-        return sha256_file(record.path), ""
+        return content_sha256(record.path), ""
     except OSError as exc:
+        if is_member(record.path):
+            return "", str(exc)
         return "", f"{record.path}: cannot read file ({exc.strerror or exc})"
 
 
@@ -112,7 +115,7 @@ def _input_size(record: ImageRecord) -> tuple[int, int]:
         left, top, right, bottom = record.crop_box
         return right - left, bottom - top
     try:
-        with Image.open(record.path) as img:
+        with open_binary(record.path) as handle, Image.open(handle) as img:
             return img.size
     except Exception:  # unreadable files are reported by the dataset; sort them anywhere
         return (0, 0)
@@ -247,7 +250,7 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
             if error:
                 unreadable.append(_row(record, sha, None, None, error=error))
             else:
-                keys[record.path] = cache_key(fingerprint, sha, record.crop_box)
+                keys[record.path] = cache_key(fingerprint, sha, record.crop_box, getattr(record, "encode", ""))
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
@@ -262,8 +265,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         if misses and (pads or not preset.fixed_size):
             with ThreadPoolExecutor(max_workers=4) as pool:
                 sizes = dict(zip((r.path for r in misses), pool.map(_input_size, misses)))
-        if not preset.fixed_size:  # keep equal sizes together so batches stack
-            misses.sort(key=lambda r: sizes[r.path])
+        if not preset.fixed_size:  # keep equal sizes together so batches stack (parquet rows: within a shard region)
+            misses.sort(key=lambda r: (locality_key(r.path), sizes[r.path]))
         if pads:
             small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
             if small:

@@ -143,22 +143,24 @@ def fetch(source: Source, dest_dir: str | os.PathLike, *, sha256: str | None = N
     expected = sha256 or source.sha256
     if source.kind == "gdrive_folder":
         return _fetch_folder(source, dest, what, root, options)
+    if source.is_snapshot:
+        return _fetch_snapshot(source, dest, what, root)
     refetch = False
     if dest.is_file():
-        problem = _verify(dest, expected, source.size)
+        problem = _verify(dest, expected, source.size) or _verify_md5(dest, source.md5)
         if problem is None:
             return dest
         log.warning("Cached %s at %s is corrupt (%s); fetching it once more.", what, dest, problem)
         _discard(dest)
         refetch = True
     resumed = _download_or_explain(source, dest, what, expected, root, options, force=refetch)
-    problem = _verify(dest, expected, source.size)
+    problem = _verify(dest, expected, source.size) or _verify_md5(dest, source.md5)
     if problem is not None and resumed:
         log.warning("%s resumed from an earlier partial download is corrupt (%s); downloading it from scratch.",
                     what, problem)
         _discard(dest)
         _download_or_explain(source, dest, what, expected, root, options, force=True)
-        problem = _verify(dest, expected, source.size)
+        problem = _verify(dest, expected, source.size) or _verify_md5(dest, source.md5)
     if problem is not None:
         _discard(dest)
         raise ChecksumError(f"Downloaded {what} from {source.url} but {problem}; the file was removed. Retry later, "
@@ -189,6 +191,21 @@ def _verify(path: Path, expected: str | None, size: int | None) -> str | None:
         atomic_write_text(sidecar, actual + "\n")
         return None
     return None if actual == recorded else f"its sha256 is {actual}, expected {recorded}"
+
+
+def _verify_md5(path: Path, md5: str | None) -> str | None:
+    """``None`` when ``md5`` is not pinned or matches the file, else what is wrong (hosts such as Zenodo and the
+    Synthbuster checksum list publish md5 only)."""
+    if md5 is None:
+        return None
+    import hashlib
+
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    return None if actual == md5 else f"its md5 is {actual}, expected {md5}"
 
 
 def _discard(path: Path) -> None:
@@ -230,10 +247,19 @@ def _download(source: Source, dest: Path, root: Path, options: FetchOptions, *, 
     if is_offline():
         raise _Unavailable(_offline_reason())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if source.kind == "url":
-        return _http_download(source.ref, dest, options)
+    if source.kind in ("url", "zenodo", "modelscope"):
+        return _http_download(_http_url(source), dest, options)
     _gdrive_download(source, dest, root, options)
     return False
+
+
+def _http_url(source: Source) -> str:
+    """The URL to GET for a ``url``/``zenodo``/``modelscope`` source; ``FAKEBENCH_ZENODO_ENDPOINT`` and
+    ``FAKEBENCH_MODELSCOPE_ENDPOINT`` (read at call time) replace the public hosts."""
+    from fakebench.hub.sources import MODELSCOPE_ENDPOINT, ZENODO_ENDPOINT
+
+    return source.download_url(zenodo=os.environ.get("FAKEBENCH_ZENODO_ENDPOINT") or ZENODO_ENDPOINT,
+                               modelscope=os.environ.get("FAKEBENCH_MODELSCOPE_ENDPOINT") or MODELSCOPE_ENDPOINT)
 
 
 # -- plain HTTP with Range resume --------------------------------------------------------------------------------------
@@ -405,6 +431,43 @@ def _fetch_folder(source: Source, folder: Path, what: str, root: Path, options: 
     except _Unavailable as exc:
         raise SourceUnavailable(f"Cannot download {what} (Google Drive folder {source.ref}): {exc}. Fetch the folder "
                                 f"by hand from {source.url} and save its files in {folder}.", reason=str(exc)) from None
+    os.replace(staging, folder)
+    return folder
+
+
+def _fetch_snapshot(source: Source, folder: Path, what: str, root: Path) -> Path:
+    """The hub repo files matching ``source.patterns`` at ``source.revision``, linked into ``folder`` (their paths in
+    the repo kept), through the hub cache. Nothing matching is an error, never an empty dataset.
+
+    Raises:
+        SourceUnavailable: offline and not cached, unreachable, or no file of the repo matches the patterns.
+    """
+    from huggingface_hub import snapshot_download
+
+    if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+        return folder
+    offline = is_offline() or not _resolves(_hub_endpoint() or "https://huggingface.co")
+    try:
+        snap = Path(snapshot_download(source.ref, repo_type=source.repo_type, revision=source.revision,
+                                      allow_patterns=list(source.patterns), cache_dir=str(hub_cache_dir(root)),
+                                      local_files_only=offline, endpoint=_hub_endpoint()))
+    except Exception as exc:  # noqa: BLE001 - only the hub's network/cache errors are translated
+        if not _is_hub_failure(exc) and type(exc).__name__ != "LocalEntryNotFoundError":
+            raise
+        reason = (_offline_reason() if is_offline() else "cannot reach the hub") + " and the files are not in the " \
+            "hub cache" if offline else _first_line(exc)
+        raise SourceUnavailable(f"Cannot download {what} (hub repo {source.ref}, files {list(source.patterns)}, "
+                                f"revision {source.revision or 'main'}): {reason}. Run `hf download {source.ref} "
+                                f"--repo-type {source.repo_type} --include {' '.join(source.patterns)}` elsewhere and "
+                                f"copy the files into {folder}.", reason=reason) from None
+    files = [p for p in sorted(snap.rglob("*")) if p.is_file()]
+    if not files:
+        reason = f"no file of {source.ref} at revision {source.revision or 'main'} matches {list(source.patterns)}"
+        raise SourceUnavailable(f"Cannot download {what}: {reason}.", reason=reason)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in files:
+        _link_or_copy(path, staging / path.relative_to(snap))
     os.replace(staging, folder)
     return folder
 

@@ -65,7 +65,7 @@ def thumbnail(path: str | os.PathLike, *, crop_box: Sequence[int] | None = None,
     """A JPEG thumbnail of an image as the detector saw it (after the manifest crop, if any).
 
     Args:
-        path: image file.
+        path: image file, or a parquet member id (:mod:`fakebench.data.items`).
         crop_box: ``(left, top, right, bottom)`` applied first, as the data loader does.
         max_side: longest side in pixels (aspect ratio kept; never upscaled).
         quality: JPEG quality (1-95).
@@ -75,8 +75,10 @@ def thumbnail(path: str | os.PathLike, *, crop_box: Sequence[int] | None = None,
     """
     from PIL import Image, UnidentifiedImageError
 
+    from fakebench.data.items import open_binary
+
     try:
-        with Image.open(path) as img:
+        with open_binary(str(path)) as handle, Image.open(handle) as img:  # a file or a parquet row
             img = img.convert("RGB")
             if crop_box:
                 img = img.crop(tuple(crop_box))
