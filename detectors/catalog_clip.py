@@ -1,0 +1,100 @@
+"""Cards of the CLIP / foundation-model detectors, part A: RINE, CLIP-D, C2P-CLIP, Community Forensics (plain data; no
+torch import).
+
+Facts (architectures, checkpoint formats, hosts, test protocols, licences) were read in the official repositories at
+the commits named in each card (issue #17); see ``docs/detectors-clip.md``.
+"""
+
+from __future__ import annotations
+
+from fakebench.hub.sources import Source
+
+from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.catalog import SIDBENCH_HF
+
+__all__ = ["RINE_CARD", "RINE_CONFIGS"]
+
+# -- RINE -------------------------------------------------------------------------------------------------------------
+_RINE_REPO = "mever-team/rine"
+_RINE_COMMIT = "9b7fd5857cc205d0412be6aeee0d7611b95bd620"
+_RINE_SIDBENCH_NOTE = ("Mirror: SIDBench's Hugging Face repository (weights table of the SIDBench README, "
+                       "mever-team/sidbench @ b33f51c: weights/rine/<file>); byte identity with the GitHub file not "
+                       "verified here.")
+
+#: (nproj, proj_dim) of each official checkpoint, from ``src/utils.py get_our_trained_model`` @ 9b7fd58. The loader
+#: reads them from the file's tensor shapes; this table documents them and is checked against the card in the tests.
+RINE_CONFIGS = {"1class": (4, 1024), "2class": (4, 128), "4class": (2, 1024), "ldm": (4, 1024)}
+
+
+def _rine_weights(tag: str, trained_on: str, preset: str, *, sha256: str | None = None, size: int | None = None,
+                  blob: str, notes: str = "") -> WeightsSpec:
+    filename = f"model_{tag}_trainable.pth"
+    nproj, proj_dim = RINE_CONFIGS[tag]
+    return WeightsSpec(
+        tag=tag,
+        filename=filename,
+        sources=(Source("url", f"https://github.com/{_RINE_REPO}/raw/{_RINE_COMMIT}/ckpt/{filename}",
+                        filename=filename, sha256=sha256, size=size),
+                 Source("hf", SIDBENCH_HF, filename=f"rine/{filename}", notes=_RINE_SIDBENCH_NOTE)),
+        sha256=sha256,
+        format=f"plain dict of the trainable tensors (scripts/best.py: every state-dict entry without 'clip'): alpha "
+               f"[1, 24, {proj_dim}], proj1.{{1,4,..}}, proj2.{{1,4,..}} ({nproj} Linear layers each), head.{{0,3,6}}; "
+               f"no prefix; nproj={nproj}, proj_dim={proj_dim}",
+        trained_on=trained_on,
+        licence="Apache-2.0 (in the code repository)",
+        preset=preset,
+        notes=(f"git blob {blob} at {_RINE_REPO} @ {_RINE_COMMIT[:7]}. " + notes).strip(),
+    )
+
+
+RINE_CARD = DetectorCard(
+    name="rine",
+    title="RINE: Representations from Intermediate Encoder-blocks",
+    paper="Koutlis and Papadopoulos, Leveraging Representations from Intermediate Encoder-blocks for Synthetic Image "
+          "Detection, ECCV 2024",
+    paper_url="https://arxiv.org/abs/2402.19091",
+    repo=f"https://github.com/{_RINE_REPO} @ {_RINE_COMMIT[:7]}",
+    licence="Apache-2.0 (code and the checkpoints in its ckpt/ folder); CLIP weights: OpenAI, MIT",
+    architecture="Frozen OpenAI CLIP ViT-L/14 (open_clip 'ViT-L-14' 'openai'). Forward hooks on the ln_2 LayerNorm of "
+                 "all 24 residual blocks give 24 CLS tokens (1024-d each, the LayerNormed input of each block's MLP). "
+                 "Trainable part (src/models.py Model): proj1 = Dropout + nproj x (Linear, ReLU, Dropout) to proj_dim "
+                 "applied per block; Trainable Importance Estimator softmax(alpha, over blocks) [1, 24, proj_dim] "
+                 "weighting and summing the 24 projected tokens; proj2 = Dropout + nproj x (Linear, ReLU, Dropout); "
+                 "head = Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear(proj_dim, 1). Runs in fp32 (the "
+                 "official code runs the backbone in fp16 on CUDA, fp32 on CPU).",
+    score="logit; sigmoid(logit) = P(fake) (demo/demo.py, src/utils.py evaluation). Preset tencrop224: the mean of the "
+          "ten crop logits, then sigmoid (evaluation(training='ldm')).",
+    weights=(
+        _rine_weights("4class", "ForenSynths ProGAN, 4 classes (car, cat, chair, horse)", "crop224",
+                      blob="bf5cd4053b5eaf64a0bd52cdb6bd0dbd9a8bc457",
+                      notes="The README demo's checkpoint; also evaluated on Synthbuster with preset tencrop224 "
+                            "(scripts/validation.py)."),
+        _rine_weights("1class", "ForenSynths ProGAN, 1 class (horse)", "crop224",
+                      blob="802e8dce29925de10a8f4bfd96c4b627d0c0cdfe"),
+        _rine_weights("2class", "ForenSynths ProGAN, 2 classes (chair, horse)", "crop224",
+                      sha256="680d301b6d191da85b9dabcebf42cd3df20c5c669fa8320c498f835d02bf5ccb", size=1139686,
+                      blob="b8418b5884fd1fc1dba79bea91f41ab2341673d8"),
+        _rine_weights("ldm", "Latent-diffusion training set of Corvi et al. (grip-unina/DMimageDetection)",
+                      "tencrop224", blob="6b225b2aeae4f52e99a7fb675d8bcb736aea4a2e",
+                      notes="Evaluated on Synthbuster with ten 224 crops (scripts/validation.py)."),
+    ),
+    presets=(
+        Preset("crop224", crop=224, mean=CLIP_MEAN, std=CLIP_STD,
+               source="RINE src/utils.py get_transforms() transforms_test_1 (scripts/validation.py, ProGAN-trained "
+                      "checkpoints on the ForenSynths/UnivFD test sets; demo/demo.py)",
+               description="center crop 224 at native resolution (smaller images zero-padded), CLIP normalisation"),
+        Preset("tencrop224", mean=CLIP_MEAN, std=CLIP_STD,
+               source="RINE src/utils.py get_transforms() transforms_test_2 + evaluation(training='ldm') "
+                      "(scripts/validation.py, Synthbuster)",
+               description="TenCrop 224 at native resolution (4 corners + centre, and their horizontal flips), mean "
+                           "of the ten logits; images under 224 px are refused, as the official TenCrop does"),
+    ),
+    default_preset="crop224",
+    memory="304M parameters in the frozen ViT-L/14 (about 1.2 GB in fp32) plus the head: 2class 0.28M, 4class 5.3M, "
+           "1class/ldm 10.5M parameters; ~81 GFLOPs per 224x224 crop (x10 with tencrop224).",
+    notes="Only the trainable part is released; the CLIP ViT-L/14 backbone (about 890 MB) is fetched by open_clip "
+          "(the same as UnivFD's). The official loader (src/utils.py get_our_trained_model) assigns each tensor with "
+          "exec() without checking that all are present; fakebench loads strictly and reads nproj/proj_dim from the "
+          "tensor shapes. The GitHub files other than 2class exceed what the project could inspect, so only the "
+          "2class sha256 is pinned (the git blob ids are in each weights entry's notes).",
+)
