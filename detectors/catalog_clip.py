@@ -12,7 +12,7 @@ from fakebench.hub.sources import Source
 from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import SIDBENCH_HF
 
-__all__ = ["RINE_CARD", "RINE_CONFIGS"]
+__all__ = ["RINE_CARD", "RINE_CONFIGS", "CLIPDET_CARD", "CLIPDET_BACKBONE"]
 
 # -- RINE -------------------------------------------------------------------------------------------------------------
 _RINE_REPO = "mever-team/rine"
@@ -97,4 +97,74 @@ RINE_CARD = DetectorCard(
           "exec() without checking that all are present; fakebench loads strictly and reads nproj/proj_dim from the "
           "tensor shapes. The GitHub files other than 2class exceed what the project could inspect, so only the "
           "2class sha256 is pinned (the git blob ids are in each weights entry's notes).",
+)
+
+
+# -- CLIP-D ("Raising the bar") -----------------------------------------------------------------------------------------
+_CLIPDET_REPO = "grip-unina/ClipBased-SyntheticImageDetection"
+_CLIPDET_COMMIT = "c76ef7f5e158c5aba9e55b8b94ab0079720d281e"
+
+#: The backbone named by the official configs (networks/openclipnet.py dict_pretrain['clipL14commonpool']): open_clip
+#: model config, hub repository and file.
+CLIPDET_BACKBONE = ("ViT-L-14", "laion/CLIP-ViT-L-14-CommonPool.XL-s13B-b90K", "open_clip_pytorch_model.bin")
+
+
+def _clipdet_weights(tag: str, sha256: str, size: int, notes: str) -> WeightsSpec:
+    folder = f"clipdet_{tag}"
+    path = f"weights/{folder}/weights.pth"
+    return WeightsSpec(
+        tag=tag,
+        filename=f"{folder}.pth",
+        sources=(Source("url", f"https://media.githubusercontent.com/media/{_CLIPDET_REPO}/{_CLIPDET_COMMIT}/{path}",
+                        filename=f"{folder}.pth", sha256=sha256, size=size,
+                        notes="Git LFS object of the repository (the pointer file gives its sha256 and size)."),
+                 Source("url", f"https://github.com/{_CLIPDET_REPO}/raw/{_CLIPDET_COMMIT}/{path}",
+                        filename=f"{folder}.pth", sha256=sha256, size=size)),
+        sha256=sha256,
+        format="torch file read by networks/__init__.py load_weights: the linear head fc.weight [1, 1024], fc.bias "
+               "[1] under 'model' (optionally 'module.'-prefixed) or 'state_dict'; the backbone is not stored",
+        trained_on="10,000 real and 10,000 LDM-generated images (data/train_set/README.md: the 'latent10k' set)",
+        licence="Apache-2.0",
+        preset="clip224",
+        notes=notes,
+    )
+
+
+CLIPDET_CARD = DetectorCard(
+    name="clipdet",
+    title="CLIP-D: CLIP-based synthetic image detection ('Raising the bar')",
+    paper="Cozzolino, Poggi, Corvi, Niessner and Verdoliva, Raising the Bar of AI-generated Image Detection with CLIP, "
+          "CVPR Workshops 2024",
+    paper_url="https://arxiv.org/abs/2312.00195",
+    repo=f"https://github.com/{_CLIPDET_REPO} @ {_CLIPDET_COMMIT[:7]}",
+    licence="Apache-2.0 (code and weights, GRIP-UNINA); backbone: LAION CommonPool XL CLIP (MIT, open_clip)",
+    architecture="Frozen open_clip ViT-L/14 trained on CommonPool XL (laion/CLIP-ViT-L-14-CommonPool.XL-s13B-b90K, "
+                 "standard GELU), its next-to-last features: the CLS token after ln_post WITHOUT the 1024->768 "
+                 "projection (visual.proj = None), L2-normalised (encode_image(normalize=True)); then a linear head "
+                 "ChannelLinear(1024, 1) (networks/openclipnet.py OpenClipLinear, arch "
+                 "opencliplinearnext_clipL14commonpool).",
+    score="log-likelihood ratio (LLR; README: 'If LLR>0, the image is detected as synthetic'). fakebench maps it to "
+          "a fake probability as prob = sigmoid(LLR) (the posterior P(fake) under equal priors), so logit = LLR and "
+          "prob > 0.5 exactly when LLR > 0 (the official decision).",
+    weights=(
+        _clipdet_weights("latent10k_plus", "1c9c9f48a47d975bde67e9924983aa4e4ccda96a15e7e983b6305f0c56d9ee18", 5155,
+                         "main.py's default model (with Corvi2023). The repository does not say how 'plus' differs "
+                         "from latent10k."),
+        _clipdet_weights("latent10k", "04b022c6990709acb132337d7e432fc57090cec9db3869577111b031d40c19f9", 5227,
+                         "Trained on the latent10k set."),
+    ),
+    presets=(
+        Preset("clip224", resize=224, resize_mode="shorter", interpolation="bicubic", crop=224, mean=CLIP_MEAN,
+               std=CLIP_STD,
+               source="ClipBased-SyntheticImageDetection main.py runnig_tests, patch_size 'Clip224' of the configs: "
+                      "Resize(224, BICUBIC), CenterCrop((224, 224)), utils/processing.py make_normalize('clip')",
+               description="shorter side bicubic 224, center crop 224, CLIP normalisation"),
+    ),
+    default_preset="clip224",
+    memory="304M parameters in the frozen ViT-L/14 (about 1.2 GB in fp32; the hub file is 1.7 GB with the text "
+           "tower); ~81 GFLOPs per image; head 1,025 parameters.",
+    notes="Only the 5 KB head is released (Git LFS); the CommonPool XL backbone is fetched from the Hugging Face hub "
+          "(laion/CLIP-ViT-L-14-CommonPool.XL-s13B-b90K, open_clip_pytorch_model.bin) and built by open_clip, as the "
+          "official code does. The official fusion with Corvi2023 (main.py --fusion soft_or_prob) is not part of this "
+          "detector; Corvi2023 is a separate port.",
 )

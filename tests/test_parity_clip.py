@@ -130,3 +130,56 @@ def test_rine_tencrop_refuses_small_images_and_batches(rine_backbone):
     together = det.predict(x).logit
     alone = torch.cat([det.predict(x[i:i + 1]).logit for i in range(2)])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+# -- CLIP-D -------------------------------------------------------------------------------------------------------------
+CLIPDET_DIR = FIXTURES / "clipdet"
+
+
+@pytest.fixture(scope="module")
+def clipdet_backbone():
+    from fakebench.detectors.clipdet import build_openclip_visual
+
+    return build_openclip_visual(CLIPDET_DIR / "tiny_openclip_vit.bin", CLIPDET_DIR / "tiny_openclip_vit.json")
+
+
+def test_clipdet_matches_official(shared, clipdet_backbone):
+    from fakebench.detectors.clipdet import CLIPDet
+
+    det = CLIPDet.load(CLIPDET_DIR / "weights_format.pth", backbone=clipdet_backbone)
+    assert det.preset.name == "clip224"
+    assert check_parity(det, expected_rows("clipdet"), shared / "data") == 12
+
+
+def test_clipdet_loads_both_official_head_layouts(tmp_path, clipdet_backbone):
+    """networks.load_weights accepts {'model': ...} with or without DataParallel's 'module.' prefix."""
+    from fakebench.detectors.clipdet import CLIPDet
+
+    state = torch.load(CLIPDET_DIR / "weights_format.pth", weights_only=True)["model"]
+    prefixed = tmp_path / "weights.pth"
+    torch.save({"model": {"module." + k: v for k, v in state.items()}}, prefixed)
+    det = CLIPDet.load(prefixed, backbone=clipdet_backbone)
+    assert torch.equal(det.model.fc.weight, state["fc.weight"])
+    assert det.model.visual.proj is None  # next-to-last features
+
+
+def test_clipdet_wrong_head_lists_the_keys(tmp_path, clipdet_backbone):
+    from fakebench.core.errors import CheckpointError
+    from fakebench.detectors.clipdet import CLIPDet
+
+    bad = tmp_path / "weights.pth"
+    torch.save({"model": {"fc.weight": torch.zeros(1, 768), "fc.bias": torch.zeros(1)}}, bad)  # projected width
+    with pytest.raises(CheckpointError, match=r"mis-shaped: fc\.weight: file \(1, 768\) vs model \(1, 64\)"):
+        CLIPDet.load(bad, backbone=clipdet_backbone)
+
+
+def test_clipdet_backbone_file_must_fit(tmp_path):
+    from fakebench.core.errors import CheckpointError
+    from fakebench.detectors.clipdet import build_openclip_visual
+
+    state = torch.load(CLIPDET_DIR / "tiny_openclip_vit.bin", weights_only=True)
+    del state["visual.ln_post.weight"]
+    bad = tmp_path / "bb.bin"
+    torch.save(state, bad)
+    with pytest.raises(CheckpointError, match="does not fit open_clip model"):
+        build_openclip_visual(bad, CLIPDET_DIR / "tiny_openclip_vit.json")
