@@ -16,7 +16,7 @@ from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
-from fakebench.detectors.catalog_clip import CLIPDET_CARD, RINE_CARD
+from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, RINE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +39,7 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     # CLIP / foundation-model family, part A (issue #17): catalog_clip.py
     "rine": ("fakebench.detectors.rine:RINE", RINE_CARD),
     "clipdet": ("fakebench.detectors.clipdet:CLIPDet", CLIPDET_CARD),
+    "c2p_clip": ("fakebench.detectors.c2p_clip:C2PCLIP", C2P_CLIP_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

@@ -12,7 +12,7 @@ from fakebench.hub.sources import Source
 from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import SIDBENCH_HF
 
-__all__ = ["RINE_CARD", "RINE_CONFIGS", "CLIPDET_CARD", "CLIPDET_BACKBONE"]
+__all__ = ["RINE_CARD", "RINE_CONFIGS", "CLIPDET_CARD", "CLIPDET_BACKBONE", "C2P_CLIP_CARD"]
 
 # -- RINE -------------------------------------------------------------------------------------------------------------
 _RINE_REPO = "mever-team/rine"
@@ -167,4 +167,56 @@ CLIPDET_CARD = DetectorCard(
           "(laion/CLIP-ViT-L-14-CommonPool.XL-s13B-b90K, open_clip_pytorch_model.bin) and built by open_clip, as the "
           "official code does. The official fusion with Corvi2023 (main.py --fusion soft_or_prob) is not part of this "
           "detector; Corvi2023 is a separate port.",
+)
+
+
+# -- C2P-CLIP -----------------------------------------------------------------------------------------------------------
+_C2P_REPO = "chuangchuangtan/C2P-CLIP-DeepfakeDetection"
+_C2P_COMMIT = "27b52325df1d80cf2291ef83a5c59f5fe715052f"
+
+C2P_CLIP_CARD = DetectorCard(
+    name="c2p_clip",
+    title="C2P-CLIP: Category Common Prompt CLIP",
+    paper="Tan, Tao, Liu, Gu, Wu, Zhao and Wei, C2P-CLIP: Injecting Category Common Prompt in CLIP to Enhance "
+          "Generalization in Deepfake Detection, AAAI 2025",
+    paper_url="https://arxiv.org/abs/2408.09647",
+    repo=f"https://github.com/{_C2P_REPO} @ {_C2P_COMMIT[:7]}",
+    licence="none stated (no LICENSE file upstream; training code unreleased); fakebench re-implements the model "
+            "from its description. The release bundles a fine-tuned copy of OpenAI CLIP ViT-L/14 (MIT).",
+    architecture="transformers CLIP ViT-L/14 image tower (openai/clip-vit-large-patch14 layout: 24 layers, width "
+                 "1024, 16 heads, patch 14, 224 px, QuickGELU) with its visual_projection to 768-d, text tower "
+                 "deleted; the image embedding is L2-normalised and fed to fc = Linear(768, 1) (inference.py "
+                 "C2P_CLIP). The release holds the WHOLE image tower (the category-common-prompt training is baked "
+                 "into it), so nothing is fetched from the hub. Eager attention, fp32, as the official environment "
+                 "(transformers 4.42.3).",
+    score="logit; sigmoid(logit) = P(fake) (inference.py: model(img).sigmoid(), decision > 0.5)",
+    weights=(
+        WeightsSpec(
+            tag="release_20240901",
+            filename="C2P_CLIP_release_20240901.zip",
+            sources=(Source("url", "https://www.now61.com/f/95OefW/C2P_CLIP_release_20240901.zip",
+                            filename="C2P_CLIP_release_20240901.zip",
+                            notes="The URL inference.py passes to torch.hub.load_state_dict_from_url (a personal "
+                                  "file host; no mirror is known)."),),
+            format="zip holding one torch file (torch.hub legacy-zip layout): the full C2P_CLIP state dict, 'model."
+                   "vision_model.*', 'model.visual_projection.weight', 'model.fc.weight' [1, 768], 'model.fc.bias'; "
+                   "loaded with strict=True upstream",
+            trained_on="not stated in the repository (training code unreleased); see the paper",
+            licence="none stated",
+            preset="resize224_crop224",
+            notes="sha256 unknown (the host could not be reached from here); the first download's digest is "
+                  "recorded and later cache hits are checked against it.",
+        ),
+    ),
+    presets=(
+        Preset("resize224_crop224", resize=224, resize_mode="shorter", interpolation="bilinear", crop=224,
+               mean=CLIP_MEAN, std=CLIP_STD,
+               source="C2P-CLIP data.py dataset_folder (transforms.Resize(loadSize=224), CenterCrop(cropSize=224), "
+                      "ToTensor, CLIP Normalize) as inference.py builds it",
+               description="shorter side bilinear 224, center crop 224, CLIP normalisation"),
+    ),
+    default_preset="resize224_crop224",
+    memory="304M parameters (ViT-L/14 image tower + 768-d projection); about 1.2 GB in fp32; ~81 GFLOPs per image.",
+    notes="Users report reproduction gaps upstream (issues #7, #11; a comment reports 8.3% accuracy on the "
+          "UniversalFakeDetect DALL-E set with the released checkpoint).",
 )

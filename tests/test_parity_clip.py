@@ -183,3 +183,60 @@ def test_clipdet_backbone_file_must_fit(tmp_path):
     torch.save(state, bad)
     with pytest.raises(CheckpointError, match="does not fit open_clip model"):
         build_openclip_visual(bad, CLIPDET_DIR / "tiny_openclip_vit.json")
+
+
+# -- C2P-CLIP -----------------------------------------------------------------------------------------------------------
+C2P_DIR = FIXTURES / "c2p_clip"
+C2P_RELEASE = C2P_DIR / "c2p_clip_tiny_release_format.zip"
+
+
+@pytest.fixture(scope="module")
+def c2p_detector():
+    pytest.importorskip("transformers")
+    from fakebench.detectors.c2p_clip import C2PCLIP
+
+    return C2PCLIP.load(C2P_RELEASE)
+
+
+def test_c2p_clip_matches_official(shared, c2p_detector):
+    assert c2p_detector.preset.name == "resize224_crop224"
+    assert check_parity(c2p_detector, expected_rows("c2p_clip"), shared / "data") == 12
+
+
+def test_c2p_clip_reads_the_tower_shape_from_the_release(c2p_detector):
+    import json
+
+    from fakebench.detectors.c2p_clip import read_release, vision_config_from_state_dict
+
+    config = vision_config_from_state_dict(read_release(C2P_RELEASE))
+    tiny = json.loads((C2P_DIR / "tiny_clip_config.json").read_text())
+    for key, value in tiny["vision_config"].items():
+        assert config[key] == value, key
+    assert config["projection_dim"] == 768
+    assert sum(p.numel() for p in c2p_detector.model.parameters()) > 0
+    assert not any(p.requires_grad for p in c2p_detector.model.parameters())
+
+
+def test_c2p_clip_extracted_file_and_wrong_files(tmp_path, c2p_detector):
+    """The torch file inside the zip loads too; a missing fc or a zip of two files fails with one clear line."""
+    import zipfile
+
+    from fakebench.core.errors import CheckpointError
+    from fakebench.detectors.c2p_clip import C2PCLIP, read_release
+
+    state = read_release(C2P_RELEASE)
+    plain = tmp_path / "c2p.pth"
+    torch.save(state, plain)
+    det = C2PCLIP.load(plain)
+    x = torch.randn(1, 3, 224, 224)
+    assert torch.equal(det.predict(x).logit, c2p_detector.predict(x).logit)
+    del state["model.fc.bias"]
+    torch.save(state, plain)
+    with pytest.raises(CheckpointError, match=r"1 missing: model\.fc\.bias"):
+        C2PCLIP.load(plain)
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("a.txt", "x")
+        zf.writestr("b.txt", "y")
+    with pytest.raises(CheckpointError):
+        C2PCLIP.load(two)
