@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fakebench.hub.sources import Source
 
-from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.card import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import SIDBENCH_HF
 
-__all__ = ["RINE_CARD", "RINE_CONFIGS", "CLIPDET_CARD", "CLIPDET_BACKBONE", "C2P_CLIP_CARD"]
+__all__ = ["RINE_CARD", "RINE_CONFIGS", "CLIPDET_CARD", "CLIPDET_BACKBONE", "C2P_CLIP_CARD", "COMMFOR_CARD"]
 
 # -- RINE -------------------------------------------------------------------------------------------------------------
 _RINE_REPO = "mever-team/rine"
@@ -219,4 +219,67 @@ C2P_CLIP_CARD = DetectorCard(
     memory="304M parameters (ViT-L/14 image tower + 768-d projection); about 1.2 GB in fp32; ~81 GFLOPs per image.",
     notes="Users report reproduction gaps upstream (issues #7, #11; a comment reports 8.3% accuracy on the "
           "UniversalFakeDetect DALL-E set with the released checkpoint).",
+)
+
+
+# -- Community Forensics ------------------------------------------------------------------------------------------------
+_COMMFOR_REPO = "JeongsooP/Community-Forensics"
+_COMMFOR_COMMIT = "5ec815fb59bb46d4bcf4155bab1baea23337c4f9"
+
+
+def _commfor_weights(size: int, preset: str, notes: str) -> WeightsSpec:
+    repo = f"OwensLab/commfor-model-{size}"
+    return WeightsSpec(
+        tag=f"vit_s_{size}",
+        filename=f"commfor-model-{size}.safetensors",
+        sources=(Source("hf", repo, filename="model.safetensors",
+                        notes=f"Hugging Face repository {repo} (PyTorchModelHubMixin: model.safetensors + "
+                              f"config.json); the README's Dropbox tar (model_weights.tar) holds the same models as "
+                              f"PyTorch checkpoints."),),
+        format=f"safetensors of the whole ViTClassifier (PyTorchModelHubMixin save_pretrained): 'vit.*' keys of timm "
+               f"vit_small_patch16_{size} with 'vit.head' = Linear(384, 1); config.json {{model_size: small, "
+               f"input_size: {size}, patch_size: 16}}",
+        trained_on="Community Forensics training set (2.7M images from 4,803 generators, CVPR 2025)",
+        licence="MIT (the code repository; the model cards state no other licence as far as known here)",
+        preset=preset,
+        notes=notes,
+    )
+
+
+COMMFOR_CARD = DetectorCard(
+    name="commfor",
+    title="Community Forensics (ViT-S trained on thousands of generators)",
+    paper="Park and Owens, Community Forensics: Using Thousands of Generators to Train Fake Image Detectors, "
+          "CVPR 2025",
+    paper_url="https://arxiv.org/abs/2411.04125",
+    repo=f"https://github.com/{_COMMFOR_REPO} @ {_COMMFOR_COMMIT[:7]}",
+    licence="MIT",
+    architecture="timm ViT-S/16 (vit_small_patch16_384.augreg_in21k_ft_in1k, or the _224 model): 12 blocks, width "
+                 "384, 6 heads, CLS-token pooling, the classifier replaced by Linear(384, 1) (models.py "
+                 "ViTClassifier); the whole network is fine-tuned, so the release holds every weight and nothing "
+                 "else is downloaded.",
+    score="logit; sigmoid(logit) = P(fake) (eval.py add_sigmoid; the notebook's torch.sigmoid(model(x)))",
+    weights=(
+        _commfor_weights(384, "resize440_crop384", "The README's evaluation examples use this model."),
+        _commfor_weights(224, "resize256_crop224", "The 224-input version."),
+    ),
+    presets=(
+        Preset("resize440_crop384", resize=440, resize_mode="shorter", interpolation="bilinear", crop=384,
+               mean=IMAGENET_MEAN, std=IMAGENET_STD,
+               source="Community-Forensics dataloader.py get_transform(mode='test') with "
+                      "determine_resize_crop_sizes(input_size=384): Resize(440), CenterCrop(384), "
+                      "ToTensor_range(0, 1), ImageNet Normalize",
+               description="shorter side bilinear 440, center crop 384, ImageNet normalisation (384 model)"),
+        Preset("resize256_crop224", resize=256, resize_mode="shorter", interpolation="bilinear", crop=224,
+               mean=IMAGENET_MEAN, std=IMAGENET_STD,
+               source="Community-Forensics dataloader.py get_transform(mode='test') with input_size=224: "
+                      "Resize(256), CenterCrop(224)",
+               description="shorter side bilinear 256, center crop 224, ImageNet normalisation (224 model)"),
+    ),
+    default_preset="resize440_crop384",
+    memory="22M parameters (ViT-S/16), 88 MB in fp32; ~12.6 GFLOPs per 384x384 image (577 tokens), ~4.6 at 224.",
+    notes="The official Hugging Face loader (PyTorchModelHubMixin.from_pretrained) builds the timm backbone with "
+          "pretrained=True first and then loads the safetensors non-strictly; fakebench builds the bare timm ViT "
+          "(no download) and loads every tensor strictly. The network shape is read from the tensors, so each "
+          "checkpoint gets its own input size; a 224 model with the 384 preset is refused.",
 )

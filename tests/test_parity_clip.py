@@ -240,3 +240,69 @@ def test_c2p_clip_extracted_file_and_wrong_files(tmp_path, c2p_detector):
         zf.writestr("b.txt", "y")
     with pytest.raises(CheckpointError):
         C2PCLIP.load(two)
+
+
+# -- Community Forensics ------------------------------------------------------------------------------------------------
+COMMFOR_DIR = FIXTURES / "commfor"
+COMMFOR_FILE = COMMFOR_DIR / "commfor_tiny_384" / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def commfor_detector():
+    from fakebench.detectors.commfor import CommFor
+
+    return CommFor.load(COMMFOR_FILE)
+
+
+def test_commfor_matches_official(shared, commfor_detector):
+    assert commfor_detector.preset.name == "resize440_crop384"  # chosen from the checkpoint's 384-px input
+    assert check_parity(commfor_detector, expected_rows("commfor"), shared / "data") == 12
+
+
+def test_commfor_224_preset_matches_the_official_transform(shared):
+    """The 224 model's protocol: fakebench's resize256_crop224 gives the official get_transform(input_size=224)
+    tensors (per-image mean and L2 norm recorded by tools/parity/commfor.py)."""
+    from fakebench.detectors.catalog_clip import COMMFOR_CARD
+    from fakebench.detectors.preprocess import build_transform
+
+    transform = build_transform(COMMFOR_CARD.get_preset("resize256_crop224"))
+    rows = list(csv.DictReader(open(COMMFOR_DIR / "transform224.csv")))
+    assert len(rows) == 12
+    for row in rows:
+        t = transform(Image.open(shared / "data" / row["image"]).convert("RGB")).double()
+        assert "x".join(map(str, t.shape)) == row["shape"] == "3x224x224"
+        assert abs(float(t.mean()) - float(row["mean"])) < 1e-6, row["image"]
+        assert abs(float(t.norm()) - float(row["l2"])) < 1e-3, row["image"]
+
+
+def test_commfor_reads_the_shape_and_refuses_a_wrong_preset(commfor_detector):
+    import json
+
+    from fakebench.core.errors import CheckpointError
+    from fakebench.detectors.commfor import CommFor
+
+    config = json.loads((COMMFOR_DIR / "commfor_tiny_384" / "config.json").read_text())
+    assert config["input_size"] == commfor_detector.model.img_size == 384
+    assert len(commfor_detector.model.vit.blocks) == 1 and commfor_detector.model.vit.embed_dim == 384
+    with pytest.raises(CheckpointError, match="384-px model but preset 'resize256_crop224' crops 224"):
+        CommFor.load(COMMFOR_FILE, preset="resize256_crop224")
+
+
+def test_commfor_pytorch_checkpoint_and_wrong_keys(tmp_path, commfor_detector):
+    """The Dropbox/train.py layout {'model': state} with torch.compile's '_orig_mod.' prefix loads the same tensors;
+    a missing head fails with the key list."""
+    from safetensors.torch import load_file
+
+    from fakebench.core.errors import CheckpointError
+    from fakebench.detectors.commfor import CommFor
+
+    state = load_file(str(COMMFOR_FILE))
+    ckpt = tmp_path / "commfor.pt"
+    torch.save({"model": {"_orig_mod." + k: v for k, v in state.items()}, "epoch": 3}, ckpt)
+    det = CommFor.load(ckpt)
+    x = torch.randn(1, 3, 384, 384)
+    assert torch.equal(det.predict(x).logit, commfor_detector.predict(x).logit)
+    del state["vit.head.bias"]
+    torch.save({"model": state}, ckpt)
+    with pytest.raises(CheckpointError, match=r"1 missing: vit\.head\.bias"):
+        CommFor.load(ckpt)
