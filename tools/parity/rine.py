@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import IMAGES, environment, git_head, put_first_on_path, sigmoid, write_expected  # noqa: E402
 
 RINE_COMMIT = "9b7fd5857cc205d0412be6aeee0d7611b95bd620"
+CLIP_COMMIT = "d05afc436d78f1c48dc0dbf8e5980a9d471f35f6"  # openai/CLIP used for the committed fixture
 
 
 def tiny_clip_state_dict(clip_model_module) -> dict[str, torch.Tensor]:
@@ -103,7 +104,7 @@ def spread_logits(model, tensors: list[torch.Tensor], target_std: float = 1.5) -
         logits = torch.cat([model(t.unsqueeze(0))[0].reshape(-1) for t in tensors])
         last = model.head[-1]
         scale = target_std / float(logits.std())
-        print(f"head rescaled by {scale:.4g} (logit std before: {float(logits.std()):.4g}, mean {float(logits.mean()):.4g})")
+        print(f"head rescaled by {scale:.4g} (logit std before {float(logits.std()):.4g})")
         last.weight.mul_(scale)
         last.bias.mul_(scale)
         logits = torch.cat([model(t.unsqueeze(0))[0].reshape(-1) for t in tensors])
@@ -195,7 +196,8 @@ def main() -> None:
                                  logit=logit, prob=sigmoid(logit)))
     write_expected(out / "expected.csv", rows)
     meta = {"rine_commit": git_head(args.rine) if git_head(args.rine) != "unknown" else RINE_COMMIT,
-            "clip_commit": git_head(args.clip), "environment": environment(),
+            "clip_commit": git_head(args.clip) if git_head(args.clip) != "unknown" else CLIP_COMMIT,
+            "environment": environment(),
             "configs": {"2class": {"nproj": 4, "proj_dim": 128, "file": "model_2class_trainable_format.pth"},
                         "nproj2": {"nproj": 2, "proj_dim": 32, "file": "model_nproj2_trainable_format.pth"}},
             "backbone": "tiny_clip_vit_openai_format.pt"}
