@@ -152,3 +152,11 @@ class C2PCLIP(LogitDetector):
         return C2PCLIPNet({"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
                            "num_attention_heads": 16, "patch_size": 14, "image_size": 224, "projection_dim": 768,
                            "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5})
+
+    def gradcam_layer(self) -> tuple[nn.Module, str, tuple[int, int] | None]:
+        """Grad-CAM target (used by ``fakebench.explain.gradcam``): ``layer_norm1`` of the last encoder layer, its tokens reshaped to the patch grid."""
+        config = self.model.model.config
+        layers = self.model.model.vision_model.encoder.layers
+        side = config.image_size // config.patch_size
+        return (layers[-1].layer_norm1, f"model.vision_model.encoder.layers.{len(layers) - 1}.layer_norm1",
+                (side, side))

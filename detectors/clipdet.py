@@ -153,6 +153,13 @@ class CLIPDet(LogitDetector):
     def build_model(cls) -> CLIPDetNet:
         raise NotImplementedError("CLIP-D needs a CLIP backbone: use CLIPDet.load(..., backbone=...) or CLIPDetNet.")
 
+
+    def gradcam_layer(self) -> tuple[nn.Module, str, tuple[int, int] | None]:
+        """Grad-CAM target (used by ``fakebench.explain.gradcam``): ``ln_1`` of the last CLIP block (as UnivFD), its tokens reshaped to the patch grid."""
+        visual = self.model.visual
+        blocks = visual.transformer.resblocks
+        return blocks[-1].ln_1, f"visual.transformer.resblocks.{len(blocks) - 1}.ln_1", tuple(visual.grid_size)
+
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
         ident["backbone"] = {k: v for k, v in self.backbone.items() if k != "path"}

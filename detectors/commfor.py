@@ -144,3 +144,8 @@ class CommFor(LogitDetector):
     def build_model(cls) -> CommForNet:
         """The untrained ViT-S/16 at 384 px with the one-logit head."""
         return CommForNet()
+
+    def gradcam_layer(self) -> tuple[nn.Module, str, tuple[int, int] | None]:
+        """Grad-CAM target (used by ``fakebench.explain.gradcam``): ``norm1`` of the last ViT block, its tokens reshaped to the patch grid."""
+        vit = self.model.vit
+        return vit.blocks[-1].norm1, f"vit.blocks.{len(vit.blocks) - 1}.norm1", tuple(vit.patch_embed.grid_size)

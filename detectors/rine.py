@@ -248,6 +248,15 @@ class RINE(LogitDetector):
         logit = self.model(x).reshape(batch.shape[0], 10).mean(1).float().cpu()
         return DetectorOutput(prob=torch.sigmoid(logit), logit=logit)
 
+
+    def gradcam_layer(self) -> tuple[nn.Module, str, tuple[int, int] | None]:
+        """Grad-CAM target (used by ``fakebench.explain.gradcam``): ``ln_1`` of the last CLIP block (as UnivFD), its tokens reshaped to the patch grid."""
+        if self.ten_crops:
+            raise CheckpointError("Grad-CAM explains one 224x224 input: use RINE with preset crop224.")
+        visual = self.model.visual
+        blocks = visual.transformer.resblocks
+        return blocks[-1].ln_1, f"visual.transformer.resblocks.{len(blocks) - 1}.ln_1", tuple(visual.grid_size)
+
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
         ident["backbone"] = {k: v for k, v in self.backbone.items() if k != "path"}

@@ -306,3 +306,35 @@ def test_commfor_pytorch_checkpoint_and_wrong_keys(tmp_path, commfor_detector):
     torch.save({"model": state}, ckpt)
     with pytest.raises(CheckpointError, match=r"1 missing: vit\.head\.bias"):
         CommFor.load(ckpt)
+
+
+# -- Grad-CAM on the tiny configurations --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["rine", "clipdet", "c2p_clip", "commfor"])
+def test_gradcam_on_the_clip_family(name, request):
+    pytest.importorskip("pytorch_grad_cam")
+    import numpy as np
+
+    from fakebench.explain.gradcam import gradcam
+
+    if name == "rine":
+        from fakebench.detectors.rine import RINE
+
+        det = RINE.load(RINE_DIR / "model_2class_trainable_format.pth",
+                        backbone=request.getfixturevalue("rine_backbone"))
+    elif name == "clipdet":
+        from fakebench.detectors.clipdet import CLIPDet
+
+        det = CLIPDet.load(CLIPDET_DIR / "weights_format.pth", backbone=request.getfixturevalue("clipdet_backbone"))
+    elif name == "c2p_clip":
+        det = request.getfixturevalue("c2p_detector")
+    else:
+        det = request.getfixturevalue("commfor_detector")
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (300, 260, 3), dtype=np.uint8), "RGB")
+    heat = gradcam(det, img)
+    crop = det.preset.crop
+    assert heat.shape == (crop, crop) and heat.dtype == np.float32
+    assert np.isfinite(heat).all() and heat.min() >= 0.0 and heat.max() <= 1.0
+    assert heat.max() - heat.min() > 0.1  # the patch tokens carry gradient
+    before = det.predict(det.transform()(img).unsqueeze(0)).logit
+    assert torch.equal(before, det.predict(det.transform()(img).unsqueeze(0)).logit)  # hooks left nothing behind
