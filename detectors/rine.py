@@ -103,7 +103,7 @@ class RINENet(nn.Module):
     """CLIP visual tower + :class:`RINEHead`: ``(N, 3, 224, 224)`` CLIP-normalised float32 -> ``(N, 1)`` logits.
 
     Forward hooks on each residual block's ``ln_2`` keep its CLS token during the backbone's forward (the official
-    ``Hook`` class does the same on every module named ``*ln_2*``).
+    ``Hook`` class does the same on every module named ``*ln_2*``); they are registered for each call only.
 
     Args:
         visual: an open_clip ``VisionTransformer`` (``transformer.resblocks[i].ln_2``).
@@ -128,20 +128,25 @@ class RINENet(nn.Module):
                 f"RINE head expects {n_blocks} blocks of width {width}, but the CLIP backbone has {len(blocks)} blocks "
                 f"of width {blocks[0].ln_2.normalized_shape[0]}: the head and backbone do not belong together.")
         self._batch_first = bool(getattr(transformer, "batch_first", True))
-        self._tokens: list[torch.Tensor | None] = [None] * len(blocks)
-        for i, block in enumerate(blocks):
-            block.ln_2.register_forward_hook(self._tap(i))
-
-    def _tap(self, index: int):
-        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
-            self._tokens[index] = output[:, 0] if self._batch_first else output[0]
-        return hook
 
     def cls_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, n_blocks, width)``: the CLS token after each block's ``ln_2`` for input ``(N, 3, H, W)``."""
-        self._tokens = [None] * len(self._tokens)
-        self.visual(x)
-        tokens, self._tokens = self._tokens, [None] * len(self._tokens)
+        """``(N, n_blocks, width)``: the CLS token after each block's ``ln_2`` for input ``(N, 3, H, W)``.
+
+        The hooks live only during this call (a backbone shared by several detectors keeps no stale hooks)."""
+        blocks = self.visual.transformer.resblocks
+        tokens: list[torch.Tensor | None] = [None] * len(blocks)
+
+        def tap(index: int):
+            def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+                tokens[index] = output[:, 0] if self._batch_first else output[0]
+            return hook
+
+        handles = [block.ln_2.register_forward_hook(tap(i)) for i, block in enumerate(blocks)]
+        try:
+            self.visual(x)
+        finally:
+            for handle in handles:
+                handle.remove()
         return torch.stack(tokens, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -130,6 +130,7 @@ def test_rine_tencrop_refuses_small_images_and_batches(rine_backbone):
     together = det.predict(x).logit
     alone = torch.cat([det.predict(x[i:i + 1]).logit for i in range(2)])
     assert torch.allclose(together, alone, atol=1e-5)
+    assert all(not b.ln_2._forward_hooks for b in rine_backbone.transformer.resblocks)  # no hooks left behind
 
 
 # -- CLIP-D -------------------------------------------------------------------------------------------------------------
