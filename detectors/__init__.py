@@ -4,7 +4,8 @@ Importing this package is cheap: it registers the built-in detectors as lazy ``"
 their cards, so listing them imports neither torch nor transformers. :func:`get_detector_class` imports a detector on
 first use; :func:`load_detector` also loads its weights.
 
-Built-in names: ``cnnspot``, ``npr``, ``univfd``, ``antifakeprompt``, ``instructblip``.
+Built-in names: ``cnnspot``, ``npr``, ``univfd``, ``antifakeprompt``, ``instructblip``, ``probe``, and the CLIP
+family ``rine``, ``clipdet``, ``c2p_clip``, ``commfor``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
 from fakebench.detectors.catalog_foundation import BFREE_CARD, DRCT_CARD, EFFORT_CARD
+from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, COMMFOR_CARD, RINE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +42,11 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "drct": ("fakebench.detectors.drct:DRCT", DRCT_CARD),
     "bfree": ("fakebench.detectors.bfree:BFree", BFREE_CARD),
     "effort": ("fakebench.detectors.effort:Effort", EFFORT_CARD),
+    # CLIP / foundation-model family, part A (issue #17): catalog_clip.py
+    "rine": ("fakebench.detectors.rine:RINE", RINE_CARD),
+    "clipdet": ("fakebench.detectors.clipdet:CLIPDet", CLIPDET_CARD),
+    "c2p_clip": ("fakebench.detectors.c2p_clip:C2PCLIP", C2P_CLIP_CARD),
+    "commfor": ("fakebench.detectors.commfor:CommFor", COMMFOR_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

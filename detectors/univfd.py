@@ -82,8 +82,13 @@ def load_openai_clip_visual(path: str | os.PathLike) -> nn.Module:
         raise CheckpointError(f"Backbone {str(path)!r}: {exc} Pass a CLIP ViT state dict in the OpenAI key format.") from exc
 
 
-def _openai_vit_l14(cache_dir: Path) -> nn.Module:
-    """OpenAI CLIP ViT-L/14 through open_clip (fetched from the Hugging Face hub into ``cache_dir``)."""
+def _openai_vit_l14(cache_dir: Path, who: str = "UnivFD") -> nn.Module:
+    """OpenAI CLIP ViT-L/14 through open_clip (fetched from the Hugging Face hub into ``cache_dir``); ``who`` names the
+    detector in the error message (RINE shares this backbone).
+
+    Raises:
+        WeightsNotFoundError: the backbone cannot be loaded (offline, not cached).
+    """
     import open_clip
 
     try:
@@ -91,7 +96,7 @@ def _openai_vit_l14(cache_dir: Path) -> nn.Module:
                                        cache_dir=str(cache_dir), require_pretrained=True)
     except Exception as exc:  # network, offline-mode and missing-file errors come in many types
         raise WeightsNotFoundError(
-            f"UnivFD needs the OpenAI CLIP ViT-L/14 backbone (open_clip 'ViT-L-14', pretrained 'openai', hub repo "
+            f"{who} needs the OpenAI CLIP ViT-L/14 backbone (open_clip 'ViT-L-14', pretrained 'openai', hub repo "
             f"timm/vit_large_patch14_clip_224.openai, about 890 MB), which could not be loaded into {cache_dir} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Run once with network access, or pass an "
             f"OpenAI-format CLIP state dict file (CLI: -O backbone=PATH; Python: backbone=PATH)."

@@ -14,6 +14,10 @@ network, with these target layers:
   gradient. The patch tokens (the last ``gh * gw`` of the sequence, after the CLS token) are reshaped to a
   ``(D, gh, gw)`` grid (the reshape of the grad-cam ViT recipe).
 
+* **Any other detector** that defines ``gradcam_layer()`` returning ``(module, name, grid)``: that module, with its
+  output reshaped from ViT tokens to the ``grid`` when ``grid`` is not ``None`` (RINE, CLIP-D, C2P-CLIP and Community
+  Forensics use this for the ``ln_1``/``norm1`` of their last block, as UnivFD).
+
 The map is for the preprocessed input the detector sees (after the preset's resize/crop/zero-padding), so overlay it on
 :func:`input_view`, not on the original file when the preset crops or resizes.
 """
@@ -79,6 +83,10 @@ def default_target_layer(detector: Any) -> TargetLayer:
             raise FakebenchError(f"Grad-CAM for UnivFD needs an open_clip ViT backbone; got {type(visual).__name__}.")
         return TargetLayer(blocks[-1].ln_1, f"visual.transformer.resblocks.{len(blocks) - 1}.ln_1",
                            _vit_tokens_to_grid(grid))
+    layer = getattr(detector, "gradcam_layer", None)
+    if callable(layer):  # the detector names its own target (model layer; no import of this module needed)
+        module, name, grid = layer()
+        return TargetLayer(module, name, _vit_tokens_to_grid(grid) if grid is not None else None)
     name = getattr(detector, "name", type(detector).__name__)
     raise FakebenchError(f"Grad-CAM is available for the CNN/CLIP detectors npr, cnnspot and univfd, not {name!r}; "
                          f"for another network pass target_layer=<module>.")
