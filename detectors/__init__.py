@@ -16,7 +16,7 @@ from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
-from fakebench.detectors.catalog_artifact import SAFE_CARD
+from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SAFE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +38,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "probe": ("fakebench.detectors.probe.model:Probe", PROBE_CARD),
     # artifact / frequency family (issue #18 part A)
     "safe": ("fakebench.detectors.safe:SAFE", SAFE_CARD),
+    "corvi2023": ("fakebench.detectors.corvi2023:Corvi2023", CORVI2023_CARD),
+    "ladeda": ("fakebench.detectors.ladeda:LaDeDa", LADEDA_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

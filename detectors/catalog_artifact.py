@@ -133,13 +133,13 @@ _LADEDA_DRIVE = "https://drive.google.com/drive/folders/1KxNdnPRJJTuqxmzBPiGsg43
 
 LADEDA_CARD = DetectorCard(
     name="ladeda",
-    title="LaDeDa: Local Deepfake Detector on 9x9 patches",
+    title="LaDeDa: Local Deepfake Detector on 9x9 patches [research-only licence]",
     paper="Cavia et al., Real-Time Deepfake Detection in the Real-World (LaDeDa, Tiny-LaDeDa, WildRF), arXiv "
           "2406.09398, 2024",
     paper_url="https://arxiv.org/abs/2406.09398",
     repo=f"https://github.com/{_LADEDA_REPO} @ {_LADEDA_COMMIT[:7]} (networks/LaDeDa.py LaDeDa9, test.py)",
-    licence="RESTRICTIVE: the repository's LICENSE is a Hebrew University (HUJI/Yissum) licence for non-commercial "
-            "research and academic use only; read it before any other use",
+    licence="RESTRICTIVE: Yissum (Hebrew University of Jerusalem) Software Research License, research use only; "
+            "commercial use and distribution only under a Yissum commercial licence (repository LICENSE)",
     architecture="LaDeDa9: a Bottleneck ResNet-50 ([3, 4, 6, 3], strides 2, 2, 2, 1) whose 3x3 convolutions are "
                  "unpadded and kept only in the stem (conv1 1x1 3->64, conv2 3x3 64->64) and the first block of "
                  "layer1 and layer2 (all other blocks 1x1), so every output position sees one 9x9 input patch; "
@@ -158,7 +158,7 @@ LADEDA_CARD = DetectorCard(
             format="plain state dict (test.py get_model: torch.load then load_state_dict(strict=True) into LaDeDa9 "
                    "with fc = Linear(2048, 1)); 320 model tensors",
             trained_on="WildRF (Reddit/Twitter/Facebook real and fake images), per the README protocol",
-            licence="HUJI non-commercial research licence",
+            licence="Yissum Software Research License (research use only)",
             preset="resize256",
             notes="Hosted on Google Drive inside a folder: not fetched automatically. Its sha256 is not known here; the "
                   "first file placed is recorded and later uses are checked against it.",

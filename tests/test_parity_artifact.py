@@ -122,3 +122,120 @@ def test_safe_matches_official(shared, preset):
     det = SAFE.load(SAFE_CKPT, preset=preset)
     check_rows(det, expected_rows("safe")[preset], shared / "data",
                lambda row: float(row["logit_fake"]) - float(row["logit_real"]))
+
+
+# -- Corvi2023 -------------------------------------------------------------------------------------------------------
+CORVI_CKPT = FIXTURES / "corvi2023" / "weights_format.pth.xz"
+
+
+@pytest.fixture(scope="module")
+def corvi():
+    from fakebench.detectors.corvi2023 import Corvi2023
+
+    return Corvi2023.load(CORVI_CKPT, layers="1,1,1,1")
+
+
+def test_corvi_has_no_first_downsampling(corvi):
+    assert corvi.model.conv1.stride == (1, 1) and corvi.model.maxpool.stride == 1
+    assert corvi.preset.name == "native" and corvi.preset.resize is None and corvi.preset.crop is None
+
+
+def test_corvi_llr_is_the_logit(corvi):
+    out = corvi.predict(torch.rand(2, 3, 40, 24))
+    assert out.logit.shape == (2,) and torch.allclose(out.prob, torch.sigmoid(out.logit))
+    assert torch.equal(out.prob > 0.5, out.logit > 0)  # the official rule: LLR > 0 is synthetic
+
+
+def test_corvi_full_depth_refuses_the_shallow_checkpoint():
+    from fakebench.detectors.corvi2023 import Corvi2023
+
+    with pytest.raises(CheckpointError, match=r"missing: layer1\.1\.conv1\.weight"):
+        Corvi2023.load(CORVI_CKPT)
+
+
+def test_corvi_card_pins_the_lfs_object():
+    from fakebench.detectors.catalog_artifact import CORVI2023_CARD
+
+    spec = CORVI2023_CARD.default_weights
+    assert spec.sha256 == "0168451e84a2a35d0b141ad4f2e361a74efdd06eb8d11434087f8a0bb6e3abad"
+    assert all(s.size == 282549121 for s in spec.sources)
+
+
+def test_corvi_matches_official(shared, corvi):
+    check_rows(corvi, expected_rows("corvi2023")["native"], shared / "data", lambda row: float(row["llr"]))
+
+
+# -- LaDeDa ----------------------------------------------------------------------------------------------------------
+LADEDA_CKPT = FIXTURES / "ladeda" / "LaDeDa_format.pth.xz"
+
+
+@pytest.fixture(scope="module")
+def ladeda():
+    from fakebench.detectors.ladeda import LaDeDa
+
+    return LaDeDa.load(LADEDA_CKPT, layers="1,2,1,1")
+
+
+def test_ladeda_receptive_field_is_9x9(ladeda):
+    """Output position k of the last map sees input pixels 8k..8k+8 only (a 9x9 patch, stride 8): changing the 2x2
+    block at pixels 40-41 changes positions 4 and 5 on each axis and nothing else."""
+    net = ladeda.model
+
+    def features(x):
+        from fakebench.detectors.npr import npr_residual
+
+        x = net.relu(net.bn1(net.conv2(net.conv1(npr_residual(x)))))
+        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        base = features(x)
+    y = x.clone()
+    y[..., 40:42, 40:42] += 1.0  # one 2x2 NPR block
+    with torch.no_grad():
+        changed = (features(y) - base).abs().sum(dim=1)[0] > 0
+    assert changed.shape == (7, 7) and changed.any()
+    assert set(changed.nonzero()[:, 0].tolist()) <= {4, 5} and set(changed.nonzero()[:, 1].tolist()) <= {4, 5}
+
+
+def test_ladeda_refuses_non_square_inputs(ladeda):
+    with pytest.raises(ValueError, match="square"):
+        ladeda.predict(torch.rand(1, 3, 64, 48))
+
+
+def test_ladeda_full_depth_refuses_the_shallow_checkpoint():
+    from fakebench.detectors.ladeda import LaDeDa
+
+    with pytest.raises(CheckpointError, match="missing"):
+        LaDeDa.load(LADEDA_CKPT)
+
+
+def test_ladeda_matches_official(shared, ladeda):
+    check_rows(ladeda, expected_rows("ladeda")["resize256"], shared / "data", lambda row: float(row["logit"]))
+
+
+# -- every detector runs a robustness sweep (JPEG and resize) through the CLI -----------------------------------------
+@pytest.mark.parametrize("name,checkpoint,options", [
+    ("safe", SAFE_CKPT, []),
+    ("corvi2023", CORVI_CKPT, ["-O", "layers=1,1,1,1"]),
+    ("ladeda", LADEDA_CKPT, ["-O", "layers=1,2,1,1"]),
+])
+def test_robustness_sweep_runs(name, checkpoint, options, image_tree, tmp_path):
+    """``fakebench robustness --perturbation jpeg:100,75,50 --perturbation resize:1,0.5`` on 2 images per set."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fakebench.cli.robustness import robustness
+
+    out = tmp_path / name
+    res = CliRunner().invoke(robustness, ["--detector", name, "--weights", str(checkpoint), *options, "--data-dir",
+                                          str(image_tree), "--perturbation", "jpeg:100,75,50", "--perturbation",
+                                          "resize:1,0.5", "--output", str(out), "--limit", "1", "--workers", "0",
+                                          "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    saved = json.loads((out / "robustness.json").read_text())
+    assert saved["detector"]["name"] == name
+    conditions = {r["condition"] for r in saved["rows"]} if "condition" in saved["rows"][0] else None
+    assert {r["n"] for r in saved["rows"] if r["dataset"] != "mean"} == {2}
+    assert "jpeg:50" in res.output and "resize:0.5" in res.output, (conditions, res.output)
