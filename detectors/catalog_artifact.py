@@ -68,7 +68,7 @@ SAFE_CARD = DetectorCard(
                description="square 256x256 bilinear resize, no normalisation (the paper's resize ablation)"),
     ),
     default_preset="crop256",
-    memory="1.44M parameters; about 100 MB of activations per 256x256 image on CPU; no GPU needed.",
+    memory="1.44M parameters; 4.5 GFLOPs per 256x256 image (torch FlopCounterMode, 2 x MACs); no GPU needed.",
     notes="The DWT is computed by fakebench (PyWavelets filters and symmetric extension, detectors/wavelets.py) and "
           "is bit-identical to pytorch_wavelets 1.3.0 on the fixture inputs. The official environment is torch "
           "2.2.1 / torchvision 0.17.1, whose tensor Resize antialiases by default, as here.",
@@ -119,9 +119,9 @@ CORVI2023_CARD = DetectorCard(
                description="native resolution, no resize, no crop, ImageNet normalisation"),
     ),
     default_preset="native",
-    memory="23.5M parameters (94 MB fp32). Without the first downsampling a 512x512 image costs about 16x a standard "
-           "ResNet-50 at 224 scaled by area (~65 GFLOPs at 256x256, ~260 GFLOPs at 512x512) and several GB of "
-           "activations at 1024 px: a GPU is advised for large images.",
+    memory="23.5M parameters (94 MB fp32). Without the first downsampling the cost is 16x a standard ResNet-50's at "
+           "the same size: 167 GFLOPs at 256x256 and 669 GFLOPs at 512x512 (torch FlopCounterMode, 2 x MACs), and "
+           "GBs of activations at 1024 px: a GPU is advised for large images.",
     notes="The official main.py scores images one by one at their native size (batch_size 1). Corvi2023 is also the "
           "second member of the repository's default fusion with CLIP-D (soft_or_prob); fakebench hosts it alone.",
 )
@@ -156,7 +156,7 @@ LADEDA_CARD = DetectorCard(
                                   "download_weights.txt; 'unzip it in weights/LaDeDa'); the file name is the one "
                                   "test_config.py loads. Download it by hand and put it where the message says."),),
             format="plain state dict (test.py get_model: torch.load then load_state_dict(strict=True) into LaDeDa9 "
-                   "with fc = Linear(2048, 1)); 320 model tensors",
+                   "with fc = Linear(2048, 1)); 321 state-dict entries",
             trained_on="WildRF (Reddit/Twitter/Facebook real and fake images), per the README protocol",
             licence="Yissum Software Research License (research use only)",
             preset="resize256",
@@ -171,8 +171,8 @@ LADEDA_CARD = DetectorCard(
                description="square 256x256 bilinear resize (aspect ratio ignored), no crop, ImageNet normalisation"),
     ),
     default_preset="resize256",
-    memory="23.5M parameters (94 MB fp32); without padding or early pooling a 256x256 input keeps a 127x127 map "
-           "through layer1 (~27 GFLOPs per image).",
+    memory="13.6M parameters (55 MB fp32); 42 GFLOPs per 256x256 image (torch FlopCounterMode, 2 x MACs): no "
+           "padding and no early pooling keep a 127x127 map through layer1.",
     notes="The official networks/LaDeDa.py at e734562 does not import (SyntaxError: LaDeDa9's signature puts "
           "preprocess_type without a default after defaulted arguments) and test.py passes pretrained=False, which "
           "LaDeDa() does not accept; the parity fixture runs it with those two lines repaired from outside (see "

@@ -68,7 +68,8 @@ class LaDeDaNet(nn.Module):
     """LaDeDa9 with the official state-dict names (``conv1``, ``conv2``, ``bn1``, ``layer1``..``layer4``, ``fc``).
 
     Input ``(N, 3, S, S)`` ImageNet-normalised float32, square, ``S >= 18`` and even; output ``(N, 1)`` logits.
-    320 state-dict entries (23.5M parameters).
+    321 state-dict entries, 13,641,793 parameters (the same keys and shapes as the official ``LaDeDa9`` with its
+    ``fc`` replaced by ``Linear(2048, 1)``).
 
     Args:
         layers: Bottleneck blocks per stage (official ``(3, 4, 6, 3)``; tests may use fewer).
