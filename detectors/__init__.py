@@ -19,6 +19,7 @@ from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
 from fakebench.detectors.catalog_foundation import BFREE_CARD, DRCT_CARD, EFFORT_CARD
 from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, COMMFOR_CARD, RINE_CARD
+from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SAFE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +48,10 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "clipdet": ("fakebench.detectors.clipdet:CLIPDet", CLIPDET_CARD),
     "c2p_clip": ("fakebench.detectors.c2p_clip:C2PCLIP", C2P_CLIP_CARD),
     "commfor": ("fakebench.detectors.commfor:CommFor", COMMFOR_CARD),
+    # artifact / frequency family (issue #18 part A)
+    "safe": ("fakebench.detectors.safe:SAFE", SAFE_CARD),
+    "corvi2023": ("fakebench.detectors.corvi2023:Corvi2023", CORVI2023_CARD),
+    "ladeda": ("fakebench.detectors.ladeda:LaDeDa", LADEDA_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
