@@ -260,8 +260,8 @@ def test_delong_against_quadratic_formula(seed, decimals):
 
 def test_delong_identical_scores_and_too_few_images():
     y, s = _scores(2, 20, 20)
-    res = delong_test(y, s, s * 3 + 1)  # same ranking
-    assert res["diff"] == 0 and res["p_value"] == 1.0
+    res = delong_test(y, s, s * 3 + 1)  # same ranking: zero variance, no test (issue #16: not p = 1 or p = 0)
+    assert res["diff"] == 0 and math.isnan(res["p_value"]) and "zero variance" in res["note"]
     with pytest.raises(ValueError, match="at least 2"):
         delong_test([0, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
 
