@@ -41,7 +41,7 @@ def _brute_sweep(y, s):
 
 @pytest.mark.parametrize("seed,decimals", [(0, None), (1, 1), (2, 0)])
 def test_operating_points_against_brute_force(seed, decimals):
-    y, s = _scores(seed, 300, 200, decimals=decimals)
+    y, s = _scores(seed, 1000, 200, decimals=decimals)  # 1,000 reals: enough for TPR at 1% FPR
     op = operating_points(y, s, threshold=0.3)
     sweep = _brute_sweep(y, s)
     for key, x in (("tpr_at_fpr_1", 0.01), ("tpr_at_fpr_5", 0.05)):
@@ -66,11 +66,14 @@ def test_operating_points_known_values():
     op = operating_points(y, s)
     assert op["eer"] == pytest.approx(0.25)  # one real above, one fake below at t in [0.4, 0.6)
     assert op["acc_at_threshold"] == pytest.approx(0.75) and op["balanced_acc"] == pytest.approx(0.75)
-    assert op["tpr_at_fpr_1"] == pytest.approx(0.75)  # t = 0.6: no real above, 3 fakes above
+    # 4 reals: "TPR at 1% FPR" would be TPR at 0% FPR (issue #16): n/a, with the size it needs
+    assert math.isnan(op["tpr_at_fpr_1"]) and op["notes"]["tpr_at_fpr_1"] == "n/a: needs 1000 reals (has 4)"
+    assert math.isnan(op["tpr_at_fpr_5"]) and "needs 200 reals" in op["notes"]["tpr_at_fpr_5"]
+    assert op["optimistic"] == ["oracle_threshold", "oracle_acc"]
     assert op["oracle_acc"] == pytest.approx(0.875)  # t = 0.3: only the real at 0.6 is wrong
     assert 0.3 <= op["oracle_threshold"] < 0.4
     separable = operating_points([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
-    assert separable["eer"] == 0.0 and separable["tpr_at_fpr_1"] == 1.0 and separable["oracle_acc"] == 1.0
+    assert separable["eer"] == 0.0 and separable["oracle_acc"] == 1.0
     assert 0.2 <= separable["oracle_threshold"] < 0.8
 
 
