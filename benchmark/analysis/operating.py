@@ -215,3 +215,42 @@ def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, Any]:
     if notes:
         out["notes"] = notes
     return out
+
+
+def operating_intervals(y, score, *, n_boot: int = 200, seed=0, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals (images resampled, stratified by label) of the EER and of the TPR at 1% / 5%
+    FPR where the set has enough reals for them (:func:`min_reals_for_fpr`).
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake. score: ``(N,)`` float scores, finite. n_boot, seed: resampling.
+        level: coverage.
+
+    Returns:
+        ``{"eer", "tpr_at_fpr_1", "tpr_at_fpr_5": [lo, hi]}`` fractions, each widened to contain the point value;
+        ``[nan, nan]`` where the point value is n/a (one class, too few reals) or a class has one image.
+    """
+    from fakebench.analysis.bootstrap import informative, percentile_interval, resample_counts
+
+    y, s = _validate(y, score)
+    point = operating_points(y, s)
+    keys = ("eer", "tpr_at_fpr_1", "tpr_at_fpr_5")
+    out = {k: [math.nan, math.nan] for k in keys}
+    wanted = [k for k in keys if not math.isnan(point[k])]
+    if not wanted or not informative(y):
+        return out
+    reps: dict[str, list[float]] = {k: [] for k in wanted}
+    idx = np.arange(y.size)
+    for w in resample_counts(y, n_boot=n_boot, seed=seed):
+        for row in w.astype(np.int64):
+            take = np.repeat(idx, row)
+            thresholds, fpr, tpr = threshold_sweep(y[take], s[take])
+            for key in wanted:
+                if key == "eer":
+                    reps[key].append(_eer(thresholds, fpr, tpr)[0])
+                else:
+                    x = dict(_TPR_AT)[key]
+                    reps[key].append(float(tpr[fpr <= x + 1e-12].max()))
+    for key in wanted:
+        lo, hi = percentile_interval(np.asarray(reps[key]), level)
+        out[key] = [float(min(lo, point[key])), float(max(hi, point[key]))]
+    return out

@@ -261,7 +261,7 @@ def metrics_table(metrics: dict[str, Any], *, with_ci: bool = False) -> pd.DataF
 
     Args:
         metrics: the scorer's output (:func:`fakebench.eval.scoring.evaluate_predictions`).
-        with_ci: metric cells become ``"value [lo, hi]"`` strings (95% bootstrap CI) where a ``ci`` is present
+        with_ci: metric cells become ``"value [lo, hi]"`` strings (95% CI) where a ``ci`` is present
             (for ``metrics.md``); otherwise numbers (for ``metrics.csv``).
     """
     def cells(entry: dict[str, Any]) -> dict[str, Any]:
@@ -428,7 +428,9 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
         "unreadable": [{"image": r.image, "error": r.error} for r in unreadable.itertuples()],
         "skipped": skipped,
         "metrics": metrics,
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile, stratified by label"},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95,
+                      "method": "wilson (acc, real acc, fake acc); delong-logit+newcombe (AUC); bca+rank-score floor "
+                                "(AP, stratified by label); student-t over test sets (means, none below 5 sets)"},
     }
     if calibration is not None:
         results["calibration"] = calibration
@@ -436,9 +438,11 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
     table = metrics_table(metrics)
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}\n\n"
-             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% percentile bootstrap "
-             f"CI (images resampled within each test set, stratified by label; for the means over test sets, the "
-             f"sets are resampled). Means are unweighted over test sets; the pooled row weights every image once. "
+             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% CI. For a test set and "
+             f"the pooled row it covers new images from the same sources (Wilson for accuracies, DeLong-logit + "
+             f"Newcombe for AUC, BCa bootstrap with a rank-score floor for AP); for a mean it covers the mean over a "
+             f"population of test sets like these (Student t over sets; none below 5 sets: too few sets for an "
+             f"interval). Means are unweighted over test sets; the pooled row weights every image once. "
              f"paper_* = published numbers from the manifest.\n\n")
     md_table = metrics_table(metrics, with_ci=True)
     text = title + to_markdown(md_table, numeric=METRIC_KEYS)

@@ -30,9 +30,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from fakebench.analysis.calibration import brier, ece, nll
+from fakebench.analysis.calibration import brier, ece, ece_if_calibrated, ece_interval, nll
 from fakebench.analysis.intervals import (INTERVAL_METHODS, metric_intervals, set_mean_interval)
-from fakebench.analysis.operating import OPERATING_KEYS, OPTIMISTIC_KEYS, operating_points
+from fakebench.analysis.operating import OPERATING_KEYS, OPTIMISTIC_KEYS, operating_intervals, operating_points
 from fakebench.eval.metrics import binary_metrics
 
 __all__ = ["TestSetSpec", "METRIC_KEYS", "evaluate_predictions"]
@@ -108,10 +108,18 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
         operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()
                      if k in OPERATING_KEYS}
     out["operating"] = operating
+    if n_boot and continuous:
+        # percentile bootstrap (at most 200 resamples: these are secondary numbers) of EER and TPR at FPR
+        out["operating_ci"] = operating_intervals(y, p, n_boot=min(n_boot, 200), seed=_seed(seed, name), level=level)
     if continuous and len(y):
-        # calibration of the fake probability: ECE (15 equal-width bins), Brier score, NLL (nats per image)
+        # calibration of the fake probability: ECE (15 equal-width bins) with the ECE a perfectly calibrated
+        # detector would show at this n beside it, Brier score, NLL (nats per image)
         out["calibration"] = {"ece": float(ece(y, p)), "brier": float(brier(y, p)), "nll": float(nll(y, p)),
-                              "ece_bins": 15}
+                              "ece_bins": 15,
+                              "ece_if_calibrated": ece_if_calibrated(p, n_sim=200, seed=_seed(seed, name))["expected"]}
+        if n_boot:
+            out["calibration"]["ece_ci"] = list(ece_interval(y, p, n_boot=min(n_boot, 200), seed=_seed(seed, name),
+                                                             level=level))
     return out
 
 
