@@ -5,8 +5,8 @@ and ``tools/coverage_sim.py``: >= 90% at nominal 95% for 20+20 and 50+50 images 
 giving a zero-width interval, and for always containing its own point estimate:
 
 * **Proportions** (accuracy, real acc, fake acc, TPR/TNR at a threshold): the **Wilson score interval** (Wilson,
-  JASA 22, 1927; recommended by Brown, Cai & DasGupta, Statistical Science 16, 2001), via
-  ``statsmodels.stats.proportion.proportion_confint(method="wilson")``. Wilson rather than Clopper-Pearson because
+  JASA 22, 1927; recommended by Brown, Cai & DasGupta, Statistical Science 16, 2001), equal to
+  ``statsmodels.stats.proportion.proportion_confint(method="wilson")`` (tested; written out for speed). Wilson rather than Clopper-Pearson because
   Clopper-Pearson's guaranteed >= 95% makes it 20-40% wider at n = 20 (its typical coverage is ~98%), while Wilson's
   coverage averages ~95% and stays above ~90% except in narrow dips near 0/n and n/n; it is never zero-width (5/5 ->
   [0.57, 1.00]). ``method="clopper-pearson"`` is available where a guaranteed level is wanted. Accuracy over reals and
@@ -46,6 +46,7 @@ the metric is undefined.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -69,6 +70,7 @@ INTERVAL_METHODS = {"acc": "wilson", "real_acc": "wilson", "fake_acc": "wilson",
 _JACKKNIFE_MAX = 4000
 
 
+@functools.lru_cache(maxsize=64)
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"Expected level in (0, 1), got {level}.")
@@ -82,7 +84,9 @@ def proportion_interval(k, n, *, level: float = 0.95, method: str = "wilson") ->
         k: successes (correct decisions), int in ``[0, n]``.
         n: trials (images), int >= 0.
         level: coverage in (0, 1).
-        method: ``"wilson"`` (default, see the module docstring) or ``"clopper-pearson"`` (exact, conservative).
+        method: ``"wilson"`` (default, see the module docstring; the closed form, equal to ``statsmodels``'
+            ``proportion_confint(method="wilson")``, tested) or ``"clopper-pearson"`` (exact, conservative; Beta
+            quantiles via statsmodels).
 
     Returns:
         ``(lo, hi)`` fractions, ``lo <= k / n <= hi`` and ``hi > lo`` for every ``n >= 1``; ``(nan, nan)`` for
@@ -94,19 +98,24 @@ def proportion_interval(k, n, *, level: float = 0.95, method: str = "wilson") ->
     >>> [round(v, 3) for v in proportion_interval(20, 20)]
     [0.839, 1.0]
     """
-    from statsmodels.stats.proportion import proportion_confint
-
     k, n = int(round(float(k))), int(n)
+    if method not in ("wilson", "clopper-pearson"):
+        raise ValueError(f"Unknown method {method!r}; use 'wilson' or 'clopper-pearson'.")
+    z = _z(float(level))
     if n == 0:
         return math.nan, math.nan
     if not 0 <= k <= n:
         raise ValueError(f"Expected 0 <= k <= n, got k={k}, n={n}.")
-    names = {"wilson": "wilson", "clopper-pearson": "beta"}
-    if method not in names:
-        raise ValueError(f"Unknown method {method!r}; use 'wilson' or 'clopper-pearson'.")
-    _z(level)
-    lo, hi = proportion_confint(k, n, alpha=1.0 - level, method=names[method])
     p = k / n
+    if method == "wilson":
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2.0 * n)) / denom
+        half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+        lo, hi = centre - half, centre + half
+    else:
+        from statsmodels.stats.proportion import proportion_confint
+
+        lo, hi = proportion_confint(k, n, alpha=1.0 - level, method="beta")
     return float(min(max(lo, 0.0), p)), float(max(min(hi, 1.0), p))
 
 
