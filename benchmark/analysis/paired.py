@@ -158,7 +158,7 @@ def delong_test(y, score_a, score_b, *, level: float = 0.95) -> dict[str, Any]:
     z = diff / se
     q = stats.norm.ppf(0.5 + level / 2.0)
     out.update(z=float(z), p_value=float(min(1.0, 2.0 * stats.norm.sf(abs(z)))),
-               ci=(max(-1.0, diff - q * se), min(1.0, diff + q * se)))
+               ci=(float(max(-1.0, diff - q * se)), float(min(1.0, diff + q * se))))
     return out
 
 
