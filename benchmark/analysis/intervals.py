@@ -20,7 +20,7 @@ giving a zero-width interval, and for always containing its own point estimate:
   DeLong se 0); the hull keeps the coverage of the better of the two near AUC 1.
 * **AP** (average precision): the **BCa bootstrap** (Efron, JASA 82, 1987; Efron & Tibshirani 1993 ch. 14) on
   resamples stratified by label (the bias correction ``z0`` pulls the interval down where the sample AP is biased
-  upward; the acceleration comes from the jackknife below 4,000 images, above it ``a = 0``), hulled with a
+  upward; the acceleration comes from the jackknife up to 2,000 images, above it ``a = 0``), hulled with a
   **rank-score floor**: Newcombe's score interval evaluated at the AP with the set's class counts, i.e. the
   interval a Mann-Whitney-type rank statistic of that value would have. Alone, BCa covers 89-92% at 20+20 and
   50+50 (the bootstrap cannot see worse-than-observed orderings of a nearly separable sample, and every resample of
@@ -67,7 +67,7 @@ TOO_FEW_SETS = "too few sets for an interval"
 INTERVAL_METHODS = {"acc": "wilson", "real_acc": "wilson", "fake_acc": "wilson", "auc": "delong-logit+newcombe",
                     "ap": "bca+rank-score floor"}
 #: Above this many images the BCa acceleration is taken as 0 (the jackknife would need N evaluations of N images).
-_JACKKNIFE_MAX = 4000
+_JACKKNIFE_MAX = 2000
 
 
 @functools.lru_cache(maxsize=64)

@@ -202,9 +202,9 @@ def normal_p_value(diff: float, diffs, n_min: int | None = None, jackknife_se: f
 
 
 def _jackknife_se(y: np.ndarray, sa, sb, ra, rb, threshold: float, metric: str) -> float | None:
-    """Jackknife standard error of ``metric(A) - metric(B)`` (leave one image out), ``None`` above 4,000 images."""
+    """Jackknife standard error of ``metric(A) - metric(B)`` (leave one image out), ``None`` above 2,000 images."""
     n = y.size
-    if n > 4000:
+    if n > 2000:
         return None
     parts = []
     step = max(1, 2_000_000 // max(n, 1))

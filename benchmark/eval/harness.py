@@ -239,6 +239,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("_") or "run"
 
 
+def _expected_fpr_text(calibration: dict[str, Any]) -> str:
+    """For an ``fpr:X`` threshold: the FPR to expect on new reals (it exceeds X at small n; see
+    :func:`fakebench.analysis.operating.fitted_fpr_interval`)."""
+    exp = calibration.get("expected_fpr")
+    if not exp:
+        return ""
+    return (f" Fitted for FPR <= {100 * exp['target']:.2f}% on {exp['n_real']} reals, the FPR to expect on new reals "
+            f"is {100 * exp['expected_fpr']:.2f}% (95% interval {100 * exp['lo']:.2f}-{100 * exp['hi']:.2f}%).")
+
+
 def _ci_text(value: Any, ci: Any) -> Any:
     """``95.12 [93.40, 96.70]`` (percent) when a CI is present, else the plain percent value."""
     pct = percent(value)
@@ -452,7 +462,8 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
             cal[key] = cal[key].map(percent)
         text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} (fake probability) "
                  f"fitted for {calibration['target']} on the calibration split {', '.join(calibration['split'])} "
-                 f"({calibration['n_calibration']} images, left out below). Percent.\n\n"
+                 f"({calibration['n_calibration']} images, left out below). Percent."
+                 + _expected_fpr_text(calibration) + "\n\n"
                  + to_markdown(cal[["dataset", "n", "acc", "real_acc", "fake_acc"]].astype({"n": "Int64"}),
                                numeric=("acc", "real_acc", "fake_acc")))
     atomic_write_text(run_dir / "metrics.md", text)

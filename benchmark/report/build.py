@@ -196,6 +196,9 @@ class _Report:
             for r in run.results["metrics"]["per_dataset"]:
                 data = self.curves.get(r["dataset"], {}).get(run.label)
                 eer = pct(data["operating"]["eer"]) if data else "n/a"
+                eer_ci = (r.get("operating_ci") or {}).get("eer")  # percentile bootstrap, results.json
+                if eer != "n/a" and isinstance(eer_ci, list) and len(eer_ci) == 2 and all(finite(v) for v in eer_ci):
+                    eer += f" [{pct(eer_ci[0])}, {pct(eer_ci[1])}]"
                 paper = (r.get("published") or {}).get("acc")
                 body.append([r["dataset"], r.get("generator", ""), "yes" if r.get("held_in") else "no",
                              f"{r.get('n', '')} ({r.get('n_real', '')} / {r.get('n_fake', '')})",
