@@ -432,7 +432,8 @@ def test_tiny_sets_get_no_confident_p_value():
     rng = np.random.default_rng(0)
     y2 = np.r_[np.zeros(148, int), np.ones(4, int)]
     dl2 = delong_test(y2, rng.normal(y2, 1.0), rng.normal(y2, 1.0))
-    assert math.isnan(dl2["p_value"]) and dl2["note"] == "no p-value: 4 fake images < 10 (the test is not valid that small)"
+    assert math.isnan(dl2["p_value"])
+    assert dl2["note"] == "no p-value: 4 fake images < 10 (the test is not valid that small)"
 
 
 def test_zero_variance_delong_is_undefined_and_differences_stay_in_range():

@@ -185,7 +185,8 @@ def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, Any]:
           accuracy. OPTIMISTIC (it is fitted on the test labels); report it only as an upper bound, never in a mean
           (:data:`OPTIMISTIC_KEYS`; the dict also carries ``"optimistic": list(OPTIMISTIC_KEYS)``).
 
-        ``notes`` (a dict, only when something is n/a for size) and ``optimistic`` are not floats. Everything except ``acc_at_threshold`` is ``nan`` when one class is missing (and all are for empty input).
+        ``notes`` (a dict, only when something is n/a for size) and ``optimistic`` are not floats. Everything
+        except ``acc_at_threshold`` is ``nan`` when one class is missing (and all are for empty input).
 
     Raises:
         ValueError: bad shapes, labels other than 0/1, non-finite scores.

@@ -106,7 +106,8 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     here, unweighted over the test sets each detector column really holds (so they never describe other sets than the
     rows above them), each carrying its set count and image count. A test set's CI is the one its result row records
     (``ci[metric] = [lo, hi]``, fractions); a mean's CI is a Student-t interval over its test sets
-    (:func:`fakebench.analysis.intervals.set_mean_interval`), NaN with fewer than 5 sets. Other extra keys in the result rows (``operating``, ...) are ignored.
+    (:func:`fakebench.analysis.intervals.set_mean_interval`), NaN with fewer than 5 sets. Other extra keys in the
+    result rows (``operating``, ...) are ignored.
     """
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: r.get("date", "")):
