@@ -41,7 +41,7 @@ def _brute_sweep(y, s):
 
 @pytest.mark.parametrize("seed,decimals", [(0, None), (1, 1), (2, 0)])
 def test_operating_points_against_brute_force(seed, decimals):
-    y, s = _scores(seed, 300, 200, decimals=decimals)
+    y, s = _scores(seed, 1000, 200, decimals=decimals)  # 1,000 reals: enough for TPR at 1% FPR
     op = operating_points(y, s, threshold=0.3)
     sweep = _brute_sweep(y, s)
     for key, x in (("tpr_at_fpr_1", 0.01), ("tpr_at_fpr_5", 0.05)):
@@ -66,11 +66,14 @@ def test_operating_points_known_values():
     op = operating_points(y, s)
     assert op["eer"] == pytest.approx(0.25)  # one real above, one fake below at t in [0.4, 0.6)
     assert op["acc_at_threshold"] == pytest.approx(0.75) and op["balanced_acc"] == pytest.approx(0.75)
-    assert op["tpr_at_fpr_1"] == pytest.approx(0.75)  # t = 0.6: no real above, 3 fakes above
+    # 4 reals: "TPR at 1% FPR" would be TPR at 0% FPR (issue #16): n/a, with the size it needs
+    assert math.isnan(op["tpr_at_fpr_1"]) and op["notes"]["tpr_at_fpr_1"] == "n/a: needs 1000 reals (has 4)"
+    assert math.isnan(op["tpr_at_fpr_5"]) and "needs 200 reals" in op["notes"]["tpr_at_fpr_5"]
+    assert op["optimistic"] == ["oracle_threshold", "oracle_acc"]
     assert op["oracle_acc"] == pytest.approx(0.875)  # t = 0.3: only the real at 0.6 is wrong
     assert 0.3 <= op["oracle_threshold"] < 0.4
     separable = operating_points([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
-    assert separable["eer"] == 0.0 and separable["tpr_at_fpr_1"] == 1.0 and separable["oracle_acc"] == 1.0
+    assert separable["eer"] == 0.0 and separable["oracle_acc"] == 1.0
     assert 0.2 <= separable["oracle_threshold"] < 0.8
 
 
@@ -260,8 +263,8 @@ def test_delong_against_quadratic_formula(seed, decimals):
 
 def test_delong_identical_scores_and_too_few_images():
     y, s = _scores(2, 20, 20)
-    res = delong_test(y, s, s * 3 + 1)  # same ranking
-    assert res["diff"] == 0 and res["p_value"] == 1.0
+    res = delong_test(y, s, s * 3 + 1)  # same ranking: zero variance, no test (issue #16: not p = 1 or p = 0)
+    assert res["diff"] == 0 and math.isnan(res["p_value"]) and "zero variance" in res["note"]
     with pytest.raises(ValueError, match="at least 2"):
         delong_test([0, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
 
@@ -335,3 +338,200 @@ def test_one_image_per_class_gives_no_interval_and_no_p_value():
     reps4 = bootstrap_replicates(y4, np.array([0.2, 0.6, 0.4, 0.9]), n_boot=200)
     lo, hi = percentile_interval(reps4["acc"])
     assert lo < hi
+
+
+# ------------------------------------------------------------------- issue #16: honest statistics at small n
+from fakebench.analysis.intervals import (TOO_FEW_SETS, ap_interval, auc_interval, metric_intervals,  # noqa: E402
+                                          newcombe_auc_interval, proportion_interval, set_mean_interval)
+
+
+def test_wilson_matches_statsmodels_and_never_collapses():
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in [(0, 20), (1, 20), (19, 20), (20, 20), (7, 13), (0, 1), (50, 100)]:
+        lo, hi = proportion_interval(k, n)
+        ref = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert (lo, hi) == pytest.approx((max(ref[0], 0.0), min(ref[1], 1.0)), abs=1e-12)
+        assert hi - lo > 0.0 and lo <= k / n <= hi
+        cp = proportion_interval(k, n, method="clopper-pearson")
+        assert cp[0] <= lo + 1e-12 and cp[1] >= hi - 1e-12  # Clopper-Pearson is the wider, conservative one
+    assert all(math.isnan(v) for v in proportion_interval(0, 0))
+    with pytest.raises(ValueError, match="method"):
+        proportion_interval(1, 2, method="wald")
+
+
+def test_fake_acc_of_zero_out_of_twenty_is_not_a_zero_width_interval():
+    """Reproduction: ``bootstrap_ci([0]*20+[1]*20, [.1]*20+[.4]*20, 'fake_acc')`` gave (0.0, 0.0)."""
+    y, s = np.r_[np.zeros(20, int), np.ones(20, int)], np.r_[np.full(20, 0.1), np.full(20, 0.4)]
+    ci = metric_intervals(y, s)
+    assert ci["fake_acc"][0] == 0.0 and ci["fake_acc"][1] == pytest.approx(0.1611, abs=1e-4)  # 0/20: [0, 16.1%]
+    assert ci["real_acc"][0] == pytest.approx(0.8389, abs=1e-4) and ci["real_acc"][1] == 1.0
+
+
+def test_auc_and_ap_intervals_contain_their_estimate_and_have_width():
+    """Reproduction: a report showed ``AP 34.02 [34.07, 40.42]`` (the estimate outside its own interval)."""
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        n_real, n_fake = rng.integers(2, 40, 2)
+        y = np.r_[np.zeros(n_real, int), np.ones(n_fake, int)]
+        s = np.round(rng.normal(rng.uniform(-1, 4) * y, 1.0), int(rng.integers(0, 3)))
+        auc = auc_interval(y, s)
+        ap = ap_interval(y, s, n_boot=100, seed=seed)
+        assert auc["ci"][0] <= auc["auc"] <= auc["ci"][1] and auc["ci"][1] > auc["ci"][0]
+        assert auc["auc"] == pytest.approx(roc_auc_score(y, s))
+        assert ap["ci"][0] <= ap["ap"] <= ap["ci"][1] and ap["ci"][1] > ap["ci"][0]
+        assert ap["ap"] == pytest.approx(average_precision_score(y, s))
+        assert 0.0 <= auc["ci"][0] and auc["ci"][1] <= 1.0 and 0.0 <= ap["ci"][0] and ap["ci"][1] <= 1.0
+
+
+def test_separable_sample_gets_an_informative_auc_and_ap_interval():
+    """A perfect ranking of 20 + 20 images: DeLong's variance is 0 and every bootstrap resample has AUC = AP = 1;
+    the intervals still say how low the population value could be (Newcombe's score interval: about [0.90, 1])."""
+    y = np.r_[np.zeros(20, int), np.ones(20, int)]
+    s = np.arange(40.0)
+    auc = auc_interval(y, s)
+    assert auc["auc"] == 1.0 and auc["ci"][1] == 1.0 and 0.85 < auc["ci"][0] < 0.95
+    assert auc["ci"] == pytest.approx(newcombe_auc_interval(1.0, 20, 20))
+    ap = ap_interval(y, s, n_boot=50)
+    assert ap["ap"] == 1.0 and ap["ci"][1] == 1.0 and 0.85 < ap["ci"][0] < 0.95 and "cannot vary" in ap["method"]
+
+
+def test_mean_over_two_sets_is_too_few_for_an_interval():
+    """Reproduction: ``bootstrap_set_mean([0.6, 0.9])`` gave (0.6, 0.9) -- [min, max], covering the mean ~49%."""
+    two = set_mean_interval([0.6, 0.9])
+    assert two["mean"] == pytest.approx(0.75) and all(math.isnan(v) for v in two["ci"])
+    assert two["note"].startswith(TOO_FEW_SETS) and "population of test sets" in two["covers"]
+    five = set_mean_interval([0.6, 0.9, 0.7, 0.8, 0.75])
+    half = stats_t_half([0.6, 0.9, 0.7, 0.8, 0.75])
+    assert five["ci"] == pytest.approx((0.75 - half, 0.75 + half)) and not five["note"]
+    assert set_mean_interval([0.99, 1.0, 1.0, 0.98, 1.0])["ci"][1] == 1.0  # clipped to the metric's range
+
+
+def stats_t_half(values) -> float:
+    from scipy import stats
+
+    v = np.asarray(values)
+    return stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+
+
+def test_tiny_sets_get_no_confident_p_value():
+    """Reproduction: 4 images gave a paired-bootstrap CI (1.0, 1.0) and p = 0.002, where exact McNemar on the same
+    decisions gives 0.125; DeLong on 2 + 2 images with zero variance gave p = 0."""
+    y = np.array([0, 0, 1, 1])
+    a, b = np.array([0.1, 0.2, 0.9, 0.8]), np.array([0.9, 0.8, 0.1, 0.2])
+    boot = paired_bootstrap(y, a, b, metric="acc", n_boot=200)
+    assert math.isnan(boot["p_value"]) and all(math.isnan(v) for v in boot["ci"]) and "< 10" in boot["note"]
+    assert mcnemar_test(y, (a > 0.5).astype(int), (b > 0.5).astype(int))["p_value"] == pytest.approx(0.125)
+    from fakebench.analysis.paired import paired_accuracy_ci
+
+    lo, hi = paired_accuracy_ci(y, (a > 0.5).astype(int), (b > 0.5).astype(int))
+    assert hi == 1.0 and 0.0 < lo < 0.6  # +100 points on 4 images: a wide interval, not (1.0, 1.0)
+    dl = delong_test(y, a, b)
+    assert math.isnan(dl["p_value"]) and "< 10" in dl["note"]
+    # 4 fakes vs 148 reals: no DeLong p-value (type-I error 11.5% at nominal 5%)
+    rng = np.random.default_rng(0)
+    y2 = np.r_[np.zeros(148, int), np.ones(4, int)]
+    dl2 = delong_test(y2, rng.normal(y2, 1.0), rng.normal(y2, 1.0))
+    assert math.isnan(dl2["p_value"])
+    assert dl2["note"] == "no p-value: 4 fake images < 10 (the test is not valid that small)"
+
+
+def test_zero_variance_delong_is_undefined_and_differences_stay_in_range():
+    y = np.r_[np.zeros(12, int), np.ones(12, int)]
+    sep = np.arange(24.0)
+    res = delong_test(y, sep, sep * 2)  # both separable: variance 0
+    assert math.isnan(res["p_value"]) and math.isnan(res["z"]) and "zero variance" in res["note"]
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(10, int), np.ones(10, int)]
+    res = delong_test(y, y * 2.5 + rng.normal(0, 1, 20), -y * 2.5 + rng.normal(0, 1, 20))
+    assert res["diff"] > 0.9 and res["diff"] + 1.96 * res["se"] > 1.0  # the plain Wald interval would pass +100
+    assert -1.0 <= res["ci"][0] <= res["diff"] <= res["ci"][1] <= 1.0  # AUC-difference CIs reached +105 points
+
+
+def test_bootstrap_p_values_can_survive_a_correction_over_many_sets():
+    """With 1,000 resamples a tail-count p cannot go below 0.002, so Holm over 25+ sets could never reject; the
+    paired AP test's p comes from the bootstrap standard error and can."""
+    rng = np.random.default_rng(9)
+    y = np.r_[np.zeros(200, int), np.ones(200, int)]
+    good, bad = rng.normal(2.0 * y, 1.0), rng.normal(0.5 * y, 1.0)
+    res = paired_bootstrap(y, expit(good), expit(bad), metric="ap", n_boot=1000, seed=0)
+    assert res["p_value"] < 0.05 / 49
+
+
+def test_holm_and_bh_columns():
+    from statsmodels.stats.multitest import multipletests
+
+    from fakebench.analysis.compare import adjust_p_values
+
+    p = [0.01, float("nan"), 0.04, 0.03, 0.2]
+    out = adjust_p_values(p)
+    finite = [0.01, 0.04, 0.03, 0.2]
+    holm = multipletests(finite, method="holm")[1]
+    bh = multipletests(finite, method="fdr_bh")[1]
+    assert math.isnan(out["holm"][1]) and math.isnan(out["bh"][1])
+    assert [out["holm"][i] for i in (0, 2, 3, 4)] == pytest.approx(list(holm))
+    assert [out["bh"][i] for i in (0, 2, 3, 4)] == pytest.approx(list(bh))
+    assert out["holm"][0] == pytest.approx(0.04)  # 4 tests: 0.01 * 4 by hand
+
+
+def test_ece_under_perfect_calibration_and_its_interval():
+    """Reproduction: the ECE of a perfectly calibrated model is about 0.18 at n = 40 and nothing said so."""
+    from fakebench.analysis.calibration import ece_if_calibrated, ece_interval
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=40)
+    ref = ece_if_calibrated(p, n_sim=2000, seed=0)
+    assert 0.12 < ref["expected"] < 0.22 and ref["q95"] > ref["expected"]
+    big = ece_if_calibrated(rng.uniform(size=4000), n_sim=200, seed=0)
+    assert big["expected"] < 0.03  # binning noise shrinks like 1/sqrt(n)
+    y = (rng.uniform(size=40) < p).astype(int)
+    lo, hi = ece_interval(y, p, n_boot=300, seed=0)
+    assert lo <= ece(y, p) <= hi and hi > lo
+
+
+def test_fitted_threshold_reports_its_out_of_sample_fpr():
+    """Reproduction: a threshold fitted at 5% FPR on 40 reals has an expected 7.3% FPR on new images."""
+    from fakebench.analysis.operating import fitted_fpr_interval, min_reals_for_fpr
+
+    out = fitted_fpr_interval(40, 0.05)
+    assert out["expected_fpr"] == pytest.approx(3 / 41) and out["lo"] < 0.05 < out["hi"]
+    # check the Beta(k + 1, n - k) law by simulation: fit on 40 reals, measure on the population
+    rng = np.random.default_rng(0)
+    fprs = []
+    for _ in range(3000):
+        reals = np.sort(rng.normal(size=40))
+        t = reals[40 - 2 - 1]  # 2 = floor(0.05 * 40) reals may exceed t
+        fprs.append(1 - stats_norm_cdf(t))
+    assert np.mean(fprs) == pytest.approx(3 / 41, abs=0.004)
+    assert min_reals_for_fpr(0.01) == 1000 and min_reals_for_fpr(0.05) == 200
+
+
+def stats_norm_cdf(x: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.cdf(x))
+
+
+def test_platt_warns_on_separable_data():
+    from fakebench.analysis.calibration import SeparableWarning
+
+    with pytest.warns(SeparableWarning, match="perfectly separated"):
+        fit_platt([0, 0, 0, 1, 1, 1], [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeparableWarning)
+        fit_platt([0, 0, 1, 1], [-1.0, 1.5, 1.0, 2.0])  # overlapping: no warning
+
+
+def test_operating_intervals():
+    from fakebench.analysis.operating import operating_intervals
+
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(250, int), np.ones(100, int)]
+    s = rng.normal(1.5 * y, 1.0)
+    op = operating_points(y, s)
+    ci = operating_intervals(y, s, n_boot=100, seed=0)
+    assert ci["eer"][0] <= op["eer"] <= ci["eer"][1] and ci["eer"][1] - ci["eer"][0] > 0.02
+    assert ci["tpr_at_fpr_5"][0] <= op["tpr_at_fpr_5"] <= ci["tpr_at_fpr_5"][1]
+    assert all(math.isnan(v) for v in ci["tpr_at_fpr_1"])  # 250 reals < 1,000: n/a, so no interval either

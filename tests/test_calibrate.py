@@ -42,6 +42,14 @@ def test_real_only_split_with_a_false_positive_target():
     assert (reals > out["threshold"]).mean() <= 0.05 < (reals >= out["threshold"]).mean() + 0.01
     test = out["per_dataset"][0]
     assert test["real_acc"] == pytest.approx(0.95, abs=0.05) and test["fake_acc"] > 0.99
+    # the FPR to expect on new reals (issue #16): k = floor(0.05 n) reals above t -> Beta(k + 1, n - k) law
+    n = len(reals)
+    exp = out["expected_fpr"]
+    assert exp["n_real"] == n and exp["expected_fpr"] == pytest.approx((int(0.05 * n) + 1) / (n + 1))
+    assert exp["lo"] < 0.05 < exp["hi"]
+    from fakebench.eval.harness import _expected_fpr_text
+
+    assert "FPR to expect on new reals" in _expected_fpr_text(out)
     with pytest.raises(DataError, match="needs real and fake"):
         calibrate(frame, metrics, ["cal-real"], target="eer")
 

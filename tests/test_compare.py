@@ -161,3 +161,96 @@ def test_a_set_with_one_image_per_class_gets_no_interval_or_p_value(tmp_path):
     (row,) = out["per_dataset"]
     assert row["ap"]["diff"] == 0.5
     assert math.isnan(row["ap"]["p_value"]) and all(math.isnan(v) for v in row["ap"]["ci"])
+
+
+def _many_sets(tmp_path, n_sets: int = 6, per_class: int = 30, seed: int = 0):
+    """Two runs over ``n_sets`` mixed sets where A's advantage changes sign from set to set."""
+    rng = np.random.default_rng(seed)
+    groups = [TestSetSpec(f"g{i}", f"G{i}") for i in range(n_sets)]
+    rows = []
+    for i in range(n_sets):
+        for label in (0, 1):
+            for j in range(per_class):
+                rows.append({"image": f"/d/g{i}/{label}/{j}.png", "sha256": f"g{i}{label}{j:04d}".ljust(64, "0"),
+                             "dataset": f"g{i}", "generator": f"g{i}", "label": label})
+    images = pd.DataFrame(rows)
+    signal = rng.normal(images["label"] * 1.5, 1.0)
+    folders = []
+    for name, sign in (("a", 1.0), ("b", -1.0)):
+        pred = images.copy()
+        # per-set shift of A relative to B: +-0.8 logits, alternating, so set differences vary in sign
+        shift = np.array([0.8 * sign * (1 if int(d[1:]) % 2 else -1) for d in images["dataset"]])
+        pred["logit"] = signal + rng.normal(0, 0.7, len(images)) + shift * (2 * images["label"] - 1) * 0.5
+        pred["prob"] = 1 / (1 + np.exp(-pred["logit"]))
+        pred["decision"] = (pred["prob"] > 0.5).astype(int)
+        pred["error"], pred["note"] = "", ""
+        folder = tmp_path / name
+        folder.mkdir()
+        pred.to_csv(folder / "predictions.csv", index=False)
+        metrics = evaluate_predictions(pred, groups, n_boot=0)
+        (folder / "results.json").write_text(json.dumps({
+            "schema": "fakebench.results/1.1", "date": "2026-01-01", "threshold": 0.5,
+            "detector": {"name": name, "weights": {"tag": "w"}, "preset": {"name": "native"}},
+            "data": {"label": "toy"}, "metrics": metrics}), encoding="utf-8")
+        folders.append(folder)
+    return folders
+
+
+def test_mean_is_answered_for_both_questions_and_p_values_are_adjusted(tmp_path):
+    """Reproduction: ``compare`` resampled images over fixed sets and said nothing; for a mean difference that
+    varies from set to set, resampling the sets gives a much wider interval. Both are reported, each saying what it
+    covers; every per-set p-value column has Holm and BH columns."""
+    from statsmodels.stats.multitest import multipletests
+
+    from fakebench.analysis.compare import QUESTIONS, comparison_table, format_comparison
+
+    a, b = _many_sets(tmp_path)
+    out = compare_runs(a, b, n_boot=300, seed=0)
+    acc = out["mean"]["acc"]
+    assert acc["question"] == "images" and acc["covers"] == QUESTIONS["images"]
+    sets = acc["sets"]
+    diffs = [r["acc"]["diff"] for r in out["per_dataset"]]
+    assert sets["k"] == 6 and not sets["note"]
+    assert sets["ci"][0] <= np.mean(diffs) <= sets["ci"][1]
+    assert sets["ci"][1] - sets["ci"][0] > 1.5 * (acc["ci"][1] - acc["ci"][0])  # set-to-set spread dominates
+    from scipy import stats
+
+    assert sets["p_value"] == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue)
+    for test in ("acc", "ap", "auc", "mcnemar"):
+        raw = [r[test]["p_value"] for r in out["per_dataset"]]
+        assert [r[test]["p_holm"] for r in out["per_dataset"]] == pytest.approx(
+            list(multipletests(raw, method="holm")[1]))
+        assert [r[test]["p_bh"] for r in out["per_dataset"]] == pytest.approx(
+            list(multipletests(raw, method="fdr_bh")[1]))
+    text = format_comparison(out)
+    assert "Holm" in text and "BH" in text and "mean (images)" in text and "mean (sets)" in text
+    table = comparison_table(out)
+    assert {"dataset", "test", "diff", "ci_lo", "ci_hi", "p_value", "p_holm", "p_bh", "note"} <= set(table.columns)
+    assert set(table["dataset"]) == {f"g{i}" for i in range(6)} | {"mean (images)", "mean (sets)"}
+    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "100"])
+    assert result.exit_code == 0 and "Holm" in result.output and "BH" in result.output
+    assert "mean (sets)" in result.output and "population of test sets" in result.output
+
+
+def test_tiny_sets_print_exact_mcnemar_not_a_bootstrap_p(tmp_path):
+    """Reproduction: for two 4-image (2 + 2) sets ``compare`` printed a paired-bootstrap CI (1.0, 1.0) and p = 0.002;
+    exact McNemar on the same decisions gives 0.125, and AP/AUC get no p-value below 10 images of a class."""
+    a, b = _many_sets(tmp_path, n_sets=2, per_class=2, seed=1)
+    out = compare_runs(a, b, n_boot=200, seed=0)
+    for row in out["per_dataset"]:
+        mc = mcnemar_test(*_decisions(a, b, row["dataset"]))
+        assert row["acc"]["p_value"] == pytest.approx(mc["p_value"]) and row["acc"]["test"] == "McNemar (exact)"
+        assert row["acc"]["p_value"] >= 0.125 or row["acc"]["diff"] == 0
+        lo, hi = row["acc"]["ci"]
+        assert lo <= row["acc"]["diff"] <= hi and hi - lo > 0.3  # Newcombe: wide on 4 images, never (1.0, 1.0)
+        for k in ("ap", "auc"):
+            assert math.isnan(row[k]["p_value"]) and "< 10" in row[k]["note"]
+    assert "too few sets for an interval" in out["mean"]["acc"]["sets"]["note"]
+
+
+def _decisions(a, b, dataset):
+    pa, pb = (pd.read_csv(f / "predictions.csv") for f in (a, b))
+    pa, pb = pa[pa["dataset"] == dataset], pb[pb["dataset"] == dataset]
+    both = pa.merge(pb, on="sha256", suffixes=("_a", "_b"))
+    return (both["label_a"].to_numpy(), (both["prob_a"] > 0.5).astype(int).to_numpy(),
+            (both["prob_b"] > 0.5).astype(int).to_numpy())

@@ -120,13 +120,14 @@ def test_confidence_intervals_and_operating_points():
     sd2 = out["per_dataset"][1]
     assert sd2["ci"]["acc"] == sd2["ci"]["fake_acc"]  # a fake-only set's accuracy is its fake acc
     assert 0 <= sd2["operating"]["eer"] <= 1 and sd2["operating"]["oracle_acc"] >= sd2["operating"]["acc_at_threshold"]
-    for key in ("mean", "pooled"):
-        lo, hi = out[key]["ci"]["acc"]
-        assert lo <= out[key]["acc"] <= hi
+    lo, hi = out["pooled"]["ci"]["acc"]
+    assert lo <= out["pooled"]["acc"] <= hi
     assert isinstance(out["mean"]["ci"]["acc"], list) and len(out["mean"]["ci"]["acc"]) == 2
-    # the set-resampled CI of the mean spans the spread of the per-set accuracies
-    accs = [r["acc"] for r in out["per_dataset"]]
-    assert out["mean"]["ci"]["acc"][0] >= min(accs) and out["mean"]["ci"]["acc"][1] <= max(accs)
+    # 4 sets: too few for an interval of their mean (issue #16: [min, max] covered ~50-80%), said so in the JSON
+    assert all(math.isnan(v) for v in out["mean"]["ci"]["acc"])
+    assert "too few sets for an interval" in out["mean"]["ci_note"]["acc"]
+    assert "population of test sets" in out["mean"]["ci_covers"]
+    assert "oracle_acc" not in out["mean"]["operating"]  # optimistic numbers never averaged into a mean
     assert all(math.isnan(v) for v in out["held_in_mean"]["ci"]["acc"])  # one set: no set-to-set spread
 
 

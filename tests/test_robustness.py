@@ -62,9 +62,22 @@ def test_sweep_writes_summary_and_rerun_does_no_model_work(toy, image_tree, tmp_
     assert set(rows["dataset"]) == {"gen_a", "gen_b", "mean"}
     assert {"perturbation", "severity", "spec", "dataset", "n", "acc", "real_acc", "fake_acc", "ap", "auc"} <= set(rows)
     assert (rows.loc[rows["dataset"] != "mean", "n"] == 8).all()
-    # one ordinary run folder per severity, with the perturbed preset in its name
+    # one ordinary run folder per severity, with the perturbed preset in its name, plus the clean reference run
     run_dirs = sorted(p.parent.parent.name for p in out.glob("runs/*/testset-*/results.json"))
-    assert run_dirs == sorted(f"toy-hf.none@native+{s}" for s in ("blur_0.5", "blur_1", "blur_2", "jpeg_90"))
+    assert run_dirs == sorted([f"toy-hf.none@native+{s}" for s in ("blur_0.5", "blur_1", "blur_2", "jpeg_90")]
+                              + ["toy-hf.none@native"])
+    # per-severity CIs, and the paired change against the clean run on the same images (issue #16)
+    clean = pd.read_csv(next(out.glob("runs/toy-hf.none@native/testset-*/predictions.csv")))
+    blur2 = pd.read_csv(next(out.glob("runs/*blur_2/testset-*/predictions.csv")))
+    row = rows[(rows["spec"] == "blur:2") & (rows["dataset"] == "gen_a")].iloc[0]
+    assert row["acc_ci_lo"] <= row["acc"] <= row["acc_ci_hi"] and row["acc_ci_hi"] > row["acc_ci_lo"]
+    both = clean.merge(blur2, on="image", suffixes=("_c", "_p"))
+    own = both[both["dataset_c"] == "gen_a"]
+    acc_p = ((own["prob_p"] > 0.5).astype(int) == own["label_c"]).mean()
+    acc_c = ((own["prob_c"] > 0.5).astype(int) == own["label_c"]).mean()
+    assert row["delta_acc"] == pytest.approx(acc_p - acc_c)
+    assert row["delta_acc_ci_lo"] <= row["delta_acc"] <= row["delta_acc_ci_hi"] and 0 <= row["p_acc"] <= 1
+    assert "same images" in saved["paired"]["columns"] and saved["paired"]["reference"]["run_dir"].startswith("runs")
     # the toy detector keys on high-frequency energy: stronger blur -> lower fake probability on every image
     probs = [pd.read_csv(next(out.glob(f"runs/*{s}/testset-*/predictions.csv")))["prob"].to_numpy()
              for s in ("blur_0.5", "blur_1", "blur_2")]

@@ -121,6 +121,12 @@ def calibrate(predictions: pd.DataFrame, metrics: dict[str, Any], calibration_se
     mean["n_datasets"] = len(rows)
     out = {"split": list(calibration_sets), "target": str(target), "threshold": threshold,
            "n_calibration": int(len(split)), "per_dataset": rows, "mean": mean}
+    if isinstance(goal, tuple):  # fpr:X -- the FPR new reals will see is larger than X at small n (order statistic)
+        from fakebench.analysis.operating import fitted_fpr_interval
+
+        n_cal_real = int((split["label"].to_numpy(int) == 0).sum())
+        if n_cal_real:
+            out["expected_fpr"] = fitted_fpr_interval(n_cal_real, goal[1])
     out["temperature"] = _temperature(split, scored, rows)
     return out
 

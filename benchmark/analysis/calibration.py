@@ -8,6 +8,10 @@ probability in each bin.
   ``[i/n, (i+1)/n)`` and the last bin is closed, ``[1 - 1/n, 1]``.
 * **ECE** (expected calibration error, Naeini et al. AAAI 2015; Guo et al., "On Calibration of Modern Neural
   Networks", ICML 2017): ``sum_b (n_b / N) |frac_fake_b - mean_prob_b|`` over non-empty bins, a fraction in [0, 1].
+* **ECE at small n** is large even for a perfectly calibrated detector (binning noise: about 0.18 at n = 40):
+  :func:`ece_if_calibrated` gives the ECE expected, at the same n and the same probabilities, when the labels are
+  drawn from those probabilities (and its 95th percentile); an observed ECE is only evidence of miscalibration above
+  that. :func:`ece_interval` is a percentile bootstrap interval of the ECE.
 * **Brier score** (Brier 1950): ``mean (p - y)^2``, in [0, 1].
 * **NLL** (log loss, nats per image): ``-mean(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to
   ``[1e-15, 1 - 1e-15]`` so saturated float32 probabilities give a large finite value, not ``inf``.
@@ -31,8 +35,12 @@ from scipy.special import expit, log_expit
 
 from fakebench.analysis._arrays import labels_and_scores
 
-__all__ = ["reliability_curve", "ece", "brier", "nll", "fit_temperature", "apply_temperature", "fit_platt",
-           "apply_platt"]
+__all__ = ["reliability_curve", "ece", "ece_if_calibrated", "ece_interval", "brier", "nll", "fit_temperature",
+           "apply_temperature", "fit_platt", "apply_platt", "SeparableWarning"]
+
+
+class SeparableWarning(UserWarning):
+    """The calibration split is perfectly separated by the score: Platt's maximum-likelihood slope does not exist."""
 
 _EPS = 1e-15
 
@@ -93,6 +101,63 @@ def ece(y, prob, *, n_bins: int = 15) -> float:
         return math.nan
     full = curve[curve["count"] > 0]
     return float(np.sum(full["count"] / total * np.abs(full["frac_fake"] - full["mean_prob"])))
+
+
+def _ece_rows(y: np.ndarray, p: np.ndarray, n_bins: int) -> np.ndarray:
+    """ECE of each row of the ``(R, N)`` label matrix ``y`` (0/1 floats) against the same ``(N,)`` probabilities."""
+    which = np.clip(np.floor(p * n_bins).astype(np.int64), 0, n_bins - 1)
+    onehot = np.zeros((p.size, n_bins))
+    onehot[np.arange(p.size), which] = 1.0
+    sum_p = p @ onehot  # (n_bins,)
+    sum_y = y @ onehot  # (R, n_bins)
+    return np.abs(sum_y - sum_p[None, :]).sum(axis=1) / p.size
+
+
+def ece_if_calibrated(prob, *, n_bins: int = 15, n_sim: int = 500, seed=0) -> dict[str, float]:
+    """The ECE a PERFECTLY calibrated detector would show with these fake probabilities at this n.
+
+    Labels are drawn as ``Bernoulli(prob)`` ``n_sim`` times (seeded) and the ECE of each draw computed with the same
+    bins: ``sum_b |sum_{i in b} (y_i - p_i)| / N``, i.e. :func:`ece`.
+
+    Args:
+        prob: ``(N,)`` fake probabilities in [0, 1]. n_bins: as :func:`ece`. n_sim: draws. seed: RNG seed.
+
+    Returns:
+        ``{"expected": mean ECE, "q95": its 95th percentile, "n": N}`` (fractions); ``nan`` for empty input.
+    """
+    p = np.asarray(prob, dtype=np.float64)
+    if p.ndim != 1 or np.isnan(p).any() or (p.size and (p.min() < 0 or p.max() > 1)):
+        raise ValueError("Expected (N,) fake probabilities in [0, 1] without NaN.")
+    if p.size == 0:
+        return {"expected": math.nan, "q95": math.nan, "n": 0}
+    rng = np.random.default_rng(seed)
+    vals = []
+    step = max(1, 4_000_000 // p.size)
+    for start in range(0, n_sim, step):
+        draws = (rng.random((min(step, n_sim - start), p.size)) < p[None, :]).astype(np.float64)
+        vals.append(_ece_rows(draws, p, n_bins))
+    v = np.concatenate(vals)
+    return {"expected": float(v.mean()), "q95": float(np.quantile(v, 0.95)), "n": int(p.size)}
+
+
+def ece_interval(y, prob, *, n_bins: int = 15, n_boot: int = 500, seed=0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ECE (images resampled, stratified by label), widened to contain the
+    ECE; ``(nan, nan)`` for empty input."""
+    from fakebench.analysis.bootstrap import percentile_interval, resample_counts
+
+    y, p = _validate(y, prob)
+    if not y.size:
+        return math.nan, math.nan
+    value = ece(y, p, n_bins=n_bins)
+    which = np.clip(np.floor(p * n_bins).astype(np.int64), 0, n_bins - 1)
+    onehot = np.zeros((p.size, n_bins))
+    onehot[np.arange(p.size), which] = 1.0
+    reps = []
+    for w in resample_counts(y, n_boot=n_boot, seed=seed, stratified=bool(0 < y.sum() < y.size)):
+        gap = (w * (y - p)[None, :]) @ onehot
+        reps.append(np.abs(gap).sum(axis=1) / w.sum(axis=1))
+    lo, hi = percentile_interval(np.concatenate(reps), level)
+    return float(min(lo, value)), float(max(hi, value))
 
 
 def brier(y, prob) -> float:
@@ -169,11 +234,23 @@ def fit_platt(y, logit) -> tuple[float, float]:
     Returns:
         ``(a, b)`` floats: slope and intercept (unregularised MLE, BFGS from ``(1, 0)``).
 
+    Warns:
+        SeparableWarning: the logits separate the classes perfectly (every fake above every real, or the reverse):
+            the likelihood has no maximum, the slope grows until the optimiser stops, so ``a`` is arbitrary. Fit on
+            more (and harder) calibration images, or use temperature scaling.
+
     Raises:
         ValueError: bad input or a class missing.
     """
+    import warnings
+
     y, z = _validate(y, logit, name="logit")
     _both_classes(y, "fit_platt")
+    real, fake = z[y == 0], z[y == 1]
+    if real.max() < fake.min() or fake.max() < real.min():
+        warnings.warn(f"fit_platt: the {real.size} real and {fake.size} fake calibration logits are perfectly "
+                      f"separated, so Platt scaling has no maximum-likelihood fit and the slope is arbitrary; fit on "
+                      f"more calibration images or use fit_temperature.", SeparableWarning, stacklevel=2)
 
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         u = theta[0] * z + theta[1]

@@ -8,16 +8,29 @@ For every test set of the runs and for the unweighted mean over sets it reports 
 of
 
 * **acc** -- accuracy over the set's own images (a fake-only set's accuracy is its fake acc, a real-only set's its
-  real acc), each run deciding with its own threshold; CI and p-value from the paired bootstrap;
+  real acc), each run deciding with its own threshold; per set McNemar's test (exact below 25 discordant images) and
+  Newcombe's interval of a paired difference of proportions (never zero-width, even on 4 images);
 * **ap** -- AP over the images the set is scored on (a fake-only set's fakes pooled with its reference reals, as in
-  ``results.json``); paired bootstrap;
-* **auc** -- ROC-AUC over the same images; per set DeLong's test (normal CI), for the mean the paired bootstrap;
+  ``results.json``); paired bootstrap, with no CI or p-value below 10 images of a class;
+* **auc** -- ROC-AUC over the same images; per set DeLong's test (no p-value below 10 images of a class, or when the
+  difference has zero variance);
 * **mcnemar** -- McNemar's test of the decisions on the set's own images (for the mean: on all images, each once).
 
-Bootstrap: all images of all sets are resampled JOINTLY, stratified by (test set, label), ``n_boot`` times; both runs
-and all sets see the same resamples, so a real reference shared by several fake-only sets stays shared, and the
-replicates of the mean difference are the means of the per-set replicate differences. See
-:mod:`fakebench.analysis.paired` for the tests and p-value definitions.
+**Many sets, many p-values.** Each per-set p-value column (acc, ap, auc, mcnemar) also gets Holm's step-down
+(family-wise error; Holm, Scand. J. Statist. 6, 1979) and Benjamini-Hochberg (false discovery rate; JRSS B 57, 1995)
+adjusted p-values across the sets that have one (``statsmodels.stats.multitest.multipletests``): ``p_holm``,
+``p_bh``. The per-set p-values are analytic (DeLong, McNemar) or from the bootstrap standard error, so they can be
+small enough for a correction over 50 sets to reject (a tail count over 1,000 resamples cannot go below 0.002).
+
+**The mean answers two different questions**, both reported:
+
+* ``mean[metric]`` (``question: "images"``): how sure are we of the mean difference over THESE test sets, if new
+  images were drawn from the same sources? All images of all sets are resampled JOINTLY, stratified by (test set,
+  label), ``n_boot`` times; both runs and all sets see the same resamples, so a real reference shared by several
+  fake-only sets stays shared; the replicates of the mean are the means of the per-set replicate differences.
+* ``mean[metric]["sets"]`` (``question: "sets"``): would the difference hold on average over OTHER test sets like
+  these (a population of generators)? A paired Student-t interval and t-test over the per-set differences; none with
+  fewer than 5 sets. This interval is typically much wider: set-to-set spread dominates.
 """
 
 from __future__ import annotations
@@ -33,15 +46,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fakebench.analysis.bootstrap import informative, percentile_interval, resample_counts, weighted_metrics
-from fakebench.analysis.paired import bootstrap_p_value, delong_test, mcnemar_test
+from fakebench.analysis.bootstrap import informative, resample_counts, weighted_metrics
+from fakebench.analysis.intervals import MIN_SETS, TOO_FEW_SETS, set_mean_interval
+from fakebench.analysis.paired import (_jackknife_se, capped_interval, delong_test, mcnemar_test, normal_p_value,
+                                       paired_accuracy_ci, too_few)
 from fakebench.eval.predictions import read_predictions
 from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
 
-__all__ = ["RunMismatchError", "load_run", "compare_runs", "format_comparison", "COMPARE_SCHEMA"]
+__all__ = ["RunMismatchError", "load_run", "compare_runs", "format_comparison", "comparison_table", "COMPARE_SCHEMA",
+           "adjust_p_values", "QUESTIONS"]
 
 COMPARE_SCHEMA = "fakebench.compare/1"
+#: What each CI of the mean difference answers.
+QUESTIONS = {"images": "these test sets, new images from the same sources (images resampled within the fixed sets)",
+             "sets": "a population of test sets like these (per-set differences resampled as sets, Student t)"}
+_TESTS = ("acc", "ap", "auc", "mcnemar")
 _EXAMPLES = 5
 
 
@@ -141,11 +161,47 @@ def _ranking(frame: pd.DataFrame, suffix: str) -> np.ndarray:
     return frame[f"prob{suffix}"].to_numpy(float)
 
 
-def _entry(a: float, b: float, reps: np.ndarray | None, level: float, *, test: str) -> dict[str, Any]:
+def _entry(a: float, b: float, reps: np.ndarray | None, level: float, *, test: str,
+           n_min: int | None = None, jackknife_se: float | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"a": float(a), "b": float(b), "diff": float(a - b), "test": test}
     if reps is not None:
-        out["ci"] = list(percentile_interval(reps, level)) if not math.isnan(a - b) else [math.nan, math.nan]
-        out["p_value"] = bootstrap_p_value(reps) if not math.isnan(a - b) else math.nan
+        undefined = math.isnan(a - b)
+        out["ci"] = [math.nan, math.nan] if undefined else list(capped_interval(reps, a - b, level))
+        out["p_value"] = math.nan if undefined else normal_p_value(a - b, reps, n_min, jackknife_se)
+    return out
+
+
+def adjust_p_values(p_values) -> dict[str, list[float]]:
+    """Holm and Benjamini-Hochberg adjusted p-values of one family (``nan`` entries are left out and stay ``nan``).
+
+    Args:
+        p_values: ``(K,)`` raw p-values (one per test set), ``nan`` where a set has none.
+
+    Returns:
+        ``{"holm": [...], "bh": [...]}`` in the input order (``statsmodels.stats.multitest.multipletests`` with
+        ``method="holm"`` / ``"fdr_bh"``).
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=np.float64)
+    out = {"holm": np.full(p.shape, np.nan), "bh": np.full(p.shape, np.nan)}
+    ok = ~np.isnan(p)
+    if ok.any():
+        for key, method in (("holm", "holm"), ("bh", "fdr_bh")):
+            out[key][ok] = multipletests(p[ok], method=method)[1]
+    return {k: [float(v) for v in vals] for k, vals in out.items()}
+
+
+def _sets_entry(diffs: list[float], level: float) -> dict[str, Any]:
+    """The "sets" question: paired t over per-set differences (none below :data:`MIN_SETS` sets)."""
+    from scipy import stats
+
+    interval = set_mean_interval(diffs, level=level, bounds=(-1.0, 1.0))
+    out: dict[str, Any] = {"question": "sets", "covers": QUESTIONS["sets"], "k": interval["k"],
+                           "ci": list(interval["ci"]), "p_value": math.nan, "note": interval["note"]}
+    vals = np.asarray([d for d in diffs if not math.isnan(d)])
+    if not interval["note"] and vals.size >= 2 and vals.std(ddof=1) > 0:
+        out["p_value"] = float(stats.ttest_1samp(vals, 0.0).pvalue)
     return out
 
 
@@ -161,9 +217,11 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
         ``{"schema", "run_a": {"label", "path"}, "run_b": {...}, "n_boot", "seed", "level", "per_dataset": [row],
         "mean": {...}}``; each row has ``dataset``, ``generator``, ``labels``, ``n`` (own images), ``n_real``/``n_fake``
         (images AP/AUC use) and, for ``acc``, ``ap``, ``auc``: ``{"a", "b", "diff", "ci": [lo, hi], "p_value",
-        "test"}`` (fractions; ``nan`` where undefined), plus ``mcnemar`` (see
-        :func:`fakebench.analysis.paired.mcnemar_test`). The mean has the same metric entries (paired bootstrap for
-        all three), ``n_datasets`` and ``mcnemar`` over all images.
+        "p_holm", "p_bh", "test"}`` (fractions; ``nan`` where undefined, with a ``note`` where suppressed for size),
+        plus ``mcnemar`` (see :func:`fakebench.analysis.paired.mcnemar_test`, also with ``p_holm``/``p_bh``). The
+        mean has, per metric, the "images" answer (paired bootstrap over these sets: ``ci``, ``p_value``,
+        ``question``, ``covers``) and ``sets`` (the "sets" answer: ``ci``, ``p_value``, ``k``, ``note``; see the
+        module docstring), plus ``n_datasets``, ``questions`` and ``mcnemar`` over all images.
 
     Raises:
         RunMismatchError: different test sets, images (sha256 per test set) or labels; the message names both runs
@@ -223,38 +281,60 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
         row_a = rows_a[name]
         r = {k: np.concatenate(reps[name][k]) for k in keys}
         pool_y = y[plan["pool"]]
+        own = plan["own"]
+        n_real, n_fake = int((pool_y == 0).sum()), int((pool_y == 1).sum())
         row: dict[str, Any] = {"dataset": name, "generator": row_a.get("generator", name),
                                "labels": row_a.get("labels", row_a.get("kind", "mixed")), "references": refs[name],
-                               "n": int(plan["own"].size), "n_real": int((pool_y == 0).sum()),
-                               "n_fake": int((pool_y == 1).sum())}
-        # one image of a class: every resample is the sample itself, so the set has no CI and no p-value of its
-        # own (its fixed difference still enters the mean's replicates, as it enters the mean)
-        shown = r if informative(pool_y) else {k: np.full(v.shape, np.nan) for k, v in r.items()}
-        row["acc"] = _entry(*points[name]["acc"], shown["acc"], level, test="paired bootstrap")
-        row["ap"] = _entry(*points[name]["ap"], shown["ap"], level, test="paired bootstrap")
-        if row["n_real"] >= 2 and row["n_fake"] >= 2:
+                               "n": int(own.size), "n_real": n_real, "n_fake": n_fake}
+        # accuracy: McNemar's test (exact below 25 discordant images) and Newcombe's paired interval
+        mc = mcnemar_test(y[own], dec_a[own], dec_b[own])
+        row["acc"] = {"a": points[name]["acc"][0], "b": points[name]["acc"][1],
+                      "diff": points[name]["acc"][0] - points[name]["acc"][1],
+                      "ci": list(paired_accuracy_ci(y[own], dec_a[own], dec_b[own], level=level)),
+                      "p_value": mc["p_value"], "test": f"McNemar ({mc['method']})"}
+        # AP: paired bootstrap, nothing below the minimum size (the bootstrap misdescribes the sampling there)
+        note = too_few(n_real, n_fake)
+        if note or not informative(pool_y):
+            row["ap"] = _entry(*points[name]["ap"], None, level, test="paired bootstrap")
+            row["ap"].update(ci=[math.nan, math.nan], p_value=math.nan, note=note)
+        else:
+            pool = plan["pool"]
+            jk = _jackknife_se(pool_y, pa[pool], pb[pool], plan["ra"], plan["rb"], 0.5, "ap")
+            row["ap"] = _entry(*points[name]["ap"], r["ap"], level, test="paired bootstrap",
+                               n_min=min(n_real, n_fake), jackknife_se=jk)
+        if n_real >= 2 and n_fake >= 2:
             dl = delong_test(pool_y, plan["ra"], plan["rb"], level=level)
             row["auc"] = {"a": dl["auc_a"], "b": dl["auc_b"], "diff": dl["diff"], "ci": list(dl["ci"]),
                           "p_value": dl["p_value"], "test": "DeLong", "se": dl["se"], "z": dl["z"]}
+            if dl["note"]:
+                row["auc"]["note"] = dl["note"]
         else:
-            row["auc"] = _entry(math.nan, math.nan, r["auc"], level, test="DeLong")
-        own = plan["own"]
-        row["mcnemar"] = mcnemar_test(y[own], dec_a[own], dec_b[own])
+            row["auc"] = {"a": math.nan, "b": math.nan, "diff": math.nan, "ci": [math.nan, math.nan],
+                          "p_value": math.nan, "test": "DeLong"}
+        row["mcnemar"] = mc
         for k in keys:
             stacked[k].append(r[k] if not math.isnan(row[k]["diff"]) else np.full(r[k].shape, np.nan))
         out_rows.append(row)
 
-    mean: dict[str, Any] = {"n_datasets": len(out_rows)}
+    for test in _TESTS:  # Holm and BH across the sets, per test
+        adjusted = adjust_p_values([row[test]["p_value"] for row in out_rows])
+        for row, holm, bh in zip(out_rows, adjusted["holm"], adjusted["bh"]):
+            row[test]["p_holm"], row[test]["p_bh"] = holm, bh
+
+    mean: dict[str, Any] = {"n_datasets": len(out_rows), "questions": dict(QUESTIONS)}
     for k in keys:
         a_vals = [row[k]["a"] for row in out_rows if not math.isnan(row[k]["diff"])]
         b_vals = [row[k]["b"] for row in out_rows if not math.isnan(row[k]["diff"])]
         if not a_vals:
             mean[k] = _entry(math.nan, math.nan, np.full(n_boot, np.nan), level, test="paired bootstrap")
-            continue
-        with warnings.catch_warnings():  # an all-nan column (undefined in every set) gives nan, as intended
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean_reps = np.nanmean(np.vstack(stacked[k]), axis=0)
-        mean[k] = _entry(float(np.mean(a_vals)), float(np.mean(b_vals)), mean_reps, level, test="paired bootstrap")
+        else:
+            with warnings.catch_warnings():  # an all-nan column (undefined in every set) gives nan, as intended
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean_reps = np.nanmean(np.vstack(stacked[k]), axis=0)
+            mean[k] = _entry(float(np.mean(a_vals)), float(np.mean(b_vals)), mean_reps, level,
+                             test="paired bootstrap")
+        mean[k].update(question="images", covers=QUESTIONS["images"])
+        mean[k]["sets"] = _sets_entry([row[k]["diff"] for row in out_rows], level)
     mean["mcnemar"] = mcnemar_test(y, dec_a, dec_b)
     return {"schema": COMPARE_SCHEMA,
             "run_a": {"label": rec_a.label, "path": str(path_a)}, "run_b": {"label": rec_b.label, "path": str(path_b)},
@@ -262,34 +342,99 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
             "per_dataset": out_rows, "mean": mean}
 
 
+def _p(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
 def _pp(entry: dict[str, Any]) -> str:
-    """``+2.31 [+0.50, +4.10] p=0.012`` in percentage points."""
+    """``+2.31 [+0.50, +4.10]`` in percentage points (``n/a`` parts where undefined)."""
     d = entry["diff"]
     if math.isnan(d):
         return "n/a"
     lo, hi = entry.get("ci", [math.nan, math.nan])
-    p = entry.get("p_value", math.nan)
     ci = "[n/a]" if math.isnan(lo) else f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
-    return f"{100 * d:+.2f} {ci} p={p:.3g}"
+    return f"{100 * d:+.2f} {ci}"
+
+
+def comparison_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Long table of a :func:`compare_runs` result: one row per (test set or mean, test).
+
+    Columns: ``dataset`` (a test set, ``mean (images)`` or ``mean (sets)``), ``test`` (``acc``, ``ap``, ``auc``,
+    ``mcnemar``), ``method`` (the test used), ``n``, ``a``, ``b``, ``diff``, ``ci_lo``, ``ci_hi`` (fractions; the
+    difference A - B and its CI), ``p_value`` (raw, two-sided), ``p_holm``, ``p_bh`` (adjusted across the test sets,
+    per test; ``nan`` on the mean rows), ``note`` (why something is n/a; on mean rows, what the interval covers).
+    ``nan`` where undefined. For the report's headline: ``comparison_table(compare_runs(a, b))``.
+    """
+    rows = []
+    for row in result["per_dataset"]:
+        for test in _TESTS:
+            e = row[test]
+            if test == "mcnemar":
+                rows.append({"dataset": row["dataset"], "test": test, "method": f"McNemar ({e['method']})",
+                             "n": row["n"], "a": math.nan, "b": math.nan,
+                             "diff": (e["a_only"] - e["b_only"]) / row["n"] if row["n"] else math.nan,
+                             "ci_lo": math.nan, "ci_hi": math.nan, "p_value": e["p_value"],
+                             "p_holm": e.get("p_holm", math.nan), "p_bh": e.get("p_bh", math.nan),
+                             "note": f"A-only right {e['a_only']}, B-only right {e['b_only']}"})
+                continue
+            rows.append({"dataset": row["dataset"], "test": test, "method": e.get("test", ""), "n": row["n"],
+                         "a": e["a"], "b": e["b"], "diff": e["diff"], "ci_lo": e["ci"][0], "ci_hi": e["ci"][1],
+                         "p_value": e["p_value"], "p_holm": e.get("p_holm", math.nan),
+                         "p_bh": e.get("p_bh", math.nan), "note": e.get("note", "")})
+    mean = result["mean"]
+    for test in ("acc", "ap", "auc"):
+        e = mean[test]
+        base = {"test": test, "n": mean["n_datasets"], "a": e["a"], "b": e["b"], "diff": e["diff"],
+                "p_holm": math.nan, "p_bh": math.nan}
+        rows.append({**base, "dataset": "mean (images)", "method": e.get("test", ""), "ci_lo": e["ci"][0],
+                     "ci_hi": e["ci"][1], "p_value": e["p_value"], "note": QUESTIONS["images"]})
+        sets = e["sets"]
+        rows.append({**base, "dataset": "mean (sets)", "method": "paired t over sets", "ci_lo": sets["ci"][0],
+                     "ci_hi": sets["ci"][1], "p_value": sets["p_value"],
+                     "note": sets["note"] or QUESTIONS["sets"]})
+    return pd.DataFrame(rows)
 
 
 def format_comparison(result: dict[str, Any]) -> str:
-    """A plain-text table of :func:`compare_runs` output (differences A - B in percentage points)."""
+    """A plain-text table of :func:`compare_runs` output (differences A - B in percentage points), with Holm and
+    Benjamini-Hochberg adjusted p-values across the test sets and both answers for the mean."""
     a, b = result["run_a"], result["run_b"]
     level = int(round(100 * result["level"]))
     lines = [f"A = {a['label']} ({a['path']})", f"B = {b['label']} ({b['path']})",
-             f"Differences A - B in percentage points, [{level}% CI], two-sided p. acc and AP: paired bootstrap "
-             f"({result['n_boot']} resamples, seed {result['seed']}); AUC: DeLong per set, paired bootstrap for the "
-             f"mean; McNemar on decisions (A-only right / B-only right).", ""]
-    header = ("test set", "n", "d acc", "d AP", "d AUC", "McNemar")
+             f"Differences A - B in percentage points with [{level}% CI]; p = raw two-sided p-value, Holm = Holm "
+             f"(family-wise) and BH = Benjamini-Hochberg (false discovery rate) adjusted across the "
+             f"{len(result['per_dataset'])} test sets, per test. acc: McNemar's test (exact below 25 discordant "
+             f"images) with Newcombe's paired CI; AP: paired bootstrap ({result['n_boot']} resamples, seed "
+             f"{result['seed']}); AUC: DeLong. No p-value for AP/AUC below 10 images of a class (the tests are not "
+             f"valid that small) or for a zero-variance DeLong difference.", ""]
+    header = ("test set", "n", "d acc", "p", "Holm", "BH", "d AP", "p", "Holm", "BH", "d AUC", "p", "Holm", "BH",
+              "McNemar A/B-only")
     table = []
-    for row in [*result["per_dataset"], {"dataset": "mean", "n": "", **result["mean"]}]:
+    for row in result["per_dataset"]:
+        cells = [str(row["dataset"]), str(row["n"])]
+        for k in ("acc", "ap", "auc"):
+            e = row[k]
+            cells += [_pp(e), _p(e["p_value"]), _p(e.get("p_holm")), _p(e.get("p_bh"))]
         mc = row["mcnemar"]
-        table.append((str(row["dataset"]), str(row["n"]), _pp(row["acc"]), _pp(row["ap"]), _pp(row["auc"]),
-                      f"{mc['a_only']}/{mc['b_only']} p={mc['p_value']:.3g}"))
+        cells.append(f"{mc['a_only']}/{mc['b_only']}")
+        table.append(tuple(cells))
+    mean = result["mean"]
+    for question, label in (("images", "mean (images)"), ("sets", "mean (sets)")):
+        cells = [label, str(mean["n_datasets"])]
+        for k in ("acc", "ap", "auc"):
+            e = mean[k] if question == "images" else {**mean[k]["sets"], "diff": mean[k]["diff"]}
+            cells += [_pp(e), _p(e["p_value"]), "", ""]
+        cells.append(f"{mean['mcnemar']['a_only']}/{mean['mcnemar']['b_only']}" if question == "images" else "")
+        table.append(tuple(cells))
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines.append(fmt.format(*header))
     lines.append(fmt.format(*("-" * w for w in widths)))
     lines += [fmt.format(*t) for t in table]
+    lines += ["", f"mean (images): {QUESTIONS['images']}.", f"mean (sets): {QUESTIONS['sets']}; "
+              f"{TOO_FEW_SETS} below {MIN_SETS} sets."]
+    notes = sorted({f"{row['dataset']}: {row[k]['note']}" for row in result["per_dataset"] for k in ("ap", "auc")
+                    if row[k].get("note")})
+    if notes:
+        lines += ["Not tested:"] + [f"  {n}" for n in notes]
     return "\n".join(lines)

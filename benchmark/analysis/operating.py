@@ -27,11 +27,55 @@ import numpy as np
 
 from fakebench.analysis._arrays import labels_and_scores
 
-__all__ = ["OPERATING_KEYS", "operating_points", "fit_threshold", "threshold_sweep"]
+__all__ = ["OPERATING_KEYS", "OPTIMISTIC_KEYS", "operating_points", "fit_threshold", "threshold_sweep",
+           "min_reals_for_fpr", "fitted_fpr_interval", "operating_intervals"]
 
 #: Keys of :func:`operating_points`, in report order.
 OPERATING_KEYS = ("tpr_at_fpr_1", "tpr_at_fpr_5", "eer", "eer_threshold", "balanced_acc", "acc_at_threshold",
                   "oracle_threshold", "oracle_acc")
+#: Keys fitted on the test labels themselves: optimistic upper bounds, never averaged into a mean or a headline.
+OPTIMISTIC_KEYS = ("oracle_threshold", "oracle_acc")
+_TPR_AT = (("tpr_at_fpr_1", 0.01), ("tpr_at_fpr_5", 0.05))
+
+
+def min_reals_for_fpr(fpr: float) -> int:
+    """Fewest real images for a TPR at this FPR: ``ceil(10 / fpr)`` (10 false positives allowed at the target).
+
+    With fewer reals the FPR can only take values ``0, 1/n, 2/n, ...``; below ``1/fpr`` reals "TPR at 1% FPR" is in
+    fact TPR at 0% FPR, and with fewer than 10 allowed false positives its FPR on new images varies by more than
+    +-60% of the target (binomial). Stated as ``"n/a: needs N reals"``.
+
+    >>> min_reals_for_fpr(0.01), min_reals_for_fpr(0.05)
+    (1000, 200)
+    """
+    return int(math.ceil(10.0 / float(fpr) - 1e-9))
+
+
+def fitted_fpr_interval(n_real: int, fpr_target: float, *, level: float = 0.95) -> dict[str, float]:
+    """Out-of-sample FPR of a threshold fitted on ``n_real`` calibration reals to allow at most ``fpr_target``.
+
+    The fitted rule lets ``k = floor(fpr_target * n_real)`` calibration reals above the threshold, i.e. the threshold
+    is the ``(n_real - k)``-th order statistic of the real scores. For continuous scores the share of NEW reals
+    above it is ``Beta(k + 1, n_real - k)`` distributed (order statistics of the uniform), whatever the score
+    distribution: expected ``(k + 1) / (n_real + 1)``, which exceeds the target at small ``n_real``
+    (40 reals at 5%: 7.3%).
+
+    Returns:
+        ``{"target", "n_real", "expected_fpr", "lo", "hi"}`` (fractions; ``lo``/``hi`` the central ``level``
+        interval of the Beta).
+    """
+    from scipy import stats
+
+    n_real = int(n_real)
+    if n_real < 1:
+        raise ValueError(f"Expected at least 1 calibration real, got {n_real}.")
+    k = int(math.floor(float(fpr_target) * n_real + 1e-12))
+    if k >= n_real:
+        return {"target": float(fpr_target), "n_real": n_real, "expected_fpr": 1.0, "lo": 1.0, "hi": 1.0}
+    dist = stats.beta(k + 1, n_real - k)
+    lo, hi = dist.ppf([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return {"target": float(fpr_target), "n_real": n_real, "expected_fpr": float(dist.mean()), "lo": float(lo),
+            "hi": float(hi)}
 
 
 def _validate(y, score) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +161,7 @@ def fit_threshold(y_cal, score_cal, *, target: Any = "eer") -> float:
     raise ValueError(f"Unknown target {target!r}; use 'eer', 'balanced_acc' or ('fpr', 0.05).")
 
 
-def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, float]:
+def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, Any]:
     """Threshold-free and threshold-dependent operating points of one set of images.
 
     Args:
@@ -131,15 +175,18 @@ def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, float]:
         Float dict with the :data:`OPERATING_KEYS` (rates are fractions in [0, 1], thresholds in ``score`` units):
 
         * ``tpr_at_fpr_1`` / ``tpr_at_fpr_5``: the highest TPR of a rule whose FPR is at most 1% / 5% (no
-          interpolation: a conservative ROC step);
+          interpolation: a conservative ROC step); ``nan`` with fewer than :func:`min_reals_for_fpr` reals (1,000 /
+          200), with ``notes[key] = "n/a: needs N reals"``;
         * ``eer``: equal error rate, FPR = FNR, interpolated between neighbouring ROC points; ``eer_threshold``: the
           candidate threshold with the smallest |FPR - FNR|;
         * ``balanced_acc``: (real acc + fake acc) / 2 at ``threshold``; ``acc_at_threshold``: accuracy at
           ``threshold``;
         * ``oracle_threshold`` / ``oracle_acc``: the threshold with the best accuracy ON THESE SAME IMAGES and that
-          accuracy. OPTIMISTIC (it is fitted on the test labels); report it only as an upper bound.
+          accuracy. OPTIMISTIC (it is fitted on the test labels); report it only as an upper bound, never in a mean
+          (:data:`OPTIMISTIC_KEYS`; the dict also carries ``"optimistic": list(OPTIMISTIC_KEYS)``).
 
-        Everything except ``acc_at_threshold`` is ``nan`` when one class is missing (and all are for empty input).
+        ``notes`` (a dict, only when something is n/a for size) and ``optimistic`` are not floats. Everything
+        except ``acc_at_threshold`` is ``nan`` when one class is missing (and all are for empty input).
 
     Raises:
         ValueError: bad shapes, labels other than 0/1, non-finite scores.
@@ -154,11 +201,57 @@ def operating_points(y, score, *, threshold: float = 0.5) -> dict[str, float]:
     thresholds, fpr, tpr = threshold_sweep(y, s)
     decision = s > threshold
     out["balanced_acc"] = float(0.5 * (np.mean(~decision[y == 0]) + np.mean(decision[y == 1])))
-    for key, x in (("tpr_at_fpr_1", 0.01), ("tpr_at_fpr_5", 0.05)):
-        out[key] = float(tpr[fpr <= x + 1e-12].max())
-    out["eer"], out["eer_threshold"] = _eer(thresholds, fpr, tpr)
     n_real = y.size - n_fake
+    notes = {}
+    for key, x in _TPR_AT:
+        if n_real >= min_reals_for_fpr(x):
+            out[key] = float(tpr[fpr <= x + 1e-12].max())
+        else:
+            notes[key] = f"n/a: needs {min_reals_for_fpr(x)} reals (has {n_real})"
+    out["eer"], out["eer_threshold"] = _eer(thresholds, fpr, tpr)
     acc = ((1.0 - fpr) * n_real + tpr * n_fake) / y.size
     best = int(np.argmax(acc))
     out["oracle_threshold"], out["oracle_acc"] = float(thresholds[best]), float(acc[best])
+    out["optimistic"] = list(OPTIMISTIC_KEYS)
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def operating_intervals(y, score, *, n_boot: int = 200, seed=0, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals (images resampled, stratified by label) of the EER and of the TPR at 1% / 5%
+    FPR where the set has enough reals for them (:func:`min_reals_for_fpr`).
+
+    Args:
+        y: ``(N,)`` int labels, 0 real / 1 fake. score: ``(N,)`` float scores, finite. n_boot, seed: resampling.
+        level: coverage.
+
+    Returns:
+        ``{"eer", "tpr_at_fpr_1", "tpr_at_fpr_5": [lo, hi]}`` fractions, each widened to contain the point value;
+        ``[nan, nan]`` where the point value is n/a (one class, too few reals) or a class has one image.
+    """
+    from fakebench.analysis.bootstrap import informative, percentile_interval, resample_counts
+
+    y, s = _validate(y, score)
+    point = operating_points(y, s)
+    keys = ("eer", "tpr_at_fpr_1", "tpr_at_fpr_5")
+    out = {k: [math.nan, math.nan] for k in keys}
+    wanted = [k for k in keys if not math.isnan(point[k])]
+    if not wanted or not informative(y):
+        return out
+    reps: dict[str, list[float]] = {k: [] for k in wanted}
+    idx = np.arange(y.size)
+    for w in resample_counts(y, n_boot=n_boot, seed=seed):
+        for row in w.astype(np.int64):
+            take = np.repeat(idx, row)
+            thresholds, fpr, tpr = threshold_sweep(y[take], s[take])
+            for key in wanted:
+                if key == "eer":
+                    reps[key].append(_eer(thresholds, fpr, tpr)[0])
+                else:
+                    x = dict(_TPR_AT)[key]
+                    reps[key].append(float(tpr[fpr <= x + 1e-12].max()))
+    for key in wanted:
+        lo, hi = percentile_interval(np.asarray(reps[key]), level)
+        out[key] = [float(min(lo, point[key])), float(max(hi, point[key]))]
     return out

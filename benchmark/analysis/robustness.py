@@ -187,6 +187,7 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
     output = Path(output)
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
+    scored: list[tuple[Perturbation, Path, list[dict[str, Any]]]] = []
     for sweep in sweeps:
         for perturbation in sweep:
             wrapped = detector if perturbation.kind == "none" else PerturbedDetector(detector, perturbation)
@@ -196,12 +197,17 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
                          **{k: results["run"][k] for k in ("total", "computed", "cached", "resumed", "unreadable")}})
             base = {"perturbation": perturbation.kind, "severity": perturbation.severity, "spec": perturbation.spec}
             per_set = results["metrics"]["per_dataset"]
+            block = []
             for row in per_set:
-                rows.append({**base, "dataset": row["dataset"], "n": int(row["n"]),
-                             **{k: _num(row[k]) for k in METRIC_KEYS}})
+                block.append({**base, "dataset": row["dataset"], "n": int(row["n"]),
+                              **{k: _num(row[k]) for k in METRIC_KEYS}, **_ci_columns(row)})
             mean = results["metrics"]["mean"]
-            rows.append({**base, "dataset": "mean", "n": int(sum(r["n"] for r in per_set)),
-                         **{k: _num(mean[k]) for k in METRIC_KEYS}})
+            block.append({**base, "dataset": "mean", "n": int(sum(r["n"] for r in per_set)),
+                          **{k: _num(mean[k]) for k in METRIC_KEYS}, **_ci_columns(mean)})
+            rows += block
+            scored.append((perturbation, run_dir, block))
+    reference = _paired_against_clean(detector, sets, scored, output=output, data_label=data_label,
+                                      eval_kwargs=eval_kwargs)
     frame = pd.DataFrame(rows)
     area = []
     for kind, sweep in zip((s[0].kind for s in sweeps), sweeps):
@@ -224,6 +230,7 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
         "rows": rows,
         "area": area,
         "runs": runs,
+        "paired": {"reference": reference, "columns": _PAIRED_DOC},
     }
     path = atomic_write_json(output / "robustness.json", summary)
     atomic_write_text(output / "robustness.csv", frame.to_csv(index=False))
@@ -231,8 +238,77 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
     return path, summary
 
 
+_PAIRED_DOC = ("<metric>_ci_lo/_ci_hi: the 95% CI of each severity's metric as results.json records it (per set: "
+               "Wilson / DeLong-logit + Newcombe / BCa over its images; mean: Student t over sets, none below 5). "
+               "delta_<metric> = perturbed - clean on the same images (fractions), delta_<metric>_ci_lo/_hi its 95% "
+               "CI, p_<metric> its two-sided p-value: McNemar (acc), paired bootstrap (AP), DeLong (AUC) per set; "
+               "for the mean row the paired bootstrap over the fixed sets (fakebench.analysis.compare).")
+
+
+def _ci_columns(entry: dict[str, Any]) -> dict[str, float | None]:
+    """``<metric>_ci_lo`` / ``<metric>_ci_hi`` fractions from a results row's ``ci`` (``None`` where absent)."""
+    ci = entry.get("ci") or {}
+    out: dict[str, float | None] = {}
+    for k in METRIC_KEYS:
+        pair = ci.get(k) or [None, None]
+        out[f"{k}_ci_lo"], out[f"{k}_ci_hi"] = _num(pair[0]), _num(pair[1])
+    return out
+
+
+def _paired_against_clean(detector: Detector, sets: Sequence[Any], scored: list, *, output: Path, data_label: str,
+                          eval_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Add ``delta_<metric>``, its CI and ``p_<metric>`` (perturbed - clean, same images) to every perturbed row.
+
+    The clean run is the sweep's ``none`` severity when given, else the unwrapped detector scored once more (served
+    from the prediction cache when ``fakebench evaluate`` already ran it). Returns ``{"run_dir", "note"}``.
+    """
+    from fakebench.analysis.compare import compare_runs
+    from fakebench.core.errors import DataError
+    from fakebench.eval.harness import run_evaluation
+
+    clean = next((run_dir for p, run_dir, _ in scored if p.kind == "none"), None)
+    if clean is None:
+        clean, _ = run_evaluation(detector, sets, output=output / "runs", data_label=data_label, **eval_kwargs)
+    info = {"run_dir": os.path.relpath(clean, output), "note": ""}
+    for perturbation, run_dir, block in scored:
+        if perturbation.kind == "none":
+            continue
+        try:
+            cmp = compare_runs(run_dir, clean, n_boot=200, seed=0)
+        except DataError as exc:  # e.g. an image unreadable only under the perturbation: not the same images
+            info["note"] += f"{perturbation.spec}: no paired test ({str(exc).splitlines()[0][:200]}). "
+            continue
+        by_set = {r["dataset"]: r for r in cmp["per_dataset"]}
+        for row in block:
+            entry = cmp["mean"] if row["dataset"] == "mean" else by_set.get(row["dataset"])
+            if entry is None:
+                continue
+            for k in ("acc", "ap", "auc"):
+                e = entry[k]
+                lo, hi = (e.get("ci") or [None, None])[:2]
+                row.update({f"delta_{k}": _num(e["diff"]), f"delta_{k}_ci_lo": _num(lo),
+                            f"delta_{k}_ci_hi": _num(hi), f"p_{k}": _num(e.get("p_value"))})
+    return info
+
+
 def _pct(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def _cell(row: pd.Series, metric: str) -> str:
+    """``85.0 [80.1, 89.2] (-3.1, p=0.012)`` (percent) from one robustness row; parts that are missing are left out."""
+    text = _pct(row.get(metric))
+    if not text:
+        return ""
+    lo, hi = _pct(row.get(f"{metric}_ci_lo")), _pct(row.get(f"{metric}_ci_hi"))
+    if lo and hi:
+        text += f" [{lo}, {hi}]"
+    delta = row.get(f"delta_{metric}")
+    if delta is not None and not (isinstance(delta, float) and math.isnan(delta)):
+        p = row.get(f"p_{metric}")
+        p_text = "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g}"
+        text += f" ({100 * delta:+.1f}, p={p_text})"
+    return text
 
 
 def robustness_markdown(summary: dict[str, Any], metrics: Sequence[str] = ("acc", "auc")) -> str:
@@ -240,7 +316,9 @@ def robustness_markdown(summary: dict[str, Any], metrics: Sequence[str] = ("acc"
     det = summary["detector"]
     lines = [f"# Robustness of {det['name']} ({det['weights'].get('tag')}, preset {det['preset']})", "",
              ("Percent. Columns: severities in the order given (mildest first); `area` = normalised area under the "
-              "curve (trapezoid over severity index, x in [0, 1])."), ""]
+              "curve (trapezoid over severity index, x in [0, 1]). A cell is `value [95% CI]`, then "
+              "`(change vs clean, p)` on the same images: McNemar (acc), DeLong (AUC), paired bootstrap (AP) per "
+              "set, paired bootstrap over the fixed sets for the mean (no interval of a mean below 5 sets)."), ""]
     frame = pd.DataFrame(summary["rows"])
     area = pd.DataFrame(summary["area"])
     if summary["data"].get("limit_per_label"):
@@ -255,7 +333,7 @@ def robustness_markdown(summary: dict[str, Any], metrics: Sequence[str] = ("acc"
                 cells = sub[sub["dataset"] == dataset].set_index("spec")
                 value = area[(area["perturbation"] == kind) & (area["dataset"] == dataset)
                              & (area["metric"] == metric)]["area"]
-                vals = [_pct(cells.at[s, metric]) if s in cells.index else "" for s in specs]
+                vals = [_cell(cells.loc[s], metric) if s in cells.index else "" for s in specs]
                 lines.append(f"| {dataset} | {int(cells['n'].iloc[0])} | " + " | ".join(vals)
                              + f" | {_pct(value.iloc[0]) if len(value) else ''} |")
             lines.append("")

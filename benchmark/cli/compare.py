@@ -18,7 +18,7 @@ Examples:
 @click.argument("run_a", type=click.Path(exists=True, file_okay=False))
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False))
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(1),
-              help="Paired bootstrap resamples (acc, AP, and the mean AUC).")
+              help="Paired bootstrap resamples (AP, and the mean over sets).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False),
               help="Also write the comparison to this JSON file.")
@@ -27,8 +27,12 @@ def compare(run_a: str, run_b: str, n_boot: int, seed: int, json_out: str | None
     """Compare two runs scored on the same images: A - B per test set and for the mean.
 
     RUN_A and RUN_B are run folders (predictions.csv + results.json). Images are matched by sha256 within each
-    test set; the command refuses when the two runs did not score the same images. Accuracy and AP differences get
-    paired-bootstrap 95% CIs and p-values, AUC differences DeLong's test, decisions McNemar's test.
+    test set; the command refuses when the two runs did not score the same images. Accuracy differences get
+    McNemar's test (exact below 25 discordant images) and Newcombe's paired 95% CI, AP differences a paired
+    bootstrap, AUC differences DeLong's test; no AP/AUC p-value below 10 images of a class. Every per-set p-value
+    column has Holm and Benjamini-Hochberg adjusted columns (across the test sets). The mean is given twice:
+    "mean (images)" is about new images on these same sets, "mean (sets)" about other test sets like these
+    (Student t over sets, none below 5 sets).
     """
     from fakebench.analysis.compare import compare_runs, format_comparison
     from fakebench.core.files import atomic_write_json

@@ -258,6 +258,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("_") or "run"
 
 
+def _expected_fpr_text(calibration: dict[str, Any]) -> str:
+    """For an ``fpr:X`` threshold: the FPR to expect on new reals (it exceeds X at small n; see
+    :func:`fakebench.analysis.operating.fitted_fpr_interval`)."""
+    exp = calibration.get("expected_fpr")
+    if not exp:
+        return ""
+    return (f" Fitted for FPR <= {100 * exp['target']:.2f}% on {exp['n_real']} reals, the FPR to expect on new reals "
+            f"is {100 * exp['expected_fpr']:.2f}% (95% interval {100 * exp['lo']:.2f}-{100 * exp['hi']:.2f}%).")
+
+
 def _ci_text(value: Any, ci: Any) -> Any:
     """``95.12 [93.40, 96.70]`` (percent) when a CI is present, else the plain percent value."""
     pct = percent(value)
@@ -280,7 +290,7 @@ def metrics_table(metrics: dict[str, Any], *, with_ci: bool = False) -> pd.DataF
 
     Args:
         metrics: the scorer's output (:func:`fakebench.eval.scoring.evaluate_predictions`).
-        with_ci: metric cells become ``"value [lo, hi]"`` strings (95% bootstrap CI) where a ``ci`` is present
+        with_ci: metric cells become ``"value [lo, hi]"`` strings (95% CI) where a ``ci`` is present
             (for ``metrics.md``); otherwise numbers (for ``metrics.csv``).
     """
     def cells(entry: dict[str, Any]) -> dict[str, Any]:
@@ -448,7 +458,9 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
         "unreadable": [{"image": r.image, "error": r.error} for r in unreadable.itertuples()],
         "skipped": skipped,
         "metrics": metrics,
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile, stratified by label"},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95,
+                      "method": "wilson (acc, real acc, fake acc); delong-logit+newcombe (AUC); bca+rank-score floor "
+                                "(AP, stratified by label); student-t over test sets (means, none below 5 sets)"},
     }
     if calibration is not None:
         results["calibration"] = calibration
@@ -457,10 +469,14 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     aligned = results["data"]["align_format"]
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}"
-             f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}\n\n"
-             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% percentile bootstrap "
-             f"CI (images resampled within each test set, stratified by label; for the means over test sets, the "
-             f"sets are resampled). Means are unweighted over test sets; the pooled row weights every image once. "
+             f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}
+
+"
+             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% CI. For a test set and "
+             f"the pooled row it covers new images from the same sources (Wilson for accuracies, DeLong-logit + "
+             f"Newcombe for AUC, BCa bootstrap with a rank-score floor for AP); for a mean it covers the mean over a "
+             f"population of test sets like these (Student t over sets; none below 5 sets: too few sets for an "
+             f"interval). Means are unweighted over test sets; the pooled row weights every image once. "
              f"paper_* = published numbers from the manifest.\n\n")
     md_table = metrics_table(metrics, with_ci=True)
     text = title + to_markdown(md_table, numeric=METRIC_KEYS)
@@ -470,7 +486,8 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
             cal[key] = cal[key].map(percent)
         text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} (fake probability) "
                  f"fitted for {calibration['target']} on the calibration split {', '.join(calibration['split'])} "
-                 f"({calibration['n_calibration']} images, left out below). Percent.\n\n"
+                 f"({calibration['n_calibration']} images, left out below). Percent."
+                 + _expected_fpr_text(calibration) + "\n\n"
                  + to_markdown(cal[["dataset", "n", "acc", "real_acc", "fake_acc"]].astype({"n": "Int64"}),
                                numeric=("acc", "real_acc", "fake_acc")))
     atomic_write_text(run_dir / "metrics.md", text)

@@ -7,9 +7,10 @@ cell carries its image count (``[n=...]``) and every mean its set count; numbers
 ``*`` and numbers from a run with another manifest ``†``, with footnotes.
 
 95% confidence intervals are shown as ``ours [lo, hi]``: for a test set, the interval ``results.json`` records for it
-(``metrics.per_dataset[i].ci``, a percentile bootstrap over its images, see :mod:`fakebench.eval.scoring`); for a mean,
-which is recomputed here over the sets each column holds, a percentile bootstrap over those test sets
-(:func:`fakebench.analysis.bootstrap.bootstrap_set_mean`; none with fewer than two sets). A cost table (images/s, wall
+(``metrics.per_dataset[i].ci``: Wilson / DeLong-logit + Newcombe / BCa over its images, see
+:mod:`fakebench.analysis.intervals`); for a mean, which is recomputed here over the sets each column holds, a Student-t
+interval over those test sets (:func:`fakebench.analysis.intervals.set_mean_interval`: about a population of test
+sets like these; none with fewer than 5 sets, marked "too few sets for an interval"). A cost table (images/s, wall
 time, peak host and GPU memory, device; from ``results.json["cost"]``, see :func:`fakebench.eval.cost.measure_cost`)
 closes ``leaderboard.md`` and is written as ``leaderboard_cost.csv``.
 """
@@ -25,7 +26,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from fakebench.analysis.bootstrap import bootstrap_set_mean
+from fakebench.analysis.intervals import MIN_SETS, TOO_FEW_SETS, set_mean_interval
 from fakebench.core.errors import DataError
 from fakebench.eval.results import ResultsRecord, read_results
 from fakebench.eval.scoring import METRIC_KEYS
@@ -37,7 +38,7 @@ __all__ = ["find_results", "load_results", "leaderboard_frame", "cost_frame", "w
 _MEANS = (("mean", "mean"), ("held-in mean", "held_in_mean"), ("held-out mean", "held_out_mean"))
 _NAMES = {"acc": "accuracy", "real_acc": "real acc", "fake_acc": "fake acc", "ap": "AP", "auc": "ROC-AUC"}
 
-#: Resamples of the test sets behind the confidence interval of a recomputed mean (seed 0, so tables are stable).
+#: Former resample count of the set-mean bootstrap (the mean CI is now a Student-t interval); kept for importers.
 MEAN_CI_BOOT = 1000
 #: Columns of :func:`cost_frame` (``leaderboard_cost.csv``).
 COST_COLUMNS = ("detector", "data", "images", "images_per_second", "wall_seconds", "peak_host_memory_mb",
@@ -104,9 +105,9 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     When two result files cover the same detector and test set, the later one (by date) wins. The means are computed
     here, unweighted over the test sets each detector column really holds (so they never describe other sets than the
     rows above them), each carrying its set count and image count. A test set's CI is the one its result row records
-    (``ci[metric] = [lo, hi]``, fractions); a mean's CI is a percentile bootstrap over its test sets
-    (:func:`fakebench.analysis.bootstrap.bootstrap_set_mean`, :data:`MEAN_CI_BOOT` resamples, seed 0), NaN with fewer
-    than two sets. Other extra keys in the result rows (``operating``, ...) are ignored.
+    (``ci[metric] = [lo, hi]``, fractions); a mean's CI is a Student-t interval over its test sets
+    (:func:`fakebench.analysis.intervals.set_mean_interval`), NaN with fewer than 5 sets. Other extra keys in the
+    result rows (``operating``, ...) are ignored.
     """
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: r.get("date", "")):
@@ -139,7 +140,7 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
                 chosen = list({c["_real_source"]: c for c in chosen}.values())
             if not chosen:
                 continue
-            lo, hi = bootstrap_set_mean([c["_value"] for c in chosen], n_boot=MEAN_CI_BOOT, seed=0)
+            lo, hi = set_mean_interval([c["_value"] for c in chosen])["ci"]
             means.append({"detector": label, "dataset": name, "generator": "", "held_in": None, "metric": metric,
                           "ours": percent(sum(c["_value"] for c in chosen) / len(chosen)), "paper": None,
                           "n": sum(c["n"] for c in chosen), "n_sets": len(chosen),
@@ -318,10 +319,12 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
               "computed on (n). Means are unweighted over the test sets each column really holds (set count and "
               "images in brackets); held-in sets are in the detector's training distribution.\n")
     set_rows = ~long["dataset"].isin([m for m, _ in _MEANS])
-    md.append("[lo, hi] = 95% confidence interval: for a test set, the percentile bootstrap over its images recorded "
-              "in results.json (shown where the run has one); for a mean, a percentile bootstrap over the test sets "
-              f"averaged ({MEAN_CI_BOOT} resamples of the sets, so it shows the spread between test sets, not image "
-              "sampling; none for a mean over a single set).\n")
+    md.append("[lo, hi] = 95% confidence interval: for a test set, the interval over its images recorded in "
+              "results.json (shown where the run has one): Wilson for accuracies, DeLong-logit + Newcombe for AUC, "
+              "BCa bootstrap for AP; it covers new images from the same sources. For a mean, a Student-t interval "
+              "over the test sets averaged: it covers the mean over a population of test sets like these (set-to-set "
+              f"spread, not image sampling), and is not given below {MIN_SETS} sets ({TOO_FEW_SETS}); sets sharing a "
+              "real reference are not independent, so their mean's interval is too narrow.\n")
     if not long.loc[set_rows, "ci_lo"].notna().any():
         md[-1] = md[-1].replace("(shown where the run has one)", "(none of these runs has one)")
     if long["limited"].any():

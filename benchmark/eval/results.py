@@ -12,7 +12,10 @@ Version history:
 * ``fakebench.results/1.1`` -- adds optional per-set ``ci``/``operating``/``calibration`` dicts, a ``pooled`` mean,
   ``table_held_out_mean``, ``calibration`` (a fitted threshold), ``cost`` and ``run_key``; rows name their label
   layout ``labels`` (``mixed``/``real``/``fake``, the manifest's field), with the 1.0 name ``kind`` kept as an alias;
-  every 1.0 file still reads as 1.1 (new keys are optional).
+  every 1.0 file still reads as 1.1 (new keys are optional). Later optional keys, same version (issue #16): per row
+  and mean ``ci_method``/``ci_covers`` (what each interval is about), mean ``ci_note`` (too few sets) and
+  ``shared_reference``, ``operating_ci``, ``operating.optimistic``/``operating.notes``, ``calibration.ece_ci`` and
+  ``calibration.ece_if_calibrated``; the mean's ``operating`` no longer holds the oracle keys.
 
 Also defined here, once: :data:`DECISION_THRESHOLD` (fake iff fake probability > 0.5, strict, as the official test
 scripts) and :func:`run_label` (``<detector>.<weights label>@<preset>``, the column/folder name of a run).

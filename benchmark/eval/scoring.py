@@ -12,9 +12,12 @@ Two summaries over test sets, named so they cannot be confused:
   reference shared by several fake-only sets (AntifakePrompt's COCO) counts once, not once per fake set;
 * ``pooled``: the IMAGE-WEIGHTED value over all images of all sets, each image counted once.
 
-Every row and summary carries ``operating`` (TPR at FPR 1%/5%, EER, balanced accuracy, the optimistic oracle
-threshold; see :mod:`fakebench.analysis.operating`) and, with ``n_boot > 0``, ``ci`` (95% percentile bootstrap
-intervals, see :mod:`fakebench.analysis.bootstrap`); readers must treat both as optional (older files lack them).
+Every row and summary carries ``operating`` (TPR at FPR 1%/5% where there are enough reals, EER, balanced accuracy;
+per set also the OPTIMISTIC oracle threshold, never averaged into a mean; see :mod:`fakebench.analysis.operating`)
+and, with ``n_boot > 0``, ``ci`` (95% intervals, see :mod:`fakebench.analysis.intervals`: Wilson for accuracies,
+DeLong-logit + Newcombe for AUC, BCa + rank-score floor for AP, over the set's images; a Student-t interval over
+test sets for the means, none below 5 sets) with ``ci_covers`` saying what each interval is about; readers must
+treat all of these as optional (older files lack them).
 """
 
 from __future__ import annotations
@@ -27,15 +30,17 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from fakebench.analysis.calibration import brier, ece, nll
-from fakebench.analysis.bootstrap import bootstrap_replicates, bootstrap_set_mean, percentile_interval
-from fakebench.analysis.operating import OPERATING_KEYS, operating_points
+from fakebench.analysis.calibration import brier, ece, ece_if_calibrated, ece_interval, nll
+from fakebench.analysis.intervals import (INTERVAL_METHODS, metric_intervals, set_mean_interval)
+from fakebench.analysis.operating import OPERATING_KEYS, OPTIMISTIC_KEYS, operating_intervals, operating_points
 from fakebench.eval.metrics import binary_metrics
 
 __all__ = ["TestSetSpec", "METRIC_KEYS", "evaluate_predictions"]
 
 #: Metric keys of each per-set row and of the means, in table order.
 METRIC_KEYS = ("acc", "real_acc", "fake_acc", "ap", "auc")
+#: What a per-set (or pooled) interval is about.
+IMAGES_COVER = "new images from the same sources as this set's images (the set's images resampled)"
 
 
 @dataclass(frozen=True)
@@ -90,21 +95,31 @@ def _interval(values: Iterable[float]) -> list[float]:
 
 def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name: str, continuous: bool,
                  threshold: float, n_boot: int, seed: int, level: float) -> dict[str, Any]:
-    """``ci`` (per metric, image bootstrap stratified by label), ``operating`` and (continuous scores)
+    """``ci`` (per metric, :func:`fakebench.analysis.intervals.metric_intervals`), ``operating`` and (continuous scores)
     ``calibration`` (ECE over 15 equal-width bins, Brier, NLL) dicts of one group of images."""
     out: dict[str, Any] = {}
     if n_boot:
-        reps = bootstrap_replicates(y, p, ranking=rank, threshold=threshold, metrics=METRIC_KEYS, n_boot=n_boot,
-                                    seed=_seed(seed, name), continuous=continuous)
-        out["ci"] = {k: _interval(percentile_interval(reps[k], level)) for k in METRIC_KEYS}
+        out["ci"] = metric_intervals(y, p, ranking=rank, threshold=threshold, continuous=continuous, n_boot=n_boot,
+                                     seed=_seed(seed, name), level=level)
+        out["ci_method"] = dict(INTERVAL_METHODS)
+        out["ci_covers"] = IMAGES_COVER
     operating = operating_points(y, p, threshold=threshold)
     if not continuous:  # hard decisions: one ROC point, threshold-free summaries would be artefacts
-        operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()}
+        operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()
+                     if k in OPERATING_KEYS}
     out["operating"] = operating
+    if n_boot and continuous:
+        # percentile bootstrap (at most 200 resamples: these are secondary numbers) of EER and TPR at FPR
+        out["operating_ci"] = operating_intervals(y, p, n_boot=min(n_boot, 200), seed=_seed(seed, name), level=level)
     if continuous and len(y):
-        # calibration of the fake probability: ECE (15 equal-width bins), Brier score, NLL (nats per image)
+        # calibration of the fake probability: ECE (15 equal-width bins) with the ECE a perfectly calibrated
+        # detector would show at this n beside it, Brier score, NLL (nats per image)
         out["calibration"] = {"ece": float(ece(y, p)), "brier": float(brier(y, p)), "nll": float(nll(y, p)),
-                              "ece_bins": 15}
+                              "ece_bins": 15,
+                              "ece_if_calibrated": ece_if_calibrated(p, n_sim=200, seed=_seed(seed, name))["expected"]}
+        if n_boot:
+            out["calibration"]["ece_ci"] = list(ece_interval(y, p, n_boot=min(n_boot, 200), seed=_seed(seed, name),
+                                                             level=level))
     return out
 
 
@@ -134,17 +149,21 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *
           the :data:`METRIC_KEYS` as fractions (``nan`` when undefined), ``operating`` (see
           :func:`fakebench.analysis.operating.operating_points`, thresholds in fake-probability units, over the same
           images as AP/AUC: a fake-only set's fakes pooled with its reference reals) and, when ``n_boot > 0``,
-          ``ci``: ``{metric: [lo, hi]}`` percentile intervals from resampling the set's images (reals and fakes
-          separately);
+          ``ci``: ``{metric: [lo, hi]}`` (Wilson for the accuracies, DeLong-logit + Newcombe for AUC, BCa + rank-score
+          floor for AP; :mod:`fakebench.analysis.intervals`), ``ci_method`` and ``ci_covers`` (new images from the
+          same sources);
         * **mean** / **held_in_mean** / **held_out_mean**: the UNWEIGHTED mean over test sets (the papers'
           "mean"/"Average" row), ``nan`` values ignored. Real acc is averaged over distinct real sources (each
           mixed set's reals, and each real dataset once, however many fake-only sets use it as their reference),
           so a shared reference is not counted once per fake set. Also ``n_datasets``, ``n_real_sources``,
-          ``operating`` (unweighted mean of the per-set values) and ``ci`` from resampling the TEST SETS (the spread
-          over sets; ``[nan, nan]`` with fewer than 2 sets);
+          ``operating`` (unweighted mean of the per-set values, without the optimistic oracle numbers) and ``ci``, a
+          Student-t interval over the TEST SETS (``[nan, nan]`` and a ``ci_note`` below 5 sets; ``ci_covers`` says it
+          is about a population of test sets; ``shared_reference`` lists real references that several sets share,
+          which makes them dependent and the interval too narrow);
         * **pooled**: the IMAGE-WEIGHTED value over all images of all test sets (each image, including a shared
-          reference real, counted once), with ``n``, ``n_real``, ``n_fake``, ``n_datasets``, ``operating`` and a
-          ``ci`` from resampling images.
+          reference real, counted once; the documented alternative to the unweighted mean when big sets should
+          count more), with ``n``, ``n_real``, ``n_fake``, ``n_datasets``, ``operating`` and a ``ci`` over its
+          images (about new images from the same sources, not about other test sets).
 
     Raises:
         ValueError: a group's dataset has no scored image, or a reference is not among the predictions.
@@ -210,11 +229,20 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *
         out: dict[str, Any] = {k: _nanmean(values[k]) for k in METRIC_KEYS}
         out["n_datasets"] = len(selected)
         out["n_real_sources"] = len(values["real_acc"])
-        if selected:
-            out["operating"] = {k: _nanmean(r["operating"][k] for r in selected) for k in OPERATING_KEYS}
+        if selected:  # the oracle numbers are optimistic (fitted on the test labels): never averaged into a mean
+            out["operating"] = {k: _nanmean(r["operating"][k] for r in selected) for k in OPERATING_KEYS
+                                if k not in OPTIMISTIC_KEYS}
         if n_boot and selected:
-            out["ci"] = {k: _interval(bootstrap_set_mean(values[k], n_boot=n_boot, seed=_seed(seed, f"{name}:{k}"),
-                                                         level=level)) for k in METRIC_KEYS}
+            intervals = {k: set_mean_interval(values[k], level=level) for k in METRIC_KEYS}
+            out["ci"] = {k: _interval(v["ci"]) for k, v in intervals.items()}
+            out["ci_method"] = "student-t over test sets"
+            out["ci_covers"] = intervals["acc"]["covers"]
+            notes = {k: v["note"] for k, v in intervals.items() if v["note"]}
+            if notes:
+                out["ci_note"] = notes
+            shared = [ref for r in selected for ref in r["references"]]
+            if len(shared) != len(set(shared)):
+                out["shared_reference"] = sorted({ref for ref in shared if shared.count(ref) > 1})
         return out
 
     def pooled_value(selected: list[dict[str, Any]]) -> dict[str, Any]:

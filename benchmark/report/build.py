@@ -220,13 +220,17 @@ class _Report:
                          *(pct_ci(mean, k) for k in METRIC_KEYS), *split])
         out = [table(["detector", "sets", "n images (real / fake)", *(f"mean {_NAMES[k]}" for k in METRIC_KEYS),
                       "held-in mean acc", "held-out mean acc"], rows,
-                     caption="Means over test sets (percent; [lo, hi] = confidence interval where results.json has "
-                             "one)", cls="leaderboard")]
+                     caption="Means over test sets (percent; [lo, hi] = 95% confidence interval where results.json "
+                             "has one: it covers the mean over a population of test sets like these, Student t over "
+                             "sets, and is not given below 5 sets: too few sets for an interval)", cls="leaderboard")]
         for run in self.runs:
             body = []
             for r in run.results["metrics"]["per_dataset"]:
                 data = self.curves.get(r["dataset"], {}).get(run.label)
                 eer = pct(data["operating"]["eer"]) if data else "n/a"
+                eer_ci = (r.get("operating_ci") or {}).get("eer")  # percentile bootstrap, results.json
+                if eer != "n/a" and isinstance(eer_ci, list) and len(eer_ci) == 2 and all(finite(v) for v in eer_ci):
+                    eer += f" [{pct(eer_ci[0])}, {pct(eer_ci[1])}]"
                 paper = (r.get("published") or {}).get("acc")
                 body.append([r["dataset"], r.get("generator", ""), "yes" if r.get("held_in") else "no",
                              f"{r.get('n', '')} ({r.get('n_real', '')} / {r.get('n_fake', '')})",
@@ -234,7 +238,8 @@ class _Report:
                              f"{paper:.2f}" if finite(paper) else ""])
             tab = table(["test set", "generator", "held-in", "n (real / fake)", *(_NAMES[k] for k in METRIC_KEYS),
                          "EER", "paper acc"], body,
-                        caption=f"{run.label}: per test set ({len(body)} sets; percent)", numeric_from=3,
+                        caption=f"{run.label}: per test set ({len(body)} sets; percent; [lo, hi] = 95% confidence "
+                                f"interval for new images from the same sources)", numeric_from=3,
                         cls="per-set")
             is_open = "open" if len(self.runs) * len(body) <= 30 else ""
             out.append(f"<details {is_open}><summary>{esc(run.label)}: per test set "
@@ -358,7 +363,8 @@ class _Report:
 
         if not self.reliab:
             return '<p class="note">No scored images.</p>'
-        rows = [[label, pct(d["ece"]), sum(b["count"] for b in d["bins"])] for label, d in self.reliab.items()]
+        rows = [[label, pct(d["ece"]), pct(d.get("ece_if_calibrated")), sum(b["count"] for b in d["bins"])]
+                for label, d in self.reliab.items()]
         return self._figure(
             reliability(self.reliab), "reliability",
             caption="Reliability diagrams: images of all test sets pooled, 15 equal-width bins of fake probability; "
@@ -366,7 +372,10 @@ class _Report:
                     "Points on the dotted diagonal = calibrated probabilities; ECE = expected calibration error "
                     "(count-weighted mean |y - x|). Calibration also depends on the real/fake mix of the sets.",
             alt="Reliability diagram per detector") + table(
-            ["detector", "ECE (%)", "n images"], rows, caption="Expected calibration error (15 bins, pooled)")
+            ["detector", "ECE (%)", "ECE if calibrated (%)", "n images"], rows,
+            caption="Expected calibration error (15 bins, pooled); beside it the ECE a perfectly calibrated detector "
+                    "would show with the same probabilities at this n (binning noise): only an ECE above it is "
+                    "evidence of miscalibration")
 
     def robustness(self) -> str:
         from fakebench.report.figures import robustness

@@ -93,16 +93,18 @@ def reliability_data(y: np.ndarray, prob: np.ndarray, *, n_bins: int = 15) -> di
     :func:`~fakebench.analysis.calibration.ece`.
 
     Returns:
-        ``{"bins": [{"bin_lo", "bin_hi", "mean_prob", "frac_fake", "count"}, ...], "ece": float}`` (empty bins
-        dropped).
+        ``{"bins": [{"bin_lo", "bin_hi", "mean_prob", "frac_fake", "count"}, ...], "ece": float,
+        "ece_if_calibrated": float}`` (empty bins dropped; the last is the ECE a perfectly calibrated detector would
+        show with these probabilities at this n, :func:`~fakebench.analysis.calibration.ece_if_calibrated`).
     """
-    from fakebench.analysis.calibration import ece, reliability_curve
+    from fakebench.analysis.calibration import ece, ece_if_calibrated, reliability_curve
 
     frame = reliability_curve(y, prob, n_bins=n_bins)
     frame = frame[frame["count"] > 0]
     bins = [{"bin_lo": float(r.bin_lo), "bin_hi": float(r.bin_hi), "mean_prob": float(r.mean_prob),
              "frac_fake": float(r.frac_fake), "count": int(r.count)} for r in frame.itertuples()]
-    return {"bins": bins, "ece": float(ece(y, prob, n_bins=n_bins))}
+    return {"bins": bins, "ece": float(ece(y, prob, n_bins=n_bins)),
+            "ece_if_calibrated": float(ece_if_calibrated(prob, n_bins=n_bins, n_sim=200, seed=0)["expected"])}
 
 
 def confident_errors(own: pd.DataFrame, *, n: int, threshold: float = 0.5) -> dict[str, list[dict[str, Any]]]:
