@@ -469,9 +469,7 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     aligned = results["data"]["align_format"]
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}"
-             f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}
-
-"
+             f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}\n\n"
              f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% CI. For a test set and "
              f"the pooled row it covers new images from the same sources (Wilson for accuracies, DeLong-logit + "
              f"Newcombe for AUC, BCa bootstrap with a rank-score floor for AP); for a mean it covers the mean over a "

@@ -611,46 +611,50 @@ def _mean_acc(run: RunData) -> float:
 
 
 def _headline_html(result: dict[str, Any], lead: str, second: str, board: str) -> str:
-    """The headline box from :func:`fakebench.analysis.compare.compare_runs` output (A = the leader)."""
+    """The headline box from :func:`fakebench.analysis.compare.compare_runs` output (A = the leader): the mean
+    accuracy difference with both of compare's intervals (new images on these sets; other sets like these) and the
+    per-set differences with their Holm-adjusted p-values."""
     mean = result["mean"]["acc"]
     rows = result["per_dataset"]
     n_images = sum(int(r["n"]) for r in rows)
     level = int(round(100 * result["level"]))
-    lo, hi = (mean.get("ci") or [math.nan, math.nan])[:2]
-    ci = f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if finite(lo) and finite(hi) else "[n/a]"
-    p_mean = mean.get("p_value")
-    p_text = f"p = {p_mean:.3g}" if finite(p_mean) else "no p-value"
-    significant = finite(lo) and finite(hi) and (lo > 0 or hi < 0)
-    verdict = ("The lead is statistically significant at this level." if significant else
-               f"The lead is not significant: the {level}% interval includes 0.")
-    tested = [r for r in rows if finite((r.get("acc") or {}).get("p_value"))]
-    adjusted = _holm([r["acc"]["p_value"] for r in tested])
     alpha = 1 - result["level"]
-    sig = [r["dataset"] for r, p in zip(tested, adjusted) if p <= alpha]
-    not_sig = [r["dataset"] for r, p in zip(tested, adjusted) if p > alpha]
+
+    def ci_text(ci: Any) -> str:
+        lo, hi = (list(ci or []) + [math.nan, math.nan])[:2]
+        return f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if finite(lo) and finite(hi) else "n/a"
+
+    def p_text(p: Any) -> str:
+        return f"p = {p:.3g}" if finite(p) else "no p-value"
+
+    lo, hi = (list(mean.get("ci") or []) + [math.nan, math.nan])[:2]
+    significant = finite(lo) and finite(hi) and (lo > 0 or hi < 0)
+    sets = mean.get("sets") or {}
+    sets_ci = list(sets.get("ci") or []) + [math.nan]
+    sets_text = (f"{level}% CI {ci_text(sets.get('ci'))}, {p_text(sets.get('p_value'))}" if finite(sets_ci[0])
+                 else (sets.get("note") or "no interval"))
+    verdict = ("The lead is statistically significant for new images on these sets." if significant else
+               f"The lead is not significant: the {level}% interval for new images on these sets includes 0.")
+    tested = [r for r in rows if finite((r.get("acc") or {}).get("p_holm"))]
+    sig = [r["dataset"] for r in tested if r["acc"]["p_holm"] <= alpha]
+    not_sig = [r["dataset"] for r in tested if r["acc"]["p_holm"] > alpha]
     untested = [r["dataset"] for r in rows if r not in tested]
+    method = mean.get("test", "paired bootstrap")
     parts = [f'<div class="headline"><p class="lead">{esc(lead)} is ahead of {esc(second)} by '
              f'{100 * mean["diff"]:+.2f} points of mean accuracy over {len(rows)} test set(s) and {n_images} '
-             f'images ({level}% paired CI {ci}, {p_text}).</p><p>{verdict}</p>',
+             f'images.</p><p>For new images on these sets ({esc(method)}): {level}% CI {ci_text(mean.get("ci"))}, '
+             f'{p_text(mean.get("p_value"))}. For other test sets like these (paired t over sets): '
+             f'{esc(sets_text)}. {verdict}</p>',
              f"<p>Per test set (p-values Holm-adjusted across the {len(tested)} set(s) that have one): significant "
              f"on {len(sig)} of {len(tested)}" + (f" ({esc(', '.join(sig))})" if sig else "")
              + ("; not significant on " + esc(", ".join(not_sig[:12])) + (", ..." if len(not_sig) > 12 else "")
                 if not_sig else "") + ".</p>"]
     if untested:
-        parts.append(f'<p class="note">No p-value (too few images of a class) on {len(untested)} set(s): '
+        parts.append(f'<p class="note">No p-value (too few images) on {len(untested)} set(s): '
                      f'{esc(", ".join(untested[:12]))}{", ..." if len(untested) > 12 else ""}.</p>')
-    parts.append(f'<p class="note">Ranking by mean accuracy (percent): {board}. From <code>fakebench compare</code> '
-                 f'({result["n_boot"]} paired resamples); the full table is in its output.</p></div>')
+    parts.append(f'<p class="note">Ranking by mean accuracy (percent): {board}. From <code>fakebench compare</code>, '
+                 f'whose table has every set, AP, AUC and Benjamini-Hochberg columns too.</p></div>')
     return "".join(parts)
-
-
-def _holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (statsmodels ``multipletests(method='holm')``), in the input order."""
-    if not p_values:
-        return []
-    from statsmodels.stats.multitest import multipletests
-
-    return [float(p) for p in multipletests(list(p_values), method="holm")[1]]
 
 
 def _error_margin(item: dict[str, Any], threshold: float) -> float:
