@@ -89,7 +89,7 @@ def _interval(values: Iterable[float]) -> list[float]:
 
 
 def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name: str, continuous: bool,
-                 threshold: float, n_boot: int, seed: int, level: float) -> dict[str, Any]:
+                 threshold: float | None, n_boot: int, seed: int, level: float) -> dict[str, Any]:
     """``ci`` (per metric, image bootstrap stratified by label), ``operating`` and (continuous scores)
     ``calibration`` (ECE over 15 equal-width bins, Brier, NLL) dicts of one group of images."""
     out: dict[str, Any] = {}
@@ -97,11 +97,13 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
         reps = bootstrap_replicates(y, p, ranking=rank, threshold=threshold, metrics=METRIC_KEYS, n_boot=n_boot,
                                     seed=_seed(seed, name), continuous=continuous)
         out["ci"] = {k: _interval(percentile_interval(reps[k], level)) for k in METRIC_KEYS}
-    operating = operating_points(y, p, threshold=threshold)
+    operating = operating_points(y, p, threshold=0.0 if threshold is None else threshold)
     if not continuous:  # hard decisions: one ROC point, threshold-free summaries would be artefacts
         operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()}
+    if threshold is None:  # score-only detector: no decision without a calibrated threshold
+        operating.update(acc_at_threshold=math.nan, balanced_acc=math.nan)
     out["operating"] = operating
-    if continuous and len(y):
+    if continuous and len(y) and threshold is not None:  # a score without a threshold is no probability
         # calibration of the fake probability: ECE (15 equal-width bins), Brier score, NLL (nats per image)
         out["calibration"] = {"ece": float(ece(y, p)), "brier": float(brier(y, p)), "nll": float(nll(y, p)),
                               "ece_bins": 15}
@@ -109,7 +111,7 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
 
 
 def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *, continuous: bool = True,
-                         threshold: float = 0.5, n_boot: int = 1000, seed: int = 0,
+                         threshold: float | None = 0.5, n_boot: int = 1000, seed: int = 0,
                          level: float = 0.95) -> dict[str, Any]:
     """Score every test set, the unweighted means over sets and the image-weighted pooled value.
 
@@ -120,7 +122,10 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *
         groups: the test sets to report, in order.
         continuous: whether ``prob`` is a continuous score (else AP/AUC and the threshold-free operating points are
             ``nan``).
-        threshold: decision threshold (``prob > threshold`` = fake).
+        threshold: decision threshold (``prob > threshold`` = fake), or ``None`` for a score-only detector
+            (``prob`` holds a score without a natural threshold): accuracies, ``acc_at_threshold``, ``balanced_acc``
+            and the probability calibration are then ``nan``/absent; AP, AUC, EER and TPR at fixed FPR are computed
+            from the score.
         n_boot: bootstrap resamples for the 95% CIs (``0`` disables CIs; see :mod:`fakebench.analysis.bootstrap`).
         seed: bootstrap seed (each test set derives its own stream from it and its name).
         level: CI coverage (default 0.95).
