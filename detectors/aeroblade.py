@@ -66,7 +66,7 @@ class LPIPSLayer2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from lpips.lpips import ScalingLayer
+        ScalingLayer = _require("lpips.lpips").ScalingLayer
 
         self.scaling_layer = ScalingLayer()
         self.net = nn.Sequential(
@@ -87,13 +87,24 @@ class LPIPSLayer2(nn.Module):
         return self.lin((self.features(a) - self.features(b)) ** 2)
 
 
+def _require(module: str) -> Any:
+    """Import an optional dependency of AEROBLADE, or raise ImportError with the install line."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"AEROBLADE needs the {module!r} package: pip install 'fakebench[aeroblade]'") from exc
+
+
 def build_autoencoder(cls_name: str, config: Mapping[str, Any]) -> nn.Module:
     """An untrained diffusers ``AutoencoderKL`` or ``VQModel`` from its config dict.
 
     Raises:
         CheckpointError: an unknown class name or a config diffusers rejects.
+        ImportError: diffusers is not installed (with the install line).
     """
-    import diffusers
+    diffusers = _require("diffusers")
 
     if cls_name not in _AE_CLASSES:
         raise CheckpointError(f"AEROBLADE autoencoder class {cls_name!r} is not one of {_AE_CLASSES}.")
