@@ -221,6 +221,21 @@ class AeroBlade(Detector):
                    weights=WeightsInfo(tag="+".join(tags), path=None, sha256=sha))
 
     @classmethod
+    def resolve_weights(cls, weights: str | os.PathLike | None,
+                        cache_dir: str | os.PathLike | None = None) -> tuple[Path, Any]:
+        """An existing bundle file -> ``(path, None)``; AE tags (``sd1+kd21``) are only validated here and returned
+        as given (``load`` fetches their files), so the CLI's early check accepts ``+``-joined tags without
+        downloading.
+
+        Raises:
+            UnknownNameError, WeightsNotFoundError: see :func:`_parse_tags`.
+        """
+        if weights is not None and Path(weights).expanduser().is_file():
+            return Path(weights).expanduser(), None
+        _parse_tags(weights)
+        return Path(str(weights or "+".join(AEROBLADE_DEFAULT_SET))), None
+
+    @classmethod
     def from_bundle(cls, path: str | os.PathLike, *, preset: Preset | str | None = None,
                     device: str | torch.device = "cpu") -> "AeroBlade":
         """Load a bundle written by :func:`write_bundle` (``torch.load(weights_only=True)``, strict keys).

@@ -85,6 +85,19 @@ def test_weights_tags():
         _parse_tags("missing/bundle.pth")
 
 
+def test_evaluate_accepts_joined_tags_and_refuses_unknown_ones_before_any_download(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from fakebench.cli import main
+
+    monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
+    args = ["evaluate", "--detector", "aeroblade", "--real-dir", str(tmp_path / "none"), "--output", str(tmp_path)]
+    bad = CliRunner().invoke(main, args + ["--weights", "sd1+sdx"])
+    assert bad.exit_code != 0 and "Unknown aeroblade autoencoder tag 'sdx'" in bad.output
+    good = CliRunner().invoke(main, args + ["--weights", "sd1+kd21"])  # tags fine: it gets to the data check
+    assert good.exit_code != 0 and "does not exist. Check the --real-dir path" in good.output
+
+
 def test_offline_tags_fail_fast_naming_the_file(monkeypatch, tmp_path):
     from fakebench.detectors.aeroblade import AeroBlade
 
