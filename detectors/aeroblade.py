@@ -114,6 +114,19 @@ def build_autoencoder(cls_name: str, config: Mapping[str, Any]) -> nn.Module:
         raise CheckpointError(f"Cannot build a diffusers {cls_name} from the given config: {exc}") from exc
 
 
+def _cast(ae: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``ae.to(dtype)`` (the official pipelines cast every module, none kept in float32) without diffusers' advice to
+    use ``from_pretrained(torch_dtype=...)``, which does the same cast."""
+    from diffusers.utils import logging as dlogging
+
+    level = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()
+    try:
+        return ae.to(dtype)
+    finally:
+        dlogging.set_verbosity(level)
+
+
 def _downsampling(ae: nn.Module) -> int:
     """Spatial downsampling factor of a diffusers AE (2 per down block but the last)."""
     return 2 ** (len(ae.config.block_out_channels) - 1)
@@ -207,7 +220,7 @@ class AeroBlade(Detector):
             info = AEROBLADE_AUTOENCODERS[tag]
             ae = build_autoencoder(info["class"], info["config"])
             load_strict(ae, _read_safetensors(path), path, what=f"aeroblade {tag} autoencoder")
-            autoencoders[tag] = ae.to(_DTYPES[info["dtype"]])
+            autoencoders[tag] = _cast(ae, _DTYPES[info["dtype"]])
             digests[tag] = _sha(path)
         vgg_spec = cls.card.get_weights("vgg16")
         vgg_path = Path(fetch_weights(cls.card, vgg_spec, cache_dir=cache_dir))
@@ -260,7 +273,7 @@ class AeroBlade(Detector):
             dtype = entry.get("dtype", "float16")
             if dtype not in _DTYPES:
                 raise CheckpointError(f"{path}: autoencoder {tag!r} has unknown dtype {dtype!r}.")
-            autoencoders[tag] = ae.to(_DTYPES[dtype])
+            autoencoders[tag] = _cast(ae, _DTYPES[dtype])
         lpips = LPIPSLayer2()
         _load_lpips(lpips, {f"net.{k}": v for k, v in data["lpips"]["vgg16_features"].items()},
                     data["lpips"]["lin1"], path)
