@@ -20,6 +20,7 @@ from fakebench.detectors.probe import PROBE_CARD
 from fakebench.detectors.catalog_foundation import BFREE_CARD, DRCT_CARD, EFFORT_CARD
 from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, COMMFOR_CARD, RINE_CARD
 from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SAFE_CARD
+from fakebench.detectors.catalog_spectral import AEROBLADE_CARD
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +53,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "safe": ("fakebench.detectors.safe:SAFE", SAFE_CARD),
     "corvi2023": ("fakebench.detectors.corvi2023:Corvi2023", CORVI2023_CARD),
     "ladeda": ("fakebench.detectors.ladeda:LaDeDa", LADEDA_CARD),
+    # issue #18 part B: artifact / frequency / training-free family (artb)
+    "aeroblade": ("fakebench.detectors.aeroblade:AeroBlade", AEROBLADE_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

@@ -11,6 +11,12 @@ The contract, in full:
   the strict comparison of the official scripts.
 * **Capabilities** are class attributes: :attr:`Detector.continuous_scores` says whether ``prob`` is a continuous
   score (AP and ROC-AUC are only computed when it is).
+* **Score-only detectors.** A detector whose card sets ``natural_threshold=None`` (e.g. training-free AEROBLADE) has
+  no fake probability and no natural decision threshold: its ``prob`` holds a **score** (higher = more likely fake,
+  any finite real value, not a probability) and ``logit`` is ``None``. AP and ROC-AUC are computed from the score;
+  there is no ``prob > 0.5`` decision: accuracies are ``nan`` ("n/a: no threshold") unless a threshold is fitted on a
+  calibration split (``--calibrate-on``), in score units. :attr:`Detector.natural_threshold` tells which kind a
+  detector is.
 * **Revision.** :attr:`Detector.revision` names the version of the port (model code and transform); it is part of
   :meth:`Detector.identity` and so of the prediction-cache key and the run folder's key. Bump it in any change that can
   alter an output.
@@ -116,6 +122,13 @@ class Detector(abc.ABC):
         self.preset: Preset = preset
         self.weights = weights
         self.device = torch.device(device)
+
+    @property
+    def natural_threshold(self) -> float | None:
+        """The official decision threshold on :attr:`DetectorOutput.prob` (``0.5``: fake when ``prob > 0.5``), or
+        ``None`` for a score-only detector (``prob`` is then a score without a natural threshold). Read from the
+        card's ``natural_threshold``."""
+        return self.card.natural_threshold
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod

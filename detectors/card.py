@@ -105,6 +105,11 @@ class DetectorCard:
         presets: test-time protocols; ``default_preset`` names the default.
         default_preset: name of the default preset.
         continuous_scores: whether the detector returns a continuous fake probability (so AP/AUC are meaningful).
+        natural_threshold: the decision threshold of the official decision rule on the output (``0.5`` on the fake
+            probability for every classifier), or ``None`` for a **score-only** detector (e.g. training-free
+            AEROBLADE): its output is a score (higher = more likely fake, any real value, not a probability) with no
+            natural threshold, so AP/AUC are computed from it and accuracies only at a threshold fitted on a
+            calibration split.
         memory: memory/speed note (GPU memory needed, CPU speed).
         notes: pitfalls and deviations from the official code.
     """
@@ -123,6 +128,12 @@ class DetectorCard:
     continuous_scores: bool = True
     memory: str = ""
     notes: str = ""
+    natural_threshold: float | None = 0.5
+
+    @property
+    def score_only(self) -> bool:
+        """True when the output is a score without a natural threshold (:attr:`natural_threshold` is ``None``)."""
+        return self.natural_threshold is None
 
     @property
     def default_weights(self) -> WeightsSpec | None:

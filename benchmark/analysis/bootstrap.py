@@ -122,7 +122,8 @@ def _ap_from_groups(fake_g: np.ndarray, real_g: np.ndarray) -> np.ndarray:
         return np.where((n_fake > 0) & (n_real > 0), np.sum(fake_d * precision, axis=1) / n_fake, np.nan)
 
 
-def weighted_metrics(w, y, score, *, ranking=None, threshold: float = 0.5, metrics: Sequence[str] = BOOT_METRICS,
+def weighted_metrics(w, y, score, *, ranking=None, threshold: float | None = 0.5,
+                     metrics: Sequence[str] = BOOT_METRICS,
                      continuous: bool = True) -> dict[str, np.ndarray]:
     """Metrics of weighted samples, one per row of ``w`` (vectorised).
 
@@ -132,7 +133,8 @@ def weighted_metrics(w, y, score, *, ranking=None, threshold: float = 0.5, metri
         y: ``(N,)`` int labels, 0 real / 1 fake.
         score: ``(N,)`` float fake probabilities (or any score) for the decisions ``score > threshold``.
         ranking: optional ``(N,)`` float scores (e.g. logits) used for AP/AUC instead of ``score``.
-        threshold: decision threshold in ``score`` units (strict ``>``, as the official code).
+        threshold: decision threshold in ``score`` units (strict ``>``, as the official code); ``None`` for a
+            score-only detector (the accuracies are then ``nan``).
         metrics: subset of :data:`BOOT_METRICS`.
         continuous: ``False`` for hard 0/1 scores: AP and AUC are then ``nan``.
 
@@ -148,7 +150,8 @@ def weighted_metrics(w, y, score, *, ranking=None, threshold: float = 0.5, metri
     if unknown:
         raise ValueError(f"Unknown metric(s) {sorted(unknown)}; choose from {BOOT_METRICS}.")
     out: dict[str, np.ndarray] = {}
-    correct = ((s > threshold).astype(np.int64) == y).astype(np.float64)
+    correct = (((s > threshold).astype(np.int64) == y).astype(np.float64) if threshold is not None
+               else np.full(y.size, np.nan))
     yf = y.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         if "acc" in metrics:
@@ -181,7 +184,7 @@ def informative(y, *, stratified: bool = True) -> bool:
     return bool(counts) and min(counts) >= 2
 
 
-def bootstrap_replicates(y, score, *, ranking=None, threshold: float = 0.5, metrics: Sequence[str] = BOOT_METRICS,
+def bootstrap_replicates(y, score, *, ranking=None, threshold: float | None = 0.5, metrics: Sequence[str] = BOOT_METRICS,
                          n_boot: int = 1000, seed=0, stratified: bool = True,
                          continuous: bool = True) -> dict[str, np.ndarray]:
     """Bootstrap replicates of several metrics, all computed on the same resamples.

@@ -131,11 +131,17 @@ def _print_run(res) -> None:
 
     results, run_dir = res.record, res.run_dir
     table = metrics_table(results.metrics)
+    if results.threshold is None:  # score-only detector
+        for key in ("acc", "real_acc", "fake_acc"):
+            table[key] = "n/a"
     click.echo(table.to_string(index=False, na_rep=""))
     run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")
     calibration = results.extra.get("calibration")
+    if results.threshold is None:
+        click.echo("accuracy: n/a: no threshold (score-only detector; its scores give AP/AUC; fit a threshold with "
+                   "--calibrate-on SET)" + (": see the calibrated line below" if calibration else ""))
     if calibration:
         mean = calibration["mean"]
         click.echo(f"calibrated threshold {calibration['threshold']:.4g} ({calibration['target']} on "

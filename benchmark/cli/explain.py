@@ -105,7 +105,8 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
         prob = float(out.prob.item())
         rows.append({"image": path, "fake_prob": f"{prob:.8f}",
                      "logit": "" if out.logit is None else f"{float(out.logit.item()):.8f}",
-                     "decision": "fake" if prob > 0.5 else "real", "overlay": name,
+                     "decision": ("n/a: no threshold" if det.natural_threshold is None else
+                                  "fake" if prob > det.natural_threshold else "real"), "overlay": name,
                      "heat_peak_yx": "{},{}".format(*[int(v) for v in divmod(int(heat.argmax()), heat.shape[1])])})
         click.echo(f"{path}\t{prob:.6f}\t{name}")
     atomic_write_text(output / "gradcam.csv", _csv_text(

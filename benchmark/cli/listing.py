@@ -31,7 +31,9 @@ def list_detectors_cmd(plugins: tuple[str, ...], verbose: bool) -> None:
         weights = ", ".join(w.tag for w in card.weights) or "-"
         click.echo(f"{name:16s} {card.title}")
         click.echo(f"{'':16s} weights: {weights}; presets: {', '.join(p.name for p in card.presets)} "
-                   f"(default {card.default_preset}); continuous scores: {'yes' if card.continuous_scores else 'no'}")
+                   f"(default {card.default_preset}); continuous scores: {'yes' if card.continuous_scores else 'no'}"
+                   + ("; score only (no natural threshold: accuracy needs --calibrate-on)"
+                      if card.natural_threshold is None else ""))
         if verbose:
             click.echo(f"{'':16s} paper: {card.paper}\n{'':16s} repo: {card.repo}\n{'':16s} licence: {card.licence}")
             for w in card.weights:

@@ -25,7 +25,8 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
     from fakebench.data.images import UnreadableImage, load_image
 
     det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
-    click.echo("image\tfake_prob\tlogit\tdecision")
+    threshold = det.natural_threshold  # None: score-only detector, its column is a score and there is no decision
+    click.echo("image\t" + ("fake_prob" if threshold is not None else "score") + "\tlogit\tdecision")
     failed = 0
     for path in images:
         try:
@@ -37,6 +38,7 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
         out = det.predict_images([img])
         prob = out.prob.item()
         logit = "" if out.logit is None else f"{out.logit.item():.6f}"
-        click.echo(f"{path}\t{prob:.6f}\t{logit}\t{'Fake' if prob > 0.5 else 'Real'}")
+        decision = ("n/a: no threshold" if threshold is None else "Fake" if prob > threshold else "Real")
+        click.echo(f"{path}\t{prob:.6f}\t{logit}\t{decision}")
     if failed:
         raise click.ClickException(f"{failed} of {len(images)} images could not be read (see above).")

@@ -34,7 +34,7 @@ from fakebench.eval.scoring import METRIC_KEYS, TestSetSpec, evaluate_prediction
 from fakebench.core.files import atomic_write_json, atomic_write_text
 from fakebench.data.manifest import DatasetEntry, Manifest
 from fakebench.core.provenance import environment, git_commit, now_iso
-from fakebench.eval.results import DECISION_THRESHOLD, RESULTS_SCHEMA, run_label
+from fakebench.eval.results import RESULTS_SCHEMA, run_label
 from fakebench.eval.runner import collect_predictions
 from fakebench.eval.tables import percent, to_markdown
 
@@ -414,8 +414,9 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
                             f"image; the set is left out of the results and the means")
         else:
             groups.append(s.group)
+    threshold = detector.natural_threshold  # None: a score-only detector, no accuracy without calibration
     metrics = evaluate_predictions(predictions, groups, continuous=detector.continuous_scores, n_boot=n_boot,
-                                   seed=seed)
+                                   seed=seed, threshold=threshold)
     calibration = None
     if calibrate_on:
         from fakebench.analysis.calibrate import calibrate
@@ -443,7 +444,8 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
         "detector": {"name": detector.name, "title": detector.card.title, "paper": detector.card.paper,
                      "repo": detector.card.repo, "weights": detector.weights.to_dict(),
                      "preset": detector.preset.to_dict(), "fingerprint": detector.fingerprint(),
-                     "identity": detector.identity(), "continuous_scores": detector.continuous_scores},
+                     "identity": detector.identity(), "continuous_scores": detector.continuous_scores,
+                     "natural_threshold": threshold},
         "data": {"label": data_label, "data_root": str(data_root) if data_root else None,
                  "manifest": {"paths": [str(p) for p in manifest.paths], "sha256": manifest.digests}
                  if manifest else None,
@@ -451,7 +453,7 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
                  "align_format": next((r.encode for r in records if getattr(r, "encode", "")), None),
                  "selection_sha256": run_record["selection"], "images": len(records)},
         "run_key": run_record["key"],
-        "threshold": DECISION_THRESHOLD,
+        "threshold": threshold,
         "run": stats.to_dict(),
         "cost": cost,
         "warnings": warnings,
@@ -468,21 +470,29 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
     table = metrics_table(metrics)
     atomic_write_text(run_dir / "metrics.csv", table.to_csv(index=False))
     aligned = results["data"]["align_format"]
+    accuracy_rule = (f"accuracy at fake probability > {threshold}" if threshold is not None else
+                     "accuracy columns n/a: no threshold (score-only detector: its output is a score, not a "
+                     "probability; AP/AUC are computed from the score; fit a threshold with --calibrate-on for "
+                     "accuracies)")
     title = (f"# {detector.name} ({detector.weights.tag}, preset {detector.preset.name}) on {data_label}"
              f"{f' (format-aligned: every image re-encoded as {aligned})' if aligned else ''}\n\n"
-             f"Percent; accuracy at fake probability > {DECISION_THRESHOLD}. [lo, hi] = 95% CI. For a test set and "
+             f"Percent; {accuracy_rule}. [lo, hi] = 95% CI. For a test set and "
              f"the pooled row it covers new images from the same sources (Wilson for accuracies, DeLong-logit + "
              f"Newcombe for AUC, BCa bootstrap with a rank-score floor for AP); for a mean it covers the mean over a "
              f"population of test sets like these (Student t over sets; none below 5 sets: too few sets for an "
              f"interval). Means are unweighted over test sets; the pooled row weights every image once. "
              f"paper_* = published numbers from the manifest.\n\n")
     md_table = metrics_table(metrics, with_ci=True)
+    if threshold is None:
+        for key in ("acc", "real_acc", "fake_acc"):
+            md_table[key] = "n/a: no threshold"
     text = title + to_markdown(md_table, numeric=METRIC_KEYS)
     if calibration is not None:
         cal = pd.DataFrame(calibration["per_dataset"] + [{"dataset": "mean", **calibration["mean"]}])
         for key in ("acc", "real_acc", "fake_acc"):
             cal[key] = cal[key].map(percent)
-        text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} (fake probability) "
+        units = "fake probability" if threshold is not None else "score units"
+        text += (f"\n## At a calibrated threshold\n\nThreshold {calibration['threshold']:.4g} ({units}) "
                  f"fitted for {calibration['target']} on the calibration split {', '.join(calibration['split'])} "
                  f"({calibration['n_calibration']} images, left out below). Percent."
                  + _expected_fpr_text(calibration) + "\n\n"

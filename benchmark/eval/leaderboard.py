@@ -211,9 +211,20 @@ def _flags(sub: pd.DataFrame, dataset: str, part: pd.DataFrame) -> str:
     return flags
 
 
-def _display(table: pd.DataFrame) -> pd.DataFrame:
+#: Text of an accuracy cell of a score-only detector (no natural threshold, see ``Detector.natural_threshold``).
+NO_THRESHOLD = "n/a: no threshold"
+_THRESHOLD_METRICS = ("acc", "real_acc", "fake_acc")
+
+
+def score_only_labels(results: list[dict[str, Any]]) -> set[str]:
+    """Labels of the runs of score-only detectors (``results.json`` ``"threshold": null``)."""
+    return {_label(r) for r in results if "threshold" in r and r["threshold"] is None}
+
+
+def _display(table: pd.DataFrame, no_threshold: set[str] = frozenset()) -> pd.DataFrame:
     """One column per detector: ``ours [lo, hi] (paper) [n=...]`` cells (``[lo, hi]`` only where there is a CI),
-    means with ``[k sets, n=...]``; flags after the number (and its CI); mean rows in bold."""
+    means with ``[k sets, n=...]``; flags after the number (and its CI); mean rows in bold. Detectors in
+    ``no_threshold`` (score-only, accuracy tables only) get :data:`NO_THRESHOLD` instead of an empty number."""
     dets = [c for c in table.columns[2:] if not c.endswith("]")]
     means = dict(_MEANS)
     out = pd.DataFrame({"test set": [f"**{d}**" if d in means else d for d in table["dataset"]],
@@ -223,6 +234,9 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
         for k, dataset in enumerate(table["dataset"]):
             ours = fmt_cell(table[det].iloc[k])
             n = table[f"{det} [n]"].iloc[k]
+            if det in no_threshold and not ours and not (n is pd.NA or n is None):
+                cells.append(NO_THRESHOLD)
+                continue
             if not ours and (n is pd.NA or n is None):
                 cells.append("")
                 continue
@@ -334,10 +348,16 @@ def write_leaderboard(results: list[dict[str, Any]], output: str | os.PathLike, 
     if any("†" in str(f) for f in flags):
         md.append("† from a run with another manifest than most cells (other paths, counts or protocol): compare "
                   "with care.\n")
+    score_only = score_only_labels(results)
+    if score_only:
+        md.append(f"{NO_THRESHOLD}: {', '.join(sorted(score_only))} output a score without a natural threshold "
+                  "(score-only detectors, e.g. training-free AEROBLADE), so there is no accuracy at 0.5; AP and "
+                  "ROC-AUC are computed from the score. Their accuracy at a threshold fitted on a calibration split "
+                  "(--calibrate-on) is in each run's metrics.md and results.json \"calibration\".\n")
     for metric in metrics:
         table = _wide(long, metric)
         written.append(atomic_write_text(output / f"leaderboard_{metric}.csv", table.to_csv(index=False)))
-        display = _display(table)
+        display = _display(table, score_only if metric in _THRESHOLD_METRICS else frozenset())
         md.append(f"## {_NAMES[metric]}\n\n" + to_markdown(display, numeric=tuple(display.columns[2:])))
     cost = cost_frame(results)
     written.append(atomic_write_text(output / "leaderboard_cost.csv", cost.drop(columns="source").to_csv(index=False)))

@@ -87,14 +87,15 @@ def roc_auc(y_true, scores) -> float:
     return float(roc_auc_score(y, _finite_ranking(s)))
 
 
-def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool = True,
+def binary_metrics(y_true, scores, *, threshold: float | None = 0.5, continuous: bool = True,
                    ranking=None) -> dict[str, float]:
     """All metrics of one group of images.
 
     Args:
         y_true: ``(N,)`` labels (0 real, 1 fake).
         scores: ``(N,)`` fake probabilities.
-        threshold: decision threshold (``>``).
+        threshold: decision threshold (``>``), or ``None`` for a score-only detector (no natural threshold): the
+            accuracies are then ``nan``, AP and AUC are computed from the scores as usual.
         continuous: whether ``scores`` are continuous; when ``False`` (hard 0/1 labels) AP and AUC are ``nan``
             rather than numbers that would only reflect one operating point.
         ranking: optional ``(N,)`` scores in the same order as ``scores`` (e.g. logits) used for AP and AUC instead
@@ -107,10 +108,12 @@ def binary_metrics(y_true, scores, *, threshold: float = 0.5, continuous: bool =
     """
     y, s = _validate(y_true, scores)
     r = s if ranking is None else _validate(y_true, ranking)[1]
+    no_threshold = threshold is None
     return {
         "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
-        "acc": accuracy(y, s, threshold), "real_acc": real_accuracy(y, s, threshold),
-        "fake_acc": fake_accuracy(y, s, threshold),
+        "acc": math.nan if no_threshold else accuracy(y, s, threshold),
+        "real_acc": math.nan if no_threshold else real_accuracy(y, s, threshold),
+        "fake_acc": math.nan if no_threshold else fake_accuracy(y, s, threshold),
         "ap": average_precision(y, r) if continuous else math.nan,
         "auc": roc_auc(y, r) if continuous else math.nan,
     }

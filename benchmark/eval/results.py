@@ -105,6 +105,7 @@ class DetectorRecord:
     repo: str = ""
     identity: dict[str, Any] = field(default_factory=dict)
     continuous_scores: bool = True
+    natural_threshold: float | None = 0.5
 
     @property
     def label(self) -> str:
@@ -133,7 +134,8 @@ class ResultsRecord:
         detector, data: see :class:`DetectorRecord`, :class:`DataRecord`.
         metrics: ``{"per_dataset": [row, ...], "mean": {...}, "held_in_mean": {...}, "held_out_mean": {...}, ...}``
             with metric values as fractions in [0, 1] (``nan`` when undefined) and image counts ``n_real``/``n_fake``.
-        threshold: the decision threshold the accuracies used.
+        threshold: the decision threshold the accuracies used; ``None`` for a score-only detector (no accuracy
+            without a calibrated threshold, see ``extra["calibration"]``).
         path: the file it was read from (``None`` when built in memory).
     """
 
@@ -142,7 +144,7 @@ class ResultsRecord:
     detector: DetectorRecord
     data: DataRecord
     metrics: dict[str, Any]
-    threshold: float = DECISION_THRESHOLD
+    threshold: float | None = DECISION_THRESHOLD
     git_commit: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
@@ -182,10 +184,17 @@ class ResultsRecord:
                               f"{schema[0]}.{schema[1]}; the file is damaged: re-run the evaluation.") from None
         known = set(cls.__dataclass_fields__) - {"extra", "path"}
         return cls(schema=schema, date=str(data.get("date", "")), detector=detector, data=data_rec, metrics=metrics,
-                   threshold=float(data.get("threshold", DECISION_THRESHOLD)), git_commit=data.get("git_commit"),
+                   threshold=_threshold(data), git_commit=data.get("git_commit"),
                    environment=dict(data.get("environment") or {}), run=dict(data.get("run") or {}),
                    warnings=list(data.get("warnings") or []), unreadable=list(data.get("unreadable") or []),
                    extra={k: v for k, v in data.items() if k not in known}, path=None)
+
+
+def _threshold(data: Mapping[str, Any]) -> float | None:
+    """The recorded decision threshold: ``None`` when the file says ``null`` (a score-only detector), 0.5 when the
+    key is absent (files of before the score-only contract)."""
+    value = data.get("threshold", DECISION_THRESHOLD)
+    return None if value is None else float(value)
 
 
 def read_results(path: str | os.PathLike) -> ResultsRecord:

@@ -89,10 +89,13 @@ def _check_owner(path: Path, detector: Detector) -> None:
 
 
 def _row(record: ImageRecord, sha: str, logit: float | None, prob: float | None, error: str = "",
-         note: str = "") -> dict[str, Any]:
+         note: str = "", threshold: float | None = 0.5) -> dict[str, Any]:
+    """One predictions.csv row; ``decision`` is ``prob > threshold`` (empty for a score-only detector, whose
+    ``threshold`` is ``None``: its ``prob`` column holds the score)."""
     return {"image": record.path, "sha256": sha, "dataset": record.dataset, "generator": record.generator,
             "label": record.label, "logit": "" if logit is None else f"{logit:.8f}",
-            "prob": "" if prob is None else f"{prob:.8f}", "decision": "" if prob is None else int(prob > 0.5),
+            "prob": "" if prob is None else f"{prob:.8f}",
+            "decision": "" if prob is None or threshold is None else int(prob > threshold),
             "error": error, "note": note}
 
 
@@ -254,7 +257,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
-        cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2])
+        cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2],
+                            threshold=detector.natural_threshold)
                        for r, _ in todo if keys.get(r.path) in hits]
         writer.write(cached_rows)
         stats.cached = len(cached_rows)
@@ -357,7 +361,8 @@ def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str
                 for index, logit, prob, error in _predict_safely(detector, group, images, records):
                     record = records[index]
                     note = batch["notes"].get(index, "")
-                    rows.append(_row(record, sha_of[record.path], logit, prob, error=error, note=note))
+                    rows.append(_row(record, sha_of[record.path], logit, prob, error=error, note=note,
+                                     threshold=detector.natural_threshold))
                     if error:
                         errors += 1
                     else:

@@ -94,24 +94,29 @@ def _interval(values: Iterable[float]) -> list[float]:
 
 
 def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name: str, continuous: bool,
-                 threshold: float, n_boot: int, seed: int, level: float) -> dict[str, Any]:
+                 threshold: float | None, n_boot: int, seed: int, level: float) -> dict[str, Any]:
     """``ci`` (per metric, :func:`fakebench.analysis.intervals.metric_intervals`), ``operating`` and (continuous scores)
-    ``calibration`` (ECE over 15 equal-width bins, Brier, NLL) dicts of one group of images."""
+    ``calibration`` (ECE over 15 equal-width bins, Brier, NLL) dicts of one group of images. ``threshold`` ``None``:
+    a score-only detector (no accuracies, no calibration)."""
     out: dict[str, Any] = {}
     if n_boot:
-        out["ci"] = metric_intervals(y, p, ranking=rank, threshold=threshold, continuous=continuous, n_boot=n_boot,
-                                     seed=_seed(seed, name), level=level)
+        out["ci"] = metric_intervals(y, p, ranking=rank, threshold=0.5 if threshold is None else threshold,
+                                     continuous=continuous, n_boot=n_boot, seed=_seed(seed, name), level=level)
+        if threshold is None:  # accuracies need a threshold the detector does not have
+            out["ci"].update({k: [math.nan, math.nan] for k in ("acc", "real_acc", "fake_acc")})
         out["ci_method"] = dict(INTERVAL_METHODS)
         out["ci_covers"] = IMAGES_COVER
-    operating = operating_points(y, p, threshold=threshold)
+    operating = operating_points(y, p, threshold=0.0 if threshold is None else threshold)
     if not continuous:  # hard decisions: one ROC point, threshold-free summaries would be artefacts
         operating = {k: (v if k in ("acc_at_threshold", "balanced_acc") else math.nan) for k, v in operating.items()
                      if k in OPERATING_KEYS}
+    if threshold is None:  # score-only detector: no decision without a calibrated threshold
+        operating.update(acc_at_threshold=math.nan, balanced_acc=math.nan)
     out["operating"] = operating
     if n_boot and continuous:
         # percentile bootstrap (at most 200 resamples: these are secondary numbers) of EER and TPR at FPR
         out["operating_ci"] = operating_intervals(y, p, n_boot=min(n_boot, 200), seed=_seed(seed, name), level=level)
-    if continuous and len(y):
+    if continuous and len(y) and threshold is not None:  # a score without a threshold is no probability
         # calibration of the fake probability: ECE (15 equal-width bins) with the ECE a perfectly calibrated
         # detector would show at this n beside it, Brier score, NLL (nats per image)
         out["calibration"] = {"ece": float(ece(y, p)), "brier": float(brier(y, p)), "nll": float(nll(y, p)),
@@ -124,7 +129,7 @@ def _image_stats(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None, *, name:
 
 
 def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *, continuous: bool = True,
-                         threshold: float = 0.5, n_boot: int = 1000, seed: int = 0,
+                         threshold: float | None = 0.5, n_boot: int = 1000, seed: int = 0,
                          level: float = 0.95) -> dict[str, Any]:
     """Score every test set, the unweighted means over sets and the image-weighted pooled value.
 
@@ -135,7 +140,10 @@ def evaluate_predictions(predictions: pd.DataFrame, groups: list[TestSetSpec], *
         groups: the test sets to report, in order.
         continuous: whether ``prob`` is a continuous score (else AP/AUC and the threshold-free operating points are
             ``nan``).
-        threshold: decision threshold (``prob > threshold`` = fake).
+        threshold: decision threshold (``prob > threshold`` = fake), or ``None`` for a score-only detector
+            (``prob`` holds a score without a natural threshold): accuracies, ``acc_at_threshold``, ``balanced_acc``
+            and the probability calibration are then ``nan``/absent; AP, AUC, EER and TPR at fixed FPR are computed
+            from the score.
         n_boot: bootstrap resamples for the 95% CIs (``0`` disables CIs; see :mod:`fakebench.analysis.bootstrap`).
         seed: bootstrap seed (each test set derives its own stream from it and its name).
         level: CI coverage (default 0.95).

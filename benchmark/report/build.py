@@ -35,6 +35,22 @@ __all__ = ["write_report", "build_report", "thumbnail"]
 #: Fewest real and fake images (each) a test set needs for its own small-multiple panel (curves, histograms).
 MIN_PANEL_PER_CLASS = 5
 
+#: Accuracy cell of a score-only detector (see ``Detector.natural_threshold``).
+_NO_THRESHOLD = "n/a: no threshold"
+
+
+def _score_only(results: dict[str, Any]) -> bool:
+    """Whether a results.json comes from a score-only detector (``"threshold": null``)."""
+    return "threshold" in results and results["threshold"] is None
+
+
+def _cell(results: dict[str, Any], row: dict[str, Any], key: str) -> str:
+    """``pct_ci`` of a metric, or :data:`_NO_THRESHOLD` for an accuracy of a score-only run."""
+    if key in ("acc", "real_acc", "fake_acc") and _score_only(results):
+        return _NO_THRESHOLD
+    return pct_ci(row, key)
+
+
 _NAMES = {"acc": "accuracy", "real_acc": "real acc", "fake_acc": "fake acc", "ap": "AP", "auc": "ROC-AUC"}
 _SECTIONS = (("headline", "Who is ahead"), ("summary", "Summary"), ("leaderboard", "Leaderboard"), ("heatmaps", "Heatmaps"),
              ("curves", "ROC, precision-recall and DET curves"), ("histograms", "Score histograms"),
@@ -129,20 +145,25 @@ class _Report:
         self.galleries: dict[str, dict[str, Any]] = {}
         for run in self.runs:
             cal = calibrated_threshold(run.results)
-            threshold = float(run.results.get("threshold", 0.5) or 0.5)
-            entry: dict[str, Any] = {"label": run.label, "source": str(run.results_path), "threshold": threshold,
-                                     "calibrated_threshold": cal, "sets": {}}
+            score_only = "threshold" in run.results and run.results["threshold"] is None
+            threshold = cal if score_only else float(run.results.get("threshold", 0.5) or 0.5)
+            entry: dict[str, Any] = {"label": run.label, "source": str(run.results_path),
+                                     "threshold": None if score_only else threshold, "calibrated_threshold": cal,
+                                     "score_only": score_only, "sets": {}}
             continuous = bool((run.results.get("detector") or {}).get("continuous_scores", True))
             entry["continuous_scores"] = continuous
             for s in run.sets:
                 item: dict[str, Any] = {"generator": s.generator, "kind": s.kind, "n": len(s.own),
                                         "reported": {k: s.row.get(k) for k in METRIC_KEYS}}
                 if s.two_classes and continuous:
-                    data = curve_data(s.y, s.prob, s.score, score_is_logit=s.score_is_logit, calibrated=cal)
+                    data = curve_data(s.y, s.prob, s.score, score_is_logit=s.score_is_logit, calibrated=cal,
+                                      natural_threshold=not score_only)
                     self.curves.setdefault(s.name, {})[run.label] = data
                     item["curves"] = {k: data[k] for k in ("auc", "score", "roc", "pr", "points", "operating",
                                                            "n_real", "n_fake")}
-                gallery = confident_errors(s.own, n=self.max_gallery, threshold=threshold)
+                # a score-only run has errors only at a calibrated threshold
+                gallery = (confident_errors(s.own, n=self.max_gallery, threshold=threshold) if threshold is not None
+                           else {"real": [], "fake": []})
                 self.galleries.setdefault(s.name, {})[run.label] = gallery
                 item["gallery"] = gallery
                 entry["sets"][s.name] = item
@@ -153,9 +174,9 @@ class _Report:
             use_logit = logit is not None and not np.isnan(logit).any()
             if continuous and y.size and 0 < y.sum() < y.size:
                 self.pooled[run.label] = curve_data(y, prob, logit if use_logit else prob, score_is_logit=use_logit,
-                                                    calibrated=cal)
+                                                    calibrated=cal, natural_threshold=not score_only)
                 entry["pooled"] = {k: self.pooled[run.label][k] for k in ("auc", "roc", "pr", "points", "operating")}
-            if y.size:
+            if y.size and not score_only:  # a score is no probability: no reliability diagram
                 self.reliab[run.label] = reliability_data(y, prob)
                 entry["reliability"] = self.reliab[run.label]
             self.data["runs"].append(entry)
@@ -174,6 +195,12 @@ class _Report:
             if data.get("limit_per_label"):
                 notes.append(f"smoke run: at most {data['limit_per_label']} images per label per test set, not a "
                              f"benchmark result")
+            if "threshold" in run.results and run.results["threshold"] is None:
+                cal = calibrated_threshold(run.results)
+                notes.append("score-only detector (no natural threshold): accuracies are n/a: no threshold; AP, AUC "
+                             "and EER come from its score" + (f"; calibrated threshold {cal:.4g} (score units) in "
+                                                              f"results.json 'calibration'" if cal is not None else
+                                                              "; fit a threshold with --calibrate-on for accuracies"))
             notes += [str(w) for w in run.results.get("warnings") or []]
             if run.results.get("unreadable"):
                 notes.append(f"{len(run.results['unreadable'])} unreadable image(s) left out")
@@ -216,8 +243,10 @@ class _Report:
             mean = m.get("mean") or {}
             split = [pct_ci(m.get(key) or {}, "acc") + f" ({(m.get(key) or {}).get('n_datasets', 0)} sets)"
                      for key in ("held_in_mean", "held_out_mean")]
+            if _score_only(run.results):
+                split = [_NO_THRESHOLD] * 2
             rows.append([run.label, mean.get("n_datasets", len(m["per_dataset"])), f"{n} ({n_real} / {n - n_real})",
-                         *(pct_ci(mean, k) for k in METRIC_KEYS), *split])
+                         *(_cell(run.results, mean, k) for k in METRIC_KEYS), *split])
         out = [table(["detector", "sets", "n images (real / fake)", *(f"mean {_NAMES[k]}" for k in METRIC_KEYS),
                       "held-in mean acc", "held-out mean acc"], rows,
                      caption="Means over test sets (percent; [lo, hi] = 95% confidence interval where results.json "
@@ -234,7 +263,7 @@ class _Report:
                 paper = (r.get("published") or {}).get("acc")
                 body.append([r["dataset"], r.get("generator", ""), "yes" if r.get("held_in") else "no",
                              f"{r.get('n', '')} ({r.get('n_real', '')} / {r.get('n_fake', '')})",
-                             *(pct_ci(r, k) for k in METRIC_KEYS), eer,
+                             *(_cell(run.results, r, k) for k in METRIC_KEYS), eer,
                              f"{paper:.2f}" if finite(paper) else ""])
             tab = table(["test set", "generator", "held-in", "n (real / fake)", *(_NAMES[k] for k in METRIC_KEYS),
                          "EER", "paper acc"], body,
@@ -337,6 +366,10 @@ class _Report:
 
         out = []
         for run in self.runs:
+            if _score_only(run.results):
+                out.append(f'<p class="note">No histogram for {esc(run.label)}: its output is a score, not a fake '
+                           f'probability on [0, 1] (score-only detector); see its ROC curves.</p>')
+                continue
             scored = [s for s in run.sets if len(s.own)]
             enough = [s for s in scored
                       if min(int((s.own["label"] == 0).sum()), int((s.own["label"] == 1).sum())) >= MIN_PANEL_PER_CLASS

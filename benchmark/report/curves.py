@@ -36,7 +36,7 @@ def _floats(values: np.ndarray) -> list[float]:
 
 
 def curve_data(y: np.ndarray, prob: np.ndarray, score: np.ndarray, *, score_is_logit: bool,
-               calibrated: float | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
+               calibrated: float | None = None, max_points: int = MAX_POINTS, natural_threshold: bool = True) -> dict[str, Any]:
     """ROC, precision-recall and DET curves of one group of images, with operating points.
 
     Args:
@@ -45,6 +45,8 @@ def curve_data(y: np.ndarray, prob: np.ndarray, score: np.ndarray, *, score_is_l
         score: ``(N,)`` ranking score (logit or probability), higher = more fake.
         score_is_logit: whether ``score`` is a logit (recorded; thresholds of the EER point are in its units).
         calibrated: a calibrated threshold on ``prob``, marked when given.
+        natural_threshold: whether ``prob`` is a fake probability with the 0.5 decision (marked as the point
+            ``threshold 0.5``); ``False`` for a score-only detector (``prob`` is then a score: no such point).
         max_points: thin longer curves to this many points for plotting.
 
     Returns:
@@ -71,8 +73,8 @@ def curve_data(y: np.ndarray, prob: np.ndarray, score: np.ndarray, *, score_is_l
     op = operating_points(y, score, threshold=0.0 if score_is_logit else 0.5)
     real, fake = prob[y == 0], prob[y == 1]
     points = {"threshold 0.5": {"fpr": float(np.mean(real > 0.5)), "tpr": float(np.mean(fake > 0.5)),
-                                "threshold": 0.5},
-              "EER": {"fpr": float(op["eer"]), "tpr": float(1 - op["eer"]), "threshold": float(op["eer_threshold"])}}
+                                "threshold": 0.5}} if natural_threshold else {}
+    points["EER"] = {"fpr": float(op["eer"]), "tpr": float(1 - op["eer"]), "threshold": float(op["eer_threshold"])}
     if calibrated is not None:
         points["calibrated"] = {"fpr": float(np.mean(real > calibrated)), "tpr": float(np.mean(fake > calibrated)),
                                 "threshold": float(calibrated)}
