@@ -237,6 +237,11 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
         raise RunMismatchError(
             f"Cannot compare run A ({path_a}) with run B ({path_b}): different test sets; only in A: "
             f"{sorted(set(rows_a) - set(rows_b))}, only in B: {sorted(set(rows_b) - set(rows_a))}.")
+    for which, path, rec in (("A", path_a, rec_a), ("B", path_b, rec_b)):
+        if rec.threshold is None:
+            raise DataError(
+                f"Cannot compare run {which} ({path}): its detector is score-only (results.json has no threshold), so "
+                f"it has no real/fake decisions for accuracy or McNemar. Rerun it with --calibrate-on to fit one.")
     refs = _references(rec_a)
     names = list(rows_a)
     involved = list(dict.fromkeys(names + [r for n in names for r in refs[n]]))

@@ -212,7 +212,10 @@ class _Report:
     def headline(self) -> str:
         """Which detector is ahead on mean accuracy, by how much, with the paired CI and p-values of ``compare``
         (per-set p-values adjusted across sets), over how many sets and images; and what is not significant."""
-        ranked = sorted(self.runs, key=lambda r: -_mean_acc(r))
+        ranked = sorted((r for r in self.runs if not _score_only(r.results)), key=lambda r: -_mean_acc(r))
+        if not ranked:
+            return ('<div class="headline"><p class="lead">No run has real/fake decisions (score-only detectors '
+                    'without a calibrated threshold): no accuracy to rank by; see the AP and AUC columns.</p></div>')
         board = "; ".join(f"{i}. {esc(r.label)} {pct(_mean_acc(r))}" for i, r in enumerate(ranked, 1))
         if len(ranked) < 2:
             r = ranked[0]
