@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 from fakebench.core.errors import FakebenchError
 from fakebench.core.files import atomic_write_json, sha256_file
+from fakebench.eval.results import parse_schema
 
 __all__ = [
     "DataSpec",
@@ -563,8 +564,9 @@ def _existing(config: MatrixConfig, det: DetectorSpec, data: DataSpec, sha_cache
     for path in sorted(config.output.glob("*/*/results.json")):
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
+            parse_schema(results.get("schema"), str(path))  # another major version: not reused
             d, info = results["detector"], results["data"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, FakebenchError):
             continue
         if d.get("name") != det.name or info.get("label") != data.label:
             continue
