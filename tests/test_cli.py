@@ -138,3 +138,33 @@ def test_missing_data_dir_is_one_line(npr_checkpoint, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", "--detector", "npr", "--weights", str(npr_checkpoint), "--data-dir",
                                     str(tmp_path / "none")])
     assert res.exit_code == 1 and "does not exist. Check the --data-dir path." in res.output
+
+
+@pytest.mark.parametrize("command", ["predict", "gradcam"])
+def test_predict_and_gradcam_isolate_images_the_detector_fails_on(command, image_tree, npr_checkpoint, tmp_path):
+    """Issue #20 item 4: a 1x1 and a 1x300 image make NPR fail; each gets an error line naming the file, the later
+    image is still scored, and the command ends with one summary line, no traceback."""
+    from PIL import Image
+
+    tiny, thin = tmp_path / "tiny.png", tmp_path / "thin.png"
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tiny)
+    Image.new("RGB", (1, 300), (10, 20, 30)).save(thin)
+    good = sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0]
+    args = ["--detector", "npr", "--weights", str(npr_checkpoint), str(tiny), str(thin), str(good)]
+    if command == "predict":
+        args = ["predict", "--device", "cpu", *args]
+    else:
+        args = ["explain", "--explainer", "gradcam", "--device", "cpu", "--output", str(tmp_path / "cam"), *args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert not isinstance(res.exception, RuntimeError) and "Traceback" not in res.output
+    lines = res.output.strip().splitlines()
+    for bad in (tiny, thin):
+        (line,) = [ln for ln in lines if ln.startswith(str(bad))]
+        assert "error" in line and "npr failed on this image" in line, line
+    (scored,) = [ln for ln in lines if ln.startswith(str(good))]
+    assert "error" not in scored
+    assert "2 of 3 images" in lines[-1]
+    if command == "gradcam":
+        rows = pd.read_csv(tmp_path / "cam" / "gradcam.csv")
+        assert rows["error"].notna().tolist() == [True, True, False]

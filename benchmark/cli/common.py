@@ -10,7 +10,8 @@ import click
 
 from fakebench.core.errors import FakebenchError
 
-__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options"]
+__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options",
+           "image_failure"]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,3 +91,10 @@ def training_data_options(role: str = "training") -> Callable[[Callable[..., Any
             command = click.option(flag, dest, multiple=True, type=folder, help=text)(command)
         return command
     return decorate
+
+
+def image_failure(path: str, detector_name: str, exc: BaseException) -> str:
+    """The one-line error of an image a detector fails on, worded as the runner's ``error`` column:
+    ``"<path>: <detector> failed on this image (<ExceptionType>: <first line, at most 300 characters>)"``."""
+    reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{path}: {detector_name} failed on this image ({type(exc).__name__}: {reason})"

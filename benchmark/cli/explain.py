@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from fakebench.cli.common import import_plugins, parse_key_values, user_errors
+from fakebench.cli.common import image_failure, import_plugins, parse_key_values, user_errors
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
@@ -96,8 +96,17 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
             click.echo(f"{path}\terror: {exc}", err=True)
             rows.append({"image": path, "error": str(exc)})
             continue
-        out = det.predict_images([img])
-        heat = gradcam(det, img, target=target)
+        try:  # one image the detector fails on (too small, ...) costs only its own row, as in `evaluate`
+            out = det.predict_images([img])
+            if bool(det.non_finite(out)[0]):
+                raise FloatingPointError(det.non_finite_message(out, 0))
+            heat = gradcam(det, img, target=target)
+        except Exception as exc:
+            failed += 1
+            message = image_failure(path, det.name, exc)
+            click.echo(f"{path}\terror: {message}", err=True)
+            rows.append({"image": path, "error": message})
+            continue
         name = f"overlays/{i:04d}_{Path(path).stem}.png"
         buf = io.BytesIO()
         overlay(input_view(det, img), heat).save(buf, format="PNG")
@@ -162,5 +171,5 @@ def explain(images: tuple[str, ...], explainer: str, output: Path, model: str | 
         failed = _run_llava(images, output, model=model, adapter=adapter, max_new_tokens=max_new_tokens,
                             temperature=temperature, top_p=top_p, seed=seed, dtype=dtype, device=device)
     if failed:
-        raise click.ClickException(f"{failed} of {len(images)} images could not be read (see above); the others "
+        raise click.ClickException(f"{failed} of {len(images)} images could not be read or explained (see above); the others "
                                    f"are in {output}.")

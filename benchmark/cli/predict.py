@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import import_plugins, parse_key_values, user_errors
+from fakebench.cli.common import image_failure, import_plugins, parse_key_values, user_errors
 
 
 @click.command("predict")
@@ -34,9 +34,16 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
             failed += 1
             click.echo(f"{path}\t\t\terror: {exc}")
             continue
-        out = det.predict_images([img])
+        try:  # one image the detector fails on (too small, ...) costs only its own line, as in `evaluate`
+            out = det.predict_images([img])
+            if bool(det.non_finite(out)[0]):
+                raise FloatingPointError(det.non_finite_message(out, 0))
+        except Exception as exc:
+            failed += 1
+            click.echo(f"{path}\t\t\terror: {image_failure(path, det.name, exc)}")
+            continue
         prob = out.prob.item()
         logit = "" if out.logit is None else f"{out.logit.item():.6f}"
         click.echo(f"{path}\t{prob:.6f}\t{logit}\t{'Fake' if prob > 0.5 else 'Real'}")
     if failed:
-        raise click.ClickException(f"{failed} of {len(images)} images could not be read (see above).")
+        raise click.ClickException(f"{failed} of {len(images)} images could not be read or scored (see above).")
