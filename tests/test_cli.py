@@ -168,3 +168,18 @@ def test_predict_and_gradcam_isolate_images_the_detector_fails_on(command, image
     if command == "gradcam":
         rows = pd.read_csv(tmp_path / "cam" / "gradcam.csv")
         assert rows["error"].notna().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "gradcam"])
+def test_unknown_detector_option_is_one_line(command, image_tree, npr_checkpoint, tmp_path):
+    """Issue #20 item 6: ``-O foo=bar`` that the detector's load() does not take is a one-line error listing what it
+    takes, not a raw TypeError."""
+    image = str(sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0])
+    common = ["--detector", "npr", "--weights", str(npr_checkpoint), "-O", "foo=bar"]
+    args = {"predict": ["predict", *common, image],
+            "evaluate": ["evaluate", *common, "--data-dir", str(image_tree), "--output", str(tmp_path / "o"),
+                         "--workers", "0", "--quiet"],
+            "gradcam": ["explain", "--explainer", "gradcam", "--output", str(tmp_path / "c"), *common, image]}[command]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), (res.exception, res.output)
+    assert "does not take the option(s) foo" in res.output and len(res.output.strip().splitlines()) == 1

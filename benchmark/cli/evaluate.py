@@ -86,12 +86,13 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
     import_plugins(plugins)
 
     from fakebench import detectors
-    from fakebench.api import EvalRequest, evaluate_all
+    from fakebench.api import EvalRequest, check_options, evaluate_all
     from fakebench.core.errors import FakebenchError
 
     # Fail fast: names and paths first, then the data (all missing folders listed), before any model is loaded.
     for cls_name in names:
         cls = detectors.get_detector_class(cls_name)
+        check_options(cls_name, kwargs)
         if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
             cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
     request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,

@@ -67,7 +67,8 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
     import importlib.metadata
 
     import torch
-    from fakebench import __version__, detectors
+    from fakebench import __version__
+    from fakebench.api import load_detector
     from fakebench.core.files import (
         atomic_write_bytes,
         atomic_write_json,
@@ -84,7 +85,7 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
     kwargs = parse_key_values(options)
     import_plugins(plugins)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
     layer = default_target_layer(det)
     (output / "overlays").mkdir(parents=True, exist_ok=True)
     rows, failed = [], 0

@@ -21,10 +21,10 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
     """Print the fake probability, logit and decision of each IMAGE (one line each, tab-separated)."""
     kwargs = parse_key_values(options)
     import_plugins(plugins)
-    from fakebench import detectors
+    from fakebench.api import load_detector
     from fakebench.data.images import UnreadableImage, load_image
 
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
     click.echo("image\tfake_prob\tlogit\tdecision")
     failed = 0
     for path in images:

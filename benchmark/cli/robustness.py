@@ -118,10 +118,10 @@ def robustness(detector: str, weights: str | None, preset: str | None, datasets:
     kwargs = parse_key_values(options)
     import_plugins(plugins)
 
-    from fakebench import detectors
     from fakebench.analysis.robustness import robustness_markdown, run_robustness
 
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    from fakebench.api import load_detector
+    det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
     sets, label, manifest, root = sets_from_options(
         datasets=datasets, suites=suites, manifests=manifests, data_root=data_root, data_dir=data_dir,
         real_dir=real_dir, fake_dir=fake_dir, crop_box=crop_box, limit=limit, detector=det.name,
