@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -710,8 +709,9 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
                 pair.status, pair.run_dir = "ran", Path(run_dir)
                 pair.computed = (results or {}).get("run", {}).get("computed")
             except Exception as exc:  # noqa: BLE001 -- one failing pair must not stop the others
-                log.warning("%s x data[%d] failed:\n%s", det.key, pair.data.index, traceback.format_exc())
                 pair.status, pair.error = "failed", _describe(exc)
+                log.warning("%s x data[%d] (%s) failed: %s", det.key, pair.data.index, pair.data.label, pair.error)
+                log.debug("%s x data[%d] traceback", det.key, pair.data.index, exc_info=True)
             pair.seconds = time.perf_counter() - start
         del detector
         gc.collect()
