@@ -107,6 +107,9 @@ class DetectorCard:
         continuous_scores: whether the detector returns a continuous fake probability (so AP/AUC are meaningful).
         memory: memory/speed note (GPU memory needed, CPU speed).
         notes: pitfalls and deviations from the official code.
+        extra: the ``pip install "fakebench[<extra>]"`` extra the detector needs beyond the core install ("" = none).
+        requires: the modules that extra provides (import names, e.g. ``("transformers", "sentencepiece")``),
+            checked before any work starts.
     """
 
     name: str
@@ -123,6 +126,8 @@ class DetectorCard:
     continuous_scores: bool = True
     memory: str = ""
     notes: str = ""
+    extra: str = ""
+    requires: tuple[str, ...] = ()
 
     @property
     def default_weights(self) -> WeightsSpec | None:

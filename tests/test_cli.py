@@ -183,3 +183,31 @@ def test_unknown_detector_option_is_one_line(command, image_tree, npr_checkpoint
     res = CliRunner().invoke(main, args)
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit), (res.exception, res.output)
     assert "does not take the option(s) foo" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,extra", [
+    (["report", "{run}", "--output", "{tmp}/rep"], "report"),
+    (["leaderboard", "{run}", "--output", "{tmp}/board", "--html"], "report"),
+    (["evaluate", "--detector", "npr", "--weights", "{ckpt}", "--data-dir", "{tree}", "--output", "{tmp}/o",
+      "--report", "--workers", "0", "--quiet"], "report"),
+    (["explain", "--explainer", "llava", "--output", "{tmp}/x", "{image}"], "explain"),
+    (["evaluate", "--detector", "antifakeprompt", "--data-dir", "{tree}", "--output", "{tmp}/o"], "afp"),
+    (["predict", "--detector", "instructblip", "{image}"], "afp"),
+])
+def test_a_missing_extra_is_one_line_before_any_work(args, extra, image_tree, npr_checkpoint, tmp_path, monkeypatch):
+    """Issue #20: with the core install only (the extra's modules hidden), each command that needs an extra says so
+    in one line naming it (``pip install "fakebench[report]"``) before doing any work (no run folder written)."""
+    import importlib.util
+
+    hidden = {"matplotlib", "transformers", "sentencepiece", "accelerate", "peft", "pytorch_grad_cam"}
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name.split(".")[0] in hidden else real_find_spec(name, *a, **k))
+    image = sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0]
+    values = {"run": str(tmp_path / "none"), "tmp": str(tmp_path), "ckpt": str(npr_checkpoint), "tree": str(image_tree),
+              "image": str(image)}
+    (tmp_path / "none").mkdir()
+    res = CliRunner().invoke(main, [a.format(**values) for a in args])
+    assert res.exit_code == 1, res.output
+    assert f'pip install "fakebench[{extra}]"' in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "o").exists()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from fakebench.cli.common import import_plugins, parse_crop_box, parse_key_values, user_errors
+from fakebench.cli.common import (import_plugins, parse_crop_box, parse_key_values, require_detector_extras,
+                                  require_extra, user_errors)
 
 _EXAMPLES = """
 \b
@@ -84,6 +85,9 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
     box = parse_crop_box(crop_box)
     kwargs = parse_key_values(options)
     import_plugins(plugins)
+    if report:  # checked now, not after the whole evaluation ran
+        require_extra("report", ("matplotlib",), "evaluate --report")
+    require_detector_extras(names)
 
     from fakebench import detectors
     from fakebench.api import EvalRequest, check_options, evaluate_all

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from fakebench.cli.common import image_failure, import_plugins, parse_key_values, user_errors
+from fakebench.cli.common import (image_failure, import_plugins, parse_key_values, require_detector_extras,
+                                  require_extra, user_errors)
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
@@ -166,11 +167,17 @@ def explain(images: tuple[str, ...], explainer: str, output: Path, model: str | 
     if explainer == "gradcam":
         if not detector:
             raise click.UsageError("--explainer gradcam needs --detector (npr, cnnspot or univfd).")
+        require_extra("explain", ("pytorch_grad_cam", "matplotlib"), "explain --explainer gradcam")
+        require_detector_extras(detector)
+    else:
+        require_extra("explain", ("transformers", "accelerate") + (("peft",) if adapter else ()),
+                      "explain --explainer llava")
+    if explainer == "gradcam":
         failed = _run_gradcam(images, output, detector=detector, weights=weights, preset=preset, target=target,
                               device=device, plugins=plugins, options=options)
     else:
         failed = _run_llava(images, output, model=model, adapter=adapter, max_new_tokens=max_new_tokens,
                             temperature=temperature, top_p=top_p, seed=seed, dtype=dtype, device=device)
     if failed:
-        raise click.ClickException(f"{failed} of {len(images)} images could not be read or explained (see above); the others "
-                                   f"are in {output}.")
+        raise click.ClickException(f"{failed} of {len(images)} images could not be read or explained (see above); the "
+                                   f"others are in {output}.")

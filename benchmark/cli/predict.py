@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import image_failure, import_plugins, parse_key_values, user_errors
+from fakebench.cli.common import image_failure, import_plugins, parse_key_values, require_detector_extras, user_errors
 
 
 @click.command("predict")
@@ -21,6 +21,7 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
     """Print the fake probability, logit and decision of each IMAGE (one line each, tab-separated)."""
     kwargs = parse_key_values(options)
     import_plugins(plugins)
+    require_detector_extras(detector)
     from fakebench.api import load_detector
     from fakebench.data.images import UnreadableImage, load_image
 
