@@ -211,3 +211,52 @@ def test_a_missing_extra_is_one_line_before_any_work(args, extra, image_tree, np
     assert res.exit_code == 1, res.output
     assert f'pip install "fakebench[{extra}]"' in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "o").exists()
+
+
+def _commands():
+    import click
+
+    from fakebench.cli import main as group
+    from fakebench.cli.probe import probe_train as probe
+
+    found = [("train probe", probe)]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+        else:
+            found.append((name, command))
+    return found
+
+
+def test_one_option_vocabulary():
+    """Issue #20: ``--output`` everywhere (``--out`` kept as an alias), ``-q/--quiet`` everywhere, device ``auto``
+    (CUDA when present) for every command with a device, help text without ``%%`` and with the real pixel budget."""
+    import click
+
+    from fakebench.eval.runner import CPU_MAX_PIXELS
+
+    for name, command in _commands():
+        params = {p.name: p for p in command.params if isinstance(p, click.Option)}
+        if "quiet" in params:
+            assert "-q" in params["quiet"].opts, name
+        if any("--out" in p.opts for p in params.values()):  # --out only as an alias, or beside an --output
+            assert any("--output" in p.opts for p in params.values()), name
+        if "device" in params:
+            assert params["device"].default in ("auto", None), (name, params["device"].default)
+            assert "auto" in (params["device"].help or ""), name
+        for option in params.values():
+            assert "%%" not in (option.help or ""), (name, option.name)
+    evaluate = dict(_commands())["evaluate"]
+    budget = next(p for p in evaluate.params if p.name == "max_pixels_per_batch")
+    assert f"{CPU_MAX_PIXELS:,}" in budget.help and "16 million" not in budget.help
+
+
+def test_device_auto_resolves_to_what_is_present(monkeypatch):
+    import torch
+
+    from fakebench.cli.common import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"

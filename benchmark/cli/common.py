@@ -11,7 +11,10 @@ import click
 from fakebench.core.errors import FakebenchError
 
 __all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options",
-           "image_failure", "require_extra", "require_detector_extras"]
+           "image_failure", "require_extra", "require_detector_extras", "resolve_device", "DEVICE_HELP"]
+
+#: The --device help shared by every command (default ``auto``).
+DEVICE_HELP = "torch device: auto (CUDA when present, else the CPU), cpu, cuda or cuda:1."
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,3 +142,12 @@ def require_detector_extras(names: Any) -> None:
         card = detectors.REGISTRY.card(name)  # without importing the detector (its module may need the extra)
         if getattr(card, "extra", "") and getattr(card, "requires", ()):
             require_extra(card.extra, tuple(card.requires), f"detector {name!r}")
+
+
+def resolve_device(device: str | None) -> str:
+    """``"auto"`` (or ``None``) -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; any other value unchanged."""
+    if device not in (None, "", "auto"):
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

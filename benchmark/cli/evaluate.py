@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fakebench.cli.common import (import_plugins, parse_crop_box, parse_key_values, require_detector_extras,
-                                  require_extra, user_errors)
+                                  require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 _EXAMPLES = """
 \b
@@ -46,9 +46,9 @@ _SHOWN = 10
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--max-pixels-per-batch", type=click.IntRange(1),
               help="Pixel budget of one forward pass (sum of H*W), bounding memory with native-size presets "
-                   "(default: 16 million on CPU, 48 million on GPU).")
+                   "(default: 2**17 = 131,072 on the CPU, 48,000,000 on a GPU; capped at what the device has free).")
 @click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda or cuda:1.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--limit", type=click.IntRange(1), help="At most N images per label per test set (smoke runs).")
 @click.option("--no-cache", is_flag=True, help="Do not read or fill the prediction cache.")
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
@@ -60,9 +60,9 @@ _SHOWN = 10
 @click.option("--calibration-target", default="eer", show_default=True,
               help="What the calibrated threshold achieves on the split: eer, balanced_acc or fpr:X (e.g. fpr:0.05).")
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0),
-              help="Bootstrap resamples for the 95%% confidence intervals (0 = none).")
+              help="Bootstrap resamples for the 95% confidence intervals (0 = none).")
 @click.option("--report", "report", is_flag=True, help="Also write the HTML report of each run (<run>/report/).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str | None, datasets: tuple[str, ...],
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
@@ -88,6 +88,7 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
     if report:  # checked now, not after the whole evaluation ran
         require_extra("report", ("matplotlib",), "evaluate --report")
     require_detector_extras(names)
+    device = resolve_device(device)
 
     from fakebench import detectors
     from fakebench.api import EvalRequest, check_options, evaluate_all

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from fakebench.cli.common import (image_failure, import_plugins, parse_key_values, require_detector_extras,
-                                  require_extra, user_errors)
+                                  require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
@@ -36,7 +36,8 @@ def _run_llava(images: tuple[str, ...], output: Path, *, model: str | None, adap
     )
 
     decoding = DecodingSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-    explainer = LlavaExplainer.load(model or DEFAULT_MODEL, adapter=adapter, dtype=dtype, device=device,
+    explainer = LlavaExplainer.load(model or DEFAULT_MODEL, adapter=adapter, dtype=dtype,
+                                    device=None if device in (None, "auto") else device,
                                     decoding=decoding)
     rows, records, failed = [], [], 0
     for path in images:
@@ -67,7 +68,6 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
                  options: tuple[str, ...]) -> int:
     import importlib.metadata
 
-    import torch
     from fakebench import __version__
     from fakebench.api import load_detector
     from fakebench.core.files import (
@@ -85,7 +85,7 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
 
     kwargs = parse_key_values(options)
     import_plugins(plugins)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
     layer = default_target_layer(det)
     (output / "overlays").mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
 @click.option("--preset", help="[gradcam] Preprocessing preset.")
 @click.option("--target", default="fake", show_default=True, type=click.Choice(["fake", "real"]),
               help="[gradcam] Explain the fake logit or its negative.")
-@click.option("--device", help="Torch device (default CUDA when available).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--plugin", "plugins", multiple=True, help="[gradcam] Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True,
               help="[gradcam] KEY=VALUE for the detector's load().")

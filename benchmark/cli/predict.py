@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import image_failure, import_plugins, parse_key_values, require_detector_extras, user_errors
+from fakebench.cli.common import (DEVICE_HELP, image_failure, import_plugins, parse_key_values,
+                                  require_detector_extras, resolve_device, user_errors)
 
 
 @click.command("predict")
@@ -12,7 +13,7 @@ from fakebench.cli.common import image_failure, import_plugins, parse_key_values
 @click.option("--detector", required=True, help="Registered detector name.")
 @click.option("--weights", help="Weights tag or checkpoint path.")
 @click.option("--preset", help="Preprocessing preset.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True, help="KEY=VALUE passed to the detector's load().")
 @user_errors
@@ -25,7 +26,7 @@ def predict(images: tuple[str, ...], detector: str, weights: str | None, preset:
     from fakebench.api import load_detector
     from fakebench.data.images import UnreadableImage, load_image
 
-    det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
+    det = load_detector(detector, weights, preset=preset, device=resolve_device(device), **kwargs)
     click.echo("image\tfake_prob\tlogit\tdecision")
     failed = 0
     for path in images:
