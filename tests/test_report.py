@@ -397,3 +397,16 @@ def test_refuses_unknown_schema_a_json_list_and_non_utf8_predictions(runs, tmp_p
     robust.write_text(json.dumps({"schema": "fakebench.robustness/10"}))
     with pytest.raises(DataError, match="robustness"):
         write_report([runs[0], robust], tmp_path / "out")
+
+
+def test_cli_says_which_runs_it_took(runs, tmp_path):
+    """Issue #20: ``fakebench report results/runs`` (or a glob) says which runs it took, with their files."""
+    from fakebench.cli.report import report as report_cmd
+
+    res = CliRunner().invoke(report_cmd, [str(runs[0].parent.parent), "--output", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == "report: 2 run(s)"
+    for run in runs:
+        (line,) = [ln for ln in lines if str(run / "results.json") in ln]
+        assert json.loads((run / "results.json").read_text())["detector"]["name"] in line and "2 test sets" in line

@@ -37,6 +37,6 @@ def report(paths: tuple[str, ...], output: str, title: str | None, max_gallery: 
     from fakebench.report import build_report
 
     path, figures = build_report(paths, output, title=title, max_gallery=max_gallery, max_sets=max_sets,
-                                 bias_audits=bias_audits, gradcam=gradcam)
+                                 bias_audits=bias_audits, gradcam=gradcam, echo=click.echo)
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB) and {len(figures)} figure files in {path.parent / 'figures'}")
