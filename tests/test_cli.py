@@ -260,3 +260,33 @@ def test_device_auto_resolves_to_what_is_present(monkeypatch):
     assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu" and resolve_device("cuda:1") == "cuda:1"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == "cuda"
+
+
+def test_console_table_of_a_fake_only_set_shows_no_real_acc(run, image_tree, tmp_path):
+    """Issue #20: a fake-only set pooled with its real reference prints no real acc beside its ``n_real 0`` (that
+    number belongs to the reference set's own row), and every percentage has two decimals."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(textwrap.dedent("""
+        schema_version: 1
+        suites: {toy: {title: Toy, path: testset}}
+        datasets:
+          - {name: photos, suite: toy, generator: real, family: real, labels: real, layout: folder, path: gen_a/0_real}
+          - {name: renders, suite: toy, generator: B, family: diffusion, labels: fake, layout: folder,
+             path: gen_b/1_fake, real_reference: [photos]}
+    """))
+    res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--manifest", manifest, "--suite", "toy",
+              "--data-root", image_tree, "--output", tmp_path / "runs", "--workers", "0", "-q")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    header = lines[0].split()
+    (renders,) = [ln for ln in lines if ln.split()[:1] == ["renders"]]
+    (photos,) = [ln for ln in lines if ln.split()[:1] == ["photos"]]
+    assert "real_acc" in header
+    column = lines[0].index("real_acc")
+    assert renders[column:column + len("real_acc")].strip() == ""  # blank for the fake-only set
+    assert photos[column:column + len("real_acc")].strip() != ""
+    import re
+
+    numbers = re.findall(r"\d+\.\d+", "\n".join(lines[1:5]))
+    assert numbers and all(len(n.split(".")[1]) == 2 for n in numbers)
+    assert max(len(ln) for ln in lines[:5]) <= 120

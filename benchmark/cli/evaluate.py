@@ -133,7 +133,10 @@ def _print_run(res) -> None:
 
     results, run_dir = res.record, res.run_dir
     table = metrics_table(results.metrics)
-    click.echo(table.to_string(index=False, na_rep=""))
+    for i, row in enumerate(results.metrics["per_dataset"]):  # a fake-only set's real acc is its reference's
+        if row.get("labels", row.get("kind")) == "fake" and "real_acc" in table:
+            table.loc[i, "real_acc"] = None
+    click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}"))
     run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")
