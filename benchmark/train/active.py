@@ -334,8 +334,9 @@ def summarise_curves(curves: "Any", *, metrics: Sequence[str] = ("acc", "ap"), l
         level: CI level.
 
     Returns:
-        DataFrame with ``strategy, n_labelled, n_seeds`` and per metric ``<m>_mean, <m>_lo, <m>_hi`` (``lo = hi =
-        mean`` with one seed).
+        DataFrame with ``strategy, n_labelled, n_seeds`` and per metric ``<m>_mean, <m>_lo, <m>_hi`` (fractions;
+        the interval clipped to [0, 1]; NaN with one seed or when every seed gives the same value, where the
+        seeds' spread cannot give an interval).
     """
     import pandas as pd
     from scipy import stats
@@ -346,11 +347,13 @@ def summarise_curves(curves: "Any", *, metrics: Sequence[str] = ("acc", "ap"), l
         for m in metrics:
             vals = group[m].to_numpy(dtype=np.float64)
             mean = float(np.mean(vals))
-            if len(vals) > 1:
-                half = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1) * np.std(vals, ddof=1) / np.sqrt(len(vals)))
-            else:
-                half = 0.0
-            row.update({f"{m}_mean": mean, f"{m}_lo": mean - half, f"{m}_hi": mean + half})
+            spread = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            if spread > 0:  # clipped to the metric's range: a 2-seed t-interval can reach [-0.84, 2.02]
+                half = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1) * spread / np.sqrt(len(vals)))
+                lo, hi = max(0.0, mean - half), min(1.0, mean + half)
+            else:  # one seed, or seeds that agree: no spread to estimate from; a zero-width interval would lie
+                lo = hi = float("nan")
+            row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows)
 
