@@ -214,3 +214,30 @@ def test_t_intervals_are_clipped_and_not_zero_width_when_seeds_agree():
     agree = summary.loc[("b", 10)]
     assert agree["acc_mean"] == pytest.approx(0.7) and np.isnan(agree["acc_lo"]) and np.isnan(agree["acc_hi"])
     assert np.isnan(summary.loc[("c", 10), "acc_lo"])
+
+
+def test_kcenter_memory_is_linear_in_pool_size():
+    """Issue #20: core-set selection allocated N x min(L, 256) x D float64 (10k pool x 1024-d: about 21 GB); now its
+    extra memory is O(N x D) plus an N x 256 distance block. 1,000 x 256-d with 256 labelled: the old code peaked
+    at 512 MB; the picks equal a brute-force k-center greedy."""
+    import tracemalloc
+
+    from fakebench.train.active import kcenter_greedy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 256))
+    labelled, candidates = list(range(256)), list(range(256, 1000))
+    tracemalloc.start()
+    picks = kcenter_greedy(x, labelled, candidates, 5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 40e6, peak
+    z = (x - x.mean(0)) / x.std(0)
+    chosen, expected = list(labelled), []
+    for _ in range(5):
+        d = np.array([min(((z[c] - z[l]) ** 2).sum() for l in chosen) for c in candidates])
+        d[[candidates.index(p) for p in expected]] = -np.inf
+        best = candidates[int(np.argmax(d))]
+        expected.append(best)
+        chosen.append(best)
+    assert picks == expected

@@ -170,20 +170,25 @@ def kcenter_greedy(features: np.ndarray, labelled: Sequence[int], candidates: Se
 
     Returns:
         ``k`` candidate indices in pick order.
+
+    Memory: the standardised features (N x D float64) plus a (candidates x 256) block of squared distances
+    (``|a|^2 + |b|^2 - 2 a.b``, clipped at 0), never the (candidates x 256 x D) differences.
     """
     x = np.asarray(features, dtype=np.float64)
     x = (x - x.mean(0)) / np.where(x.std(0) > 1e-12, x.std(0), 1.0)
     cand = np.asarray(candidates, dtype=np.int64)
+    pool = x[cand]  # (C, D): memory stays O(N x D) plus a (C, 256) block, never (C, 256, D)
+    pool_sq = (pool ** 2).sum(1)
     dist = np.full(len(cand), np.inf)
     for start in range(0, len(labelled), 256):
         centres = x[np.asarray(labelled[start:start + 256])]
-        d = ((x[cand, None, :] - centres[None]) ** 2).sum(-1).min(1)
-        dist = np.minimum(dist, d)
+        block = pool_sq[:, None] + (centres ** 2).sum(1)[None] - 2.0 * (pool @ centres.T)  # squared distances
+        dist = np.minimum(dist, np.maximum(block, 0.0).min(1))
     picks: list[int] = []
     for _ in range(min(k, len(cand))):
         j = int(np.argmax(dist))
         picks.append(int(cand[j]))
-        dist = np.minimum(dist, ((x[cand] - x[cand[j]]) ** 2).sum(-1))
+        dist = np.minimum(dist, ((pool - pool[j]) ** 2).sum(-1))
         dist[j] = -np.inf
     return picks
 
