@@ -297,3 +297,16 @@ def test_offline_timm_and_open_clip_fail_at_once_without_hub_requests(arch, monk
     assert "offline" in message.lower() and "network request" not in message
     assert "--random-init" in message and "--backbone" in message  # the train probe flags, beside the -O ones
     assert hub_constants.HF_HUB_OFFLINE is False
+
+
+def test_feature_cache_key_includes_the_backbone_library_version():
+    """Issue #20: cached features are keyed by the backbone library's version too (another timm may build other
+    weights or a random init differently for the same name and seed); a head's recorded backbone still matches."""
+    from fakebench.detectors.probe.model import Probe
+
+    a = Probe.build("timm:test_vit", pretrained=False, seed=0)
+    b = Probe.build("timm:test_vit", pretrained=False, seed=0)
+    assert a.feature_key() == b.feature_key()
+    assert a.feature_identity()["library_version"] == a.backbone["library_version"]
+    b.backbone = {**b.backbone, "library_version": "0.0.1"}
+    assert a.feature_key() != b.feature_key()

@@ -547,9 +547,11 @@ class Probe(LogitDetector):
         return ident
 
     def feature_identity(self) -> dict[str, Any]:
-        """What determines the backbone features: backbone identity (weights sha256 or random-init + seed) and the
-        preset. The head is not part of it."""
-        return {"backbone": _backbone_key(self.backbone), "preset": self.preset.to_dict()}
+        """What determines the backbone features: backbone identity (weights sha256 or random-init + seed), the
+        backbone library's version (another version may build other weights or draw a random init differently for
+        the same name and seed) and the preset. The head is not part of it."""
+        return {"backbone": _backbone_key(self.backbone), "library_version": self.backbone.get("library_version"),
+                "preset": self.preset.to_dict()}
 
     def feature_key(self) -> str:
         """Hex sha256 of :meth:`feature_identity` (the feature cache's backbone key)."""
