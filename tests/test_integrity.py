@@ -440,12 +440,17 @@ def test_checkpoint_messages(tmp_path, npr_checkpoint):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(CheckpointError, match="is empty"):
         NPR.load(tmp_path / "empty.pth")
-    # a file that is not a torch pickle at all: named as damaged, with torch's reason, never its advice to reload
-    # with weights_only=False
+    # a file that is not a torch pickle at all: named for what it is (issue #20), never with torch's advice to
+    # reload with weights_only=False
     (tmp_path / "garbage.pth").write_bytes(b"not a torch file at all" * 3)
-    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a checkpoint") as info:
+    with pytest.raises(CheckpointError, match="is not a torch.save checkpoint but a text file") as info:
         NPR.load(tmp_path / "garbage.pth")
-    assert "weights_only` set to `False" not in str(info.value) and "Unsupported operand" in str(info.value)
+    assert "weights_only` set to `False" not in str(info.value)
+    # binary junk that is no known format keeps the generic message with torch's reason
+    (tmp_path / "junk.pth").write_bytes(bytes(range(7, 256)) * 2)
+    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a checkpoint") as info:
+        NPR.load(tmp_path / "junk.pth")
+    assert "weights_only` set to `False" not in str(info.value)
 
 
 def test_orientation_frames_and_pages_get_a_note(tmp_path):
