@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from fakebench.detectors.base import Detector
     from fakebench.eval.results import Results
 
-__all__ = ["load_detector", "list_detectors", "list_datasets", "EvalRequest", "EvalPlan", "evaluate", "evaluate_all"]
+__all__ = ["load_detector", "check_options", "list_detectors", "list_datasets", "EvalRequest", "EvalPlan", "evaluate",
+           "evaluate_all"]
 
 
 def load_detector(name: str, weights: str | os.PathLike | None = None, *, preset: str | None = None,
@@ -51,22 +52,39 @@ def load_detector(name: str, weights: str | os.PathLike | None = None, *, preset
         UnknownNameError: unknown detector, weights tag or preset (with suggestions).
         WeightsNotFoundError: the weights are neither cached nor downloadable (the message says where to put them).
         CheckpointError: the file is unreadable, would execute code, or its tensors do not match the model.
-        TypeError: an option the detector's ``load()`` does not take (the message lists the ones it does).
+        UnknownOptionError (a :class:`TypeError`): an option the detector's ``load()`` does not take (the message
+            lists the ones it does).
+    """
+    from fakebench.detectors import get_detector_class
+
+    check_options(name, options)
+    cls = get_detector_class(name)
+    return cls.load(weights, preset=preset, device=device, cache_dir=cache_dir, **options)
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse detector options (``-O KEY=VALUE``) that detector ``name``'s ``load()`` does not take, before any
+    work starts (a ``load()`` with ``**kwargs`` takes anything).
+
+    Raises:
+        UnknownNameError: unknown detector.
+        UnknownOptionError (a :class:`TypeError`): an option it does not take; the message lists those it takes.
     """
     import inspect
 
+    from fakebench.core.errors import UnknownOptionError
     from fakebench.detectors import get_detector_class
 
-    cls = get_detector_class(name)
-    if options:
-        params = inspect.signature(cls.load).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            unknown = sorted(set(options) - set(params))
-            if unknown:
-                accepted = sorted(k for k in params if k not in ("cls", "weights", "preset", "device", "cache_dir"))
-                raise TypeError(f"Detector {name!r} does not take the option(s) {', '.join(unknown)}; it takes: "
-                                f"{', '.join(accepted) or 'none'}.")
-    return cls.load(weights, preset=preset, device=device, cache_dir=cache_dir, **options)
+    if not options:
+        return
+    params = inspect.signature(get_detector_class(name).load).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        accepted = sorted(k for k in params if k not in ("cls", "weights", "preset", "device", "cache_dir"))
+        raise UnknownOptionError(f"Detector {name!r} does not take the option(s) {', '.join(unknown)}; it takes: "
+                                 f"{', '.join(accepted) or 'none'}.")
 
 
 def list_detectors() -> list[str]:

@@ -112,6 +112,9 @@ class DetectorCard:
             calibration split.
         memory: memory/speed note (GPU memory needed, CPU speed).
         notes: pitfalls and deviations from the official code.
+        extra: the ``pip install "fakebench[<extra>]"`` extra the detector needs beyond the core install ("" = none).
+        requires: the modules that extra provides (import names, e.g. ``("transformers", "sentencepiece")``),
+            checked before any work starts.
     """
 
     name: str
@@ -128,6 +131,8 @@ class DetectorCard:
     continuous_scores: bool = True
     memory: str = ""
     notes: str = ""
+    extra: str = ""
+    requires: tuple[str, ...] = ()
     natural_threshold: float | None = 0.5
 
     @property

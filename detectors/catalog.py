@@ -273,6 +273,7 @@ _AFP_NOTES_2024 = ("2024 SD3-based checkpoint (README at e261aa6). Upstream ship
                    "for it, so the official code uses the SD2-era ones (preset 'afp').")
 
 ANTIFAKEPROMPT_CARD = DetectorCard(
+    extra="afp", requires=("transformers", "sentencepiece", "accelerate"),
     name="antifakeprompt",
     title="AntifakePrompt (prompt-tuned InstructBLIP, Vicuna-7B v1.3)",
     paper="Chang et al., AntifakePrompt: Prompt-Tuned Vision-Language Models are Fake Image Detectors, "
@@ -324,6 +325,7 @@ ANTIFAKEPROMPT_CARD = DetectorCard(
 )
 
 INSTRUCTBLIP_CARD = DetectorCard(
+    extra="afp", requires=("transformers", "sentencepiece", "accelerate"),
     name="instructblip",
     title="InstructBLIP zero-shot (Vicuna-7B v1.3), the AntifakePrompt paper's baseline",
     paper="Dai et al., InstructBLIP, NeurIPS 2023; as a zero-shot detector in Chang et al., arXiv 2310.17419",

@@ -57,9 +57,55 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
         else:
             source = path
         return torch.load(source, map_location="cpu", weights_only=True)
-    except (lzma.LZMAError, EOFError) as exc:
+    except Exception as exc:
+        found = _foreign_format(path)
+        if found is None:
+            _raise_unreadable(path, exc)
+        what, fix = found
+        raise CheckpointError(f"Checkpoint {str(path)!r} is not a torch.save checkpoint but {what}; {fix}.") from exc
+
+
+#: What ``torch.save``'s legacy (non-zip) format pickles first: the magic number 0x1950a86a20f9469cfc6c as a
+#: 10-byte LONG1 (torch/serialization.py ``MAGIC_NUMBER``).
+_LEGACY_TORCH = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+_RELEASE = "pass the .pth/.pt file the detector's repository releases to --weights"
+
+
+def _foreign_format(path: Path) -> tuple[str, str] | None:
+    """What a file that ``torch.load`` could not read is, when it is recognisably no torch checkpoint at all (a plain
+    pickle, an HTML page, a Git LFS pointer, a text file, a safetensors or numpy file) as ``(what it is, the fix)``,
+    else ``None`` (a torch file that is damaged, or something unknown: the caller's generic message)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" and head[2:14] == _LEGACY_TORCH:
+        return None  # a torch file (zip or legacy format): damaged, or refused for what it holds
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return ("a plain Python pickle (pickle.dump), which fakebench does not load because unpickling can run code",
+                "re-save its tensors with torch.save(state_dict, path)")
+    if head[:6] == b"\x93NUMPY":
+        return "a numpy .npy array file", _RELEASE
+    if len(head) >= 10 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "a safetensors file", _RELEASE
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
+        return ("an HTML page: a download that returned a web page (a login, quota or virus-scan page) instead of "
+                "the file", "download it again (fakebench download) or fetch it by hand")
+    if text.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the file it points to", "fetch the file itself (git lfs pull)"
+    try:
+        first = head.decode("utf-8").strip().splitlines()[0][:60] if head.strip() else ""
+    except UnicodeDecodeError:
+        return None
+    return f"a text file (it starts with {first!r})", _RELEASE
+
+
+def _raise_unreadable(path: Path, exc: BaseException) -> None:
+    """Raise the :class:`CheckpointError` for a torch file that ``torch.load(weights_only=True)`` refused."""
+    if isinstance(exc, (lzma.LZMAError, EOFError)):
         raise CheckpointError(f"Checkpoint {str(path)!r} is truncated or corrupt ({exc}); download it again.") from exc
-    except pickle.UnpicklingError as exc:
+    if isinstance(exc, pickle.UnpicklingError):
         # torch names the callable a pickle would run ("Unsupported global", "unsupported GLOBAL x.y"); every other
         # weights-only failure ("Unsupported operand ...") is a damaged or foreign file, not code
         if re.search(r"unsupported global", str(exc), re.IGNORECASE):
@@ -74,11 +120,12 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
             f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True (UnpicklingError: "
             f"{_reason(exc)}). It is corrupt, truncated, or not a checkpoint; download it again."
         ) from exc
-    except Exception as exc:  # torch raises RuntimeError/UnpicklingError/ValueError for bad files
-        raise CheckpointError(
-            f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}). It is corrupt, truncated, or not a checkpoint; download it again."
-        ) from exc
+    # torch raises RuntimeError/ValueError for other bad files
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    raise CheckpointError(
+        f"Cannot read checkpoint {str(path)!r} as a torch file with weights_only=True ({type(exc).__name__}: "
+        f"{first}). It is corrupt, truncated, or not a checkpoint; download it again."
+    ) from exc
 
 
 def unwrap_state_dict(obj: Any, path: str | os.PathLike, *, nested_keys: tuple[str, ...] = ("model", "state_dict"),

@@ -3,13 +3,20 @@
 Follows ``chuangchuangtan/NPR-DeepfakeDetection`` @ 73cde1c, ``networks/resnet.py`` (``resnet50(num_classes=1)``
 as ``test.py`` builds it): only ``conv1`` (3x3, stride 2), ``layer1`` and ``layer2`` of a ResNet-50, then ``fc1``
 (512 -> 1). The input of ``conv1`` is ``(x - up(down(x))) * 2.0 / 3.0`` (in that order: times 2, then divided by 3,
-as the official ``NPR*2.0/3.0``, so outputs are bit-identical) where ``down``/``up`` are nearest-neighbour
+as the official ``NPR*2.0/3.0``, which rounds differently from ``* (2/3)``) where ``down``/``up`` are nearest-neighbour
 interpolations by 0.5 and 2.0 with ``recompute_scale_factor=True``, computed on the ImageNet-normalised image; so the
 residual is zero at the top-left pixel of every 2x2 block and holds the differences to it elsewhere.
 
 Odd heights or widths would make the two tensors disagree in size; like the upstream README advises for
 AIGCDetectBenchmark, the last row/column is trimmed first (a no-op for even sizes, so official outputs are unchanged).
 :meth:`NPR.input_note` says so for each image (:func:`odd_size_note`), for the ``note`` column of the predictions.
+
+Agreement with the official code: same operations in the same order, but not bit-identical in general. On the CPU
+the network runs channels-last (:attr:`NPR.cpu_channels_last`, 1.3-1.5x the images/s, docs/scale.md), which changes
+the convolution kernels' summation order. Measured on the 24 NPR images of ``../shared/parity/expected.csv``
+(official outputs to 8 decimals, ``model_epoch_last_3090``, 2-core EPYC, torch 2.x): channels-last max |logit delta|
+1.7e-5 (2/24 equal to 8 decimals), contiguous 1.3e-5 (0/24), channels-last vs contiguous 9.5e-6 (2/24 bit-equal);
+every decision equal. So logits agree with the official ones to about 2e-5, not bit for bit (issue #20).
 """
 
 from __future__ import annotations
@@ -88,8 +95,9 @@ class NPR(LogitDetector):
     ``module.`` prefixes) strictly. Presets: ``native`` (default), ``resize256``, ``resize256_crop224``."""
 
     name = "npr"
-    #: 2: the residual is scaled in the official order (``r * 2 / 3``), bit-identical to NPR's code.
-    #: 3: channels-last on the CPU (:attr:`cpu_channels_last`): logits within about 1e-5 of revision 2.
+    #: 2: the residual is scaled in the official order (``r * 2 / 3``), as NPR's code.
+    #: 3: channels-last on the CPU (:attr:`cpu_channels_last`): logits within about 1e-5 of revision 2 (and within
+    #: 2e-5 of the official outputs, see the module docstring).
     revision = "3"
     #: 1.3-1.5x the images/s of the contiguous format on the CPU (2-core EPYC, docs/scale.md).
     cpu_channels_last = True

@@ -157,7 +157,8 @@ def test_curves_ci_and_budget():
     row = summary[(summary.strategy == "a") & (summary.n_labelled == 10)].iloc[0]
     assert row["acc_mean"] == pytest.approx(0.55) and row["n_seeds"] == 2
     # t_{0.975, 1} * sd / sqrt(2) = 12.706 * 0.0707 / 1.414
-    assert row["acc_hi"] - row["acc_mean"] == pytest.approx(12.7062 * np.std([0.5, 0.6], ddof=1) / np.sqrt(2), rel=1e-3)
+    half = 12.7062 * np.std([0.5, 0.6], ddof=1) / np.sqrt(2)
+    assert row["acc_hi"] == pytest.approx(min(1.0, 0.55 + half)) and row["acc_lo"] == pytest.approx(max(0.0, 0.55 - half))
     budget = label_budget(summary, 0.8).set_index("strategy")  # means: a 0.55/0.75/0.9, b 0.5/0.6/0.75
     assert budget.loc["a", "budget"] == 20 and pd.isna(budget.loc["b", "budget"]) and budget.loc["b", "at"] == 20
     assert budget.loc["b", "best"] == pytest.approx(0.75)
@@ -198,3 +199,45 @@ def test_cli_active_learning(tmp_path, image_tree):
     assert res.exit_code == 0 and "0 computed, 12 from the feature cache" in res.output
     with pytest.raises(SystemExit):
         probe_train.main(args[:-2] + ["--seeds", "x"], standalone_mode=True)
+
+
+def test_t_intervals_are_clipped_and_not_zero_width_when_seeds_agree():
+    """Issue #20: a t-interval over 2 seeds can reach [-84.2, 201.7] %: it is clipped to the metric's range [0, 1];
+    2 seeds that agree give no interval (NaN), not a zero-width one that would claim certainty; one seed neither."""
+    curves = pd.DataFrame({"strategy": ["a"] * 4 + ["b"] * 2 + ["c"],
+                           "seed": [0, 1, 0, 1, 0, 1, 0], "n_labelled": [10, 10, 20, 20, 10, 10, 10],
+                           "acc": [0.1, 0.9, 0.95, 1.0, 0.7, 0.7, 0.6], "ap": [0.2, 0.8, 0.9, 1.0, 0.7, 0.7, 0.6]})
+    summary = summarise_curves(curves).set_index(["strategy", "n_labelled"])
+    wide = summary.loc[("a", 10)]
+    assert wide["acc_lo"] == 0.0 and wide["acc_hi"] == 1.0 and wide["acc_mean"] == pytest.approx(0.5)
+    assert summary.loc[("a", 20), "acc_hi"] == 1.0 and summary.loc[("a", 20), "acc_lo"] < 0.975
+    agree = summary.loc[("b", 10)]
+    assert agree["acc_mean"] == pytest.approx(0.7) and np.isnan(agree["acc_lo"]) and np.isnan(agree["acc_hi"])
+    assert np.isnan(summary.loc[("c", 10), "acc_lo"])
+
+
+def test_kcenter_memory_is_linear_in_pool_size():
+    """Issue #20: core-set selection allocated N x min(L, 256) x D float64 (10k pool x 1024-d: about 21 GB); now its
+    extra memory is O(N x D) plus an N x 256 distance block. 1,000 x 256-d with 256 labelled: the old code peaked
+    at 512 MB; the picks equal a brute-force k-center greedy."""
+    import tracemalloc
+
+    from fakebench.train.active import kcenter_greedy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 256))
+    labelled, candidates = list(range(256)), list(range(256, 1000))
+    tracemalloc.start()
+    picks = kcenter_greedy(x, labelled, candidates, 5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 40e6, peak
+    z = (x - x.mean(0)) / x.std(0)
+    chosen, expected = list(labelled), []
+    for _ in range(5):
+        d = np.array([min(((z[c] - z[l]) ** 2).sum() for l in chosen) for c in candidates])
+        d[[candidates.index(p) for p in expected]] = -np.inf
+        best = candidates[int(np.argmax(d))]
+        expected.append(best)
+        chosen.append(best)
+    assert picks == expected

@@ -141,3 +141,33 @@ def test_univfd_backbone_offline_is_a_clear_error(monkeypatch, shared):
 
     with pytest.raises(WeightsNotFoundError, match=r"OpenAI CLIP ViT-L/14 backbone .*-O backbone=PATH"):
         UnivFD.load(shared / "data" / "weights" / "univfd" / "fc_weights.pth")
+
+
+@pytest.mark.parametrize("kind", ["pickle", "pickle-numpy", "html", "lfs", "text", "safetensors"])
+def test_a_file_that_is_no_torch_checkpoint_is_named_for_what_it_is(kind, tmp_path):
+    """Issue #20 item 6: a plain pickle, an HTML page (a download that returned a login or quota page), a text file
+    or a safetensors file given to --weights is called what it is, not "corrupt" with torch's opcode text."""
+    from fakebench.detectors.npr import NPR
+
+    path = tmp_path / "model.pth"
+    expected = {"pickle": "plain Python pickle", "pickle-numpy": "plain Python pickle", "html": "HTML page",
+                "lfs": "Git LFS pointer", "text": "text file", "safetensors": "safetensors file"}[kind]
+    if kind == "pickle":
+        path.write_bytes(pickle.dumps({"conv1.weight": [1.0, 2.0]}, protocol=4))
+    elif kind == "pickle-numpy":
+        path.write_bytes(pickle.dumps({"conv1.weight": np.zeros(3)}, protocol=2))
+    elif kind == "html":
+        path.write_text("\n  <!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head></html>")
+    elif kind == "lfs":
+        path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n")
+    elif kind == "text":
+        path.write_text("conv1.weight 0.1 0.2\n")
+    else:
+        from safetensors.torch import save_file
+
+        save_file({"conv1.weight": torch.zeros(2)}, str(path))
+    with pytest.raises(CheckpointError) as info:
+        NPR.load(path)
+    message = str(info.value)
+    assert str(path) in message and expected in message, message
+    assert "corrupt" not in message and "opcode" not in message and "\n" not in message

@@ -166,3 +166,45 @@ def test_container_only_variant_ignores_content_entropy(tmp_path):
     planted = shortcut_baseline(metadata_table(_write_set(tmp_path / "b", 20, "JPEG", "PNG")), n_boot=100,
                                 container_only=True)
     assert planted["flagged"]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(width: int, height: int, extra: bytes = b"") -> bytes:
+    """A PNG whose header says ``width`` x ``height`` (the pixel data of a 1x1 image: only the header matters)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra
+            + _png_chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")) + _png_chunk(b"IEND", b""))
+
+
+def test_audit_reports_decompression_bombs_and_continues(tmp_path):
+    """Issue #20 item 3: a 20000^2 and a 100000^2 PNG header and a 4 MB zTXt chunk (PIL's text limit is 1 MB) are
+    each reported as unreadable with the file named; the other images are audited."""
+    import zlib
+
+    from fakebench.cli.audit import audit
+
+    _write_set(tmp_path / "data" / "set", 12, "JPEG", "PNG")
+    fake = tmp_path / "data" / "set" / "1_fake"
+    (fake / "bomb_20k.png").write_bytes(_png(20000, 20000))
+    (fake / "bomb_100k.png").write_bytes(_png(100000, 100000))
+    ztxt = _png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a" * (4 << 20)))
+    (fake / "ztxt.png").write_bytes(_png(8, 8, ztxt))
+    meta = metadata_table([ImageRecord(str(p), 1, "set", "set") for p in sorted(fake.glob("*.png"))])
+    errors = dict(zip(meta["image"], meta["error"]))
+    for name in ("bomb_20k.png", "bomb_100k.png", "ztxt.png"):
+        assert name in errors[str(fake / name)] and errors[str(fake / name)], errors
+    assert sum(bool(e) for e in errors.values()) == 3
+    res = CliRunner().invoke(audit, ["--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "out"),
+                                     "--n-boot", "50"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads((tmp_path / "out" / "bias_audit.json").read_text())["sets"]
+    assert row["unreadable"] == 3 and row["n_real"] == 12 and row["n_fake"] == 12

@@ -138,3 +138,155 @@ def test_missing_data_dir_is_one_line(npr_checkpoint, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", "--detector", "npr", "--weights", str(npr_checkpoint), "--data-dir",
                                     str(tmp_path / "none")])
     assert res.exit_code == 1 and "does not exist. Check the --data-dir path." in res.output
+
+
+@pytest.mark.parametrize("command", ["predict", "gradcam"])
+def test_predict_and_gradcam_isolate_images_the_detector_fails_on(command, image_tree, npr_checkpoint, tmp_path):
+    """Issue #20 item 4: a 1x1 and a 1x300 image make NPR fail; each gets an error line naming the file, the later
+    image is still scored, and the command ends with one summary line, no traceback."""
+    from PIL import Image
+
+    tiny, thin = tmp_path / "tiny.png", tmp_path / "thin.png"
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tiny)
+    Image.new("RGB", (1, 300), (10, 20, 30)).save(thin)
+    good = sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0]
+    args = ["--detector", "npr", "--weights", str(npr_checkpoint), str(tiny), str(thin), str(good)]
+    if command == "predict":
+        args = ["predict", "--device", "cpu", *args]
+    else:
+        args = ["explain", "--explainer", "gradcam", "--device", "cpu", "--output", str(tmp_path / "cam"), *args]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert not isinstance(res.exception, RuntimeError) and "Traceback" not in res.output
+    lines = res.output.strip().splitlines()
+    for bad in (tiny, thin):
+        (line,) = [ln for ln in lines if ln.startswith(str(bad))]
+        assert "error" in line and "npr failed on this image" in line, line
+    (scored,) = [ln for ln in lines if ln.startswith(str(good))]
+    assert "error" not in scored
+    assert "2 of 3 images" in lines[-1]
+    if command == "gradcam":
+        rows = pd.read_csv(tmp_path / "cam" / "gradcam.csv")
+        assert rows["error"].notna().tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "gradcam"])
+def test_unknown_detector_option_is_one_line(command, image_tree, npr_checkpoint, tmp_path):
+    """Issue #20 item 6: ``-O foo=bar`` that the detector's load() does not take is a one-line error listing what it
+    takes, not a raw TypeError."""
+    image = str(sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0])
+    common = ["--detector", "npr", "--weights", str(npr_checkpoint), "-O", "foo=bar"]
+    args = {"predict": ["predict", *common, image],
+            "evaluate": ["evaluate", *common, "--data-dir", str(image_tree), "--output", str(tmp_path / "o"),
+                         "--workers", "0", "--quiet"],
+            "gradcam": ["explain", "--explainer", "gradcam", "--output", str(tmp_path / "c"), *common, image]}[command]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), (res.exception, res.output)
+    assert "does not take the option(s) foo" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,extra", [
+    (["report", "{run}", "--output", "{tmp}/rep"], "report"),
+    (["leaderboard", "{run}", "--output", "{tmp}/board", "--html"], "report"),
+    (["evaluate", "--detector", "npr", "--weights", "{ckpt}", "--data-dir", "{tree}", "--output", "{tmp}/o",
+      "--report", "--workers", "0", "--quiet"], "report"),
+    (["explain", "--explainer", "llava", "--output", "{tmp}/x", "{image}"], "explain"),
+    (["evaluate", "--detector", "antifakeprompt", "--data-dir", "{tree}", "--output", "{tmp}/o"], "afp"),
+    (["predict", "--detector", "instructblip", "{image}"], "afp"),
+])
+def test_a_missing_extra_is_one_line_before_any_work(args, extra, image_tree, npr_checkpoint, tmp_path, monkeypatch):
+    """Issue #20: with the core install only (the extra's modules hidden), each command that needs an extra says so
+    in one line naming it (``pip install "fakebench[report]"``) before doing any work (no run folder written)."""
+    import importlib.util
+
+    hidden = {"matplotlib", "transformers", "sentencepiece", "accelerate", "peft", "pytorch_grad_cam"}
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name.split(".")[0] in hidden else real_find_spec(name, *a, **k))
+    image = sorted((image_tree / "gen_a" / "1_fake").glob("*.png"))[0]
+    values = {"run": str(tmp_path / "none"), "tmp": str(tmp_path), "ckpt": str(npr_checkpoint), "tree": str(image_tree),
+              "image": str(image)}
+    (tmp_path / "none").mkdir()
+    res = CliRunner().invoke(main, [a.format(**values) for a in args])
+    assert res.exit_code == 1, res.output
+    assert f'pip install "fakebench[{extra}]"' in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "o").exists()
+
+
+def _commands():
+    import click
+
+    from fakebench.cli import main as group
+    from fakebench.cli.probe import probe_train as probe
+
+    found = [("train probe", probe)]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+        else:
+            found.append((name, command))
+    return found
+
+
+def test_one_option_vocabulary():
+    """Issue #20: ``--output`` everywhere (``--out`` kept as an alias), ``-q/--quiet`` everywhere, device ``auto``
+    (CUDA when present) for every command with a device, help text without ``%%`` and with the real pixel budget."""
+    import click
+
+    from fakebench.eval.runner import CPU_MAX_PIXELS
+
+    for name, command in _commands():
+        params = {p.name: p for p in command.params if isinstance(p, click.Option)}
+        if "quiet" in params:
+            assert "-q" in params["quiet"].opts, name
+        if any("--out" in p.opts for p in params.values()):  # --out only as an alias, or beside an --output
+            assert any("--output" in p.opts for p in params.values()), name
+        if "device" in params:
+            assert params["device"].default in ("auto", None), (name, params["device"].default)
+            assert "auto" in (params["device"].help or ""), name
+        for option in params.values():
+            assert "%%" not in (option.help or ""), (name, option.name)
+    evaluate = dict(_commands())["evaluate"]
+    budget = next(p for p in evaluate.params if p.name == "max_pixels_per_batch")
+    assert f"{CPU_MAX_PIXELS:,}" in budget.help and "16 million" not in budget.help
+
+
+def test_device_auto_resolves_to_what_is_present(monkeypatch):
+    import torch
+
+    from fakebench.cli.common import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+
+
+def test_console_table_of_a_fake_only_set_shows_no_real_acc(run, image_tree, tmp_path):
+    """Issue #20: a fake-only set pooled with its real reference prints no real acc beside its ``n_real 0`` (that
+    number belongs to the reference set's own row), and every percentage has two decimals."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(textwrap.dedent("""
+        schema_version: 1
+        suites: {toy: {title: Toy, path: testset}}
+        datasets:
+          - {name: photos, suite: toy, generator: real, family: real, labels: real, layout: folder, path: gen_a/0_real}
+          - {name: renders, suite: toy, generator: B, family: diffusion, labels: fake, layout: folder,
+             path: gen_b/1_fake, real_reference: [photos]}
+    """))
+    res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--manifest", manifest, "--suite", "toy",
+              "--data-root", image_tree, "--output", tmp_path / "runs", "--workers", "0", "-q")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    header = lines[0].split()
+    (renders,) = [ln for ln in lines if ln.split()[:1] == ["renders"]]
+    (photos,) = [ln for ln in lines if ln.split()[:1] == ["photos"]]
+    assert "real_acc" in header
+    column = lines[0].index("real_acc")
+    assert renders[column:column + len("real_acc")].strip() == ""  # blank for the fake-only set
+    assert photos[column:column + len("real_acc")].strip() != ""
+    import re
+
+    numbers = re.findall(r"\d+\.\d+", "\n".join(lines[1:5]))
+    assert numbers and all(len(n.split(".")[1]) == 2 for n in numbers)
+    assert max(len(ln) for ln in lines[:5]) <= 120

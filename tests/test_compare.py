@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from fakebench.analysis.compare import RunMismatchError, compare_runs
+from fakebench.core.errors import DataError
 from fakebench.analysis.paired import delong_test, mcnemar_test
 from fakebench.cli.compare import compare
 from fakebench.eval.scoring import TestSetSpec, evaluate_predictions
@@ -107,7 +108,11 @@ def test_cli_prints_table_and_writes_json(runs, tmp_path):
 def test_refuses_when_the_image_sets_differ(runs, tmp_path):
     a, b, _, pred_b = runs
     dropped = pred_b[pred_b["dataset"] == "sd2"].iloc[:3]
-    pred_b.drop(dropped.index).to_csv(b / "predictions.csv", index=False)
+    kept = pred_b.drop(dropped.index)
+    kept.to_csv(b / "predictions.csv", index=False)
+    results = json.loads((b / "results.json").read_text())  # B was scored on fewer images (not a damaged file)
+    results["metrics"] = evaluate_predictions(kept, _GROUPS, n_boot=0)
+    (b / "results.json").write_text(json.dumps(results))
     with pytest.raises(RunMismatchError) as info:
         compare_runs(a, b, n_boot=10)
     message = str(info.value)
@@ -254,3 +259,18 @@ def _decisions(a, b, dataset):
     both = pa.merge(pb, on="sha256", suffixes=("_a", "_b"))
     return (both["label_a"].to_numpy(), (both["prob_a"] > 0.5).astype(int).to_numpy(),
             (both["prob_b"] > 0.5).astype(int).to_numpy())
+
+
+def test_a_cut_predictions_csv_is_named_as_damaged(runs):
+    """Issue #20 item 7: a predictions.csv cut short (a copy interrupted mid-row) holds fewer scored images than
+    its results.json reports: the error names that file as damaged, not "not the same images"."""
+    a, b, _, _ = runs
+    data = (b / "predictions.csv").read_bytes()
+    (b / "predictions.csv").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(DataError) as info:
+        compare_runs(a, b, n_boot=10)
+    message = str(info.value)
+    assert not isinstance(info.value, RunMismatchError)
+    assert str(b / "predictions.csv") in message and "damaged" in message and "results.json" in message
+    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "10"])
+    assert result.exit_code == 1 and "damaged" in result.output and "not the same images" not in result.output

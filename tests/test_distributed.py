@@ -136,3 +136,24 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
     assert ranks["world_size"] == 2 and [r["rank"] for r in ranks["ranks"]] == [0, 1]
     assert sorted(r["shard_images"] for r in ranks["ranks"]) == sorted(len(s) for s in shards)
     assert all(r["cost"]["wall_seconds"] > 0 and r["cost"]["device"] == "cpu" for r in ranks["ranks"])
+    # issue #20 item 8: the run's cost counts the ranks' images and time, not rank 0's merge step (0 images)
+    cost = json.loads((dist_dir / "results.json").read_text())["cost"]
+    scored = sum(r["computed"] for r in ranks["ranks"])
+    assert scored == 20 and cost["images"] == scored and cost["processes"] == 2  # the tree's unreadable file: 21 - 1
+    assert cost["wall_seconds"] >= max(r["cost"]["wall_seconds"] for r in ranks["ranks"])
+    assert cost["images_per_second"] == pytest.approx(scored / cost["wall_seconds"], rel=1e-3)
+
+
+def test_combined_cost_of_ranks():
+    from fakebench.eval.cost import COST_KEYS, combine_rank_costs
+
+    def one(images, wall, rss, device="cuda:0"):
+        return {**dict.fromkeys(COST_KEYS), "device": device, "device_name": "H100", "images": images,
+                "wall_seconds": wall, "user_cpu_seconds": 1.0, "peak_rss_mb": rss, "torch_threads": 4}
+
+    merge = {**one(0, 0.5, 900.0), "images": 0}
+    cost = combine_rank_costs([one(100, 10.0, 800.0), one(60, 8.0, 700.0, "cuda:1")], merge)
+    assert cost["images"] == 160 and cost["wall_seconds"] == 10.5 and cost["images_per_second"] == round(160 / 10.5, 3)
+    assert cost["device"] == "cuda:0, cuda:1" and cost["device_name"] == "H100" and cost["processes"] == 2
+    assert cost["peak_rss_mb"] == 900.0 and cost["user_cpu_seconds"] == 3.0 and cost["peak_gpu_memory_mb"] is None
+    assert set(COST_KEYS) <= set(cost)

@@ -490,3 +490,30 @@ def test_cli_explain_bad_options(tmp_path):
     res = CliRunner().invoke(explain, ["--explainer", "llava", "--adapter", str(tmp_path / "nope"), str(img),
                                        "--output", str(tmp_path / "o")])
     assert res.exit_code != 0 and "Traceback" not in res.output
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+def test_lora_adapter_bin_with_a_pickle_payload_is_refused_by_name(tmp_path, tiny_llava, tiny_llava_dir):
+    """Issue #20 item 6: an ``adapter_model.bin`` holding pickled code is refused as a CheckpointError naming the
+    file (fakebench reads it with weights_only=True before peft sees it), not torch's UnpicklingError advising
+    ``weights_only=False``."""
+    pytest.importorskip("peft")
+    from fakebench.explain.llava import LlavaExplainer, apply_lora
+    from safetensors.torch import load_file
+
+    model, _ = tiny_llava
+    adapter = _lora_adapter(model, tmp_path / "adapter")
+    state = load_file(adapter / "adapter_model.safetensors")
+    (adapter / "adapter_model.safetensors").unlink()
+    torch.save({**state, "payload": _Payload()}, adapter / "adapter_model.bin")
+    for load in (lambda: LlavaExplainer.load(tiny_llava_dir, adapter=adapter, device="cpu"),
+                 lambda: apply_lora(model, adapter)):
+        with pytest.raises(CheckpointError) as info:
+            load()
+        message = str(info.value)
+        assert "adapter_model.bin" in message and "would execute code" in message
+        assert "weights_only=False" not in message

@@ -440,12 +440,17 @@ def test_checkpoint_messages(tmp_path, npr_checkpoint):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(CheckpointError, match="is empty"):
         NPR.load(tmp_path / "empty.pth")
-    # a file that is not a torch pickle at all: named as damaged, with torch's reason, never its advice to reload
-    # with weights_only=False
+    # a file that is not a torch pickle at all: named for what it is (issue #20), never with torch's advice to
+    # reload with weights_only=False
     (tmp_path / "garbage.pth").write_bytes(b"not a torch file at all" * 3)
-    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a checkpoint") as info:
+    with pytest.raises(CheckpointError, match="is not a torch.save checkpoint but a text file") as info:
         NPR.load(tmp_path / "garbage.pth")
-    assert "weights_only` set to `False" not in str(info.value) and "Unsupported operand" in str(info.value)
+    assert "weights_only` set to `False" not in str(info.value)
+    # binary junk that is no known format keeps the generic message with torch's reason
+    (tmp_path / "junk.pth").write_bytes(bytes(range(7, 256)) * 2)
+    with pytest.raises(CheckpointError, match="corrupt, truncated, or not a checkpoint") as info:
+        NPR.load(tmp_path / "junk.pth")
+    assert "weights_only` set to `False" not in str(info.value)
 
 
 def test_orientation_frames_and_pages_get_a_note(tmp_path):
@@ -559,3 +564,39 @@ def test_reading_a_finished_run_never_rewrites_its_predictions(toy, image_tree, 
     assert len(read_only(out)) == 16 and out.read_bytes() == before
     read_only(out, repair=True)
     assert out.read_bytes() != before and len(read_only(out)) == 16
+
+
+# -- issue #20 item 7 ------------------------------------------------------------------------------------------------
+def test_a_rerun_removes_temp_files_a_kill_left(toy, image_tree, tmp_path):
+    """A kill between an atomic write and its rename leaves ``.results.json.<random>.tmp``; the rerun into the same
+    folder removes those older than a minute (a live writer's are younger and stay)."""
+    sets = sets_from_data_dir(image_tree)
+    run_dir, _ = _run(toy, sets, tmp_path / "o")
+    stale = [run_dir / ".results.json.abc123.tmp", run_dir / ".predictions.csv.x9.tmp"]
+    fresh = run_dir / ".metrics.md.live.tmp"
+    for path in stale + [fresh]:
+        path.write_text("partial")
+    for path in stale:
+        os.utime(path, (path.stat().st_atime - 3600, path.stat().st_mtime - 3600))
+    again, _ = _run(toy, sets, tmp_path / "o")
+    assert again == run_dir
+    assert not any(p.exists() for p in stale) and fresh.exists()
+
+
+def test_a_rerun_without_some_images_is_another_run_scored_from_the_cache(image_tree, tmp_path):
+    """The README's promise: removing images makes another data selection, so the rerun writes its own run folder
+    (scores from the prediction cache, nothing re-computed) and the first run's folder stays as it was; a --name
+    folder holding the other selection is refused with a message saying so."""
+    ToyHF.calls, ToyHF.fail_after = 0, None
+    toy = ToyHF.load()
+    first, _ = _run(toy, sets_from_data_dir(image_tree), tmp_path / "o", use_cache=True)
+    before = (first / "predictions.csv").read_text()
+    os.remove(next((image_tree / "gen_a" / "1_fake").glob("*.png")))
+    calls = ToyHF.calls
+    second, results = _run(toy, sets_from_data_dir(image_tree), tmp_path / "o", use_cache=True)
+    assert second != first and (first / "predictions.csv").read_text() == before
+    assert ToyHF.calls == calls and results["run"]["cached"] == 15 and results["run"]["computed"] == 0
+    _run(toy, sets_from_data_dir(image_tree), tmp_path / "n", name="mine", use_cache=True)
+    os.remove(next((image_tree / "gen_b" / "1_fake").glob("*.png")))
+    with pytest.raises(DataError, match="other images"):
+        _run(toy, sets_from_data_dir(image_tree), tmp_path / "n", name="mine", use_cache=True)

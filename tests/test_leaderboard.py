@@ -177,3 +177,29 @@ def test_cli_html_writes_the_report(two_runs, tmp_path):
     assert (board / "leaderboard_cost.csv").is_file() and (board / "leaderboard.md").is_file()
     res = CliRunner().invoke(leaderboard, [str(two_runs[0]), "--output", str(board), "--gradcam"])
     assert res.exit_code != 0 and "--html" in res.output
+
+
+def test_a_later_limit_run_never_replaces_a_full_run(image_tree, tmp_path):
+    """Issue #20 item 1: a full run and a later ``--limit`` (smoke) run of the same detector and sets: the full
+    result fills the cells, whatever the dates and the order the files are found in; a full run still replaces an
+    older full run."""
+    out = tmp_path / "runs"
+    runs = [_evaluate(image_tree, out, name="full"), _evaluate(image_tree, out, name="smoke")]
+
+    def mark(results: dict, acc: float, date: str, limit: int | None) -> None:
+        results["date"] = date
+        results["data"]["limit_per_label"] = limit
+        results["metrics"]["per_dataset"][0]["acc"] = acc
+
+    _edit(runs[0], lambda r: mark(r, 0.125, "2026-01-01T00:00:00+00:00", None))
+    _edit(runs[1], lambda r: mark(r, 0.875, "2026-02-01T00:00:00+00:00", 2))  # the later one is a smoke run
+    for order in (runs, runs[::-1]):
+        long = leaderboard_frame(load_results(order))
+        acc = long[(long["metric"] == "acc") & (long["dataset"] == "gen_a")]
+        assert len(acc) == 1 and acc["ours"].iloc[0] == 12.5 and not acc["limited"].iloc[0]
+        assert Path(acc["source"].iloc[0]).parent == runs[0]
+    # two smoke runs: the later one still wins
+    _edit(runs[0], lambda r: mark(r, 0.125, "2026-01-01T00:00:00+00:00", 2))
+    long = leaderboard_frame(load_results(runs))
+    acc = long[(long["metric"] == "acc") & (long["dataset"] == "gen_a")]
+    assert acc["ours"].iloc[0] == 87.5

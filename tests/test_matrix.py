@@ -225,3 +225,26 @@ def test_measure_cost_records_time_memory_and_device():
             pass
         assert small["peak_rss_mb"] < cost["peak_rss_mb"]
         assert small["images_per_second"] is None  # no images: no rate, rather than a misleading 0
+
+
+def test_a_failing_pair_is_one_warning_line_without_a_traceback(tmp_path, image_tree, monkeypatch, caplog):
+    """Issue #20 item 6: a pair that raises is one warning line (detector, data, error); the traceback goes to the
+    debug log only."""
+    import logging
+
+    from fakebench.eval import harness
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(harness, "run_evaluation", boom)
+    config = {"output": str(tmp_path / "runs"), "workers": 0, "plugins": ["_toy"], "detectors": [{"name": "toy-hf"}],
+              "data": [{"data_dir": str(image_tree)}]}
+    with caplog.at_level(logging.DEBUG, logger="fakebench"):
+        report = run_matrix(config, progress=False)
+    assert [p.status for p in report.pairs] == ["failed"] and report.pairs[0].error == "RuntimeError: boom"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "failed" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "Traceback" not in warnings[0].getMessage() and "\n" not in warnings[0].getMessage()
+    assert "toy-hf" in warnings[0].getMessage() and "RuntimeError: boom" in warnings[0].getMessage()
+    assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)

@@ -265,3 +265,48 @@ def test_feature_cache_skips_the_backbone_on_second_extraction(tmp_path, image_t
         img, _ = load_image(records[0].path)
         direct = probe.model.backbone(probe.transform()(img)[None])[0].numpy()
     assert np.allclose(first.features[0], direct, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["timm:resnet18", "CLIP:RN50"])
+def test_offline_timm_and_open_clip_fail_at_once_without_hub_requests(arch, monkeypatch):
+    """Issue #20: with FAKEBENCH_OFFLINE=1 (HF_HUB_OFFLINE unset), a timm/open_clip backbone that is not cached is a
+    WeightsNotFoundError that says fakebench is offline, with no network request (huggingface_hub is switched to
+    offline mode for the call, and switched back after), and a message not cut mid-word."""
+    import huggingface_hub.constants as hub_constants
+    import requests
+
+    from fakebench.detectors.probe.model import build_backbone
+
+    monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a network request was made while offline")
+
+    monkeypatch.setattr(requests.Session, "request", no_network)
+    try:
+        import httpx
+
+        monkeypatch.setattr(httpx.Client, "request", no_network)
+    except ImportError:
+        pass
+    with pytest.raises(WeightsNotFoundError) as info:
+        build_backbone(arch)
+    message = str(info.value)
+    assert "offline" in message.lower() and "network request" not in message
+    assert "--random-init" in message and "--backbone" in message  # the train probe flags, beside the -O ones
+    assert hub_constants.HF_HUB_OFFLINE is False
+
+
+def test_feature_cache_key_includes_the_backbone_library_version():
+    """Issue #20: cached features are keyed by the backbone library's version too (another timm may build other
+    weights or a random init differently for the same name and seed); a head's recorded backbone still matches."""
+    from fakebench.detectors.probe.model import Probe
+
+    a = Probe.build("timm:test_vit", pretrained=False, seed=0)
+    b = Probe.build("timm:test_vit", pretrained=False, seed=0)
+    assert a.feature_key() == b.feature_key()
+    assert a.feature_identity()["library_version"] == a.backbone["library_version"]
+    b.backbone = {**b.backbone, "library_version": "0.0.1"}
+    assert a.feature_key() != b.feature_key()

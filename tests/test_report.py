@@ -367,3 +367,46 @@ def test_gradcam_reload_notes_instead_of_errors(detector, note):
 
     got, why = reload_detector({"detector": {"preset": {"name": "native"}, **detector}})
     assert got is None and note in why
+
+
+def test_refuses_unknown_schema_a_json_list_and_non_utf8_predictions(runs, tmp_path):
+    """Issue #20 items 2 and 6: every reader refuses a results.json of an unknown major schema (as the leaderboard
+    does), and a results.json holding a JSON list or a predictions.csv that is not UTF-8 is one DataError naming
+    the file, not a traceback."""
+    from fakebench.cli.report import report as report_cmd
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs[0], run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    results["schema"] = "fakebench.results/2.1"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    with pytest.raises(DataError, match="schema 2.1"):
+        write_report([run_dir], tmp_path / "out")
+    (run_dir / "results.json").write_text(json.dumps([results]))
+    with pytest.raises(DataError, match="results.json"):
+        write_report([run_dir], tmp_path / "out")
+    res = CliRunner().invoke(report_cmd, [str(run_dir), "--output", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    assert "results.json" in res.output and "Traceback" not in res.output
+    shutil.copy(runs[0] / "results.json", run_dir / "results.json")
+    pred = run_dir / "predictions.csv"
+    pred.write_bytes(pred.read_bytes().replace(b"real", "r\xe9al".encode("latin-1"), 1))
+    with pytest.raises(DataError, match=r"predictions.csv.*UTF-8"):
+        write_report([run_dir], tmp_path / "out")
+    robust = tmp_path / "robustness.json"
+    robust.write_text(json.dumps({"schema": "fakebench.robustness/10"}))
+    with pytest.raises(DataError, match="robustness"):
+        write_report([runs[0], robust], tmp_path / "out")
+
+
+def test_cli_says_which_runs_it_took(runs, tmp_path):
+    """Issue #20: ``fakebench report results/runs`` (or a glob) says which runs it took, with their files."""
+    from fakebench.cli.report import report as report_cmd
+
+    res = CliRunner().invoke(report_cmd, [str(runs[0].parent.parent), "--output", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == "report: 2 run(s)"
+    for run in runs:
+        (line,) = [ln for ln in lines if str(run / "results.json") in ln]
+        assert json.loads((run / "results.json").read_text())["detector"]["name"] in line and "2 test sets" in line

@@ -135,3 +135,40 @@ def test_npr_runs_channels_last_on_cpu_with_the_same_scores():
     assert detector.memory_format == torch.channels_last
     detector.device = torch.device("cuda")  # the format follows the device (no GPU needed to ask)
     assert detector.memory_format == torch.contiguous_format
+
+
+def test_an_image_too_large_for_the_device_is_refused_before_the_forward_pass(tmp_path, monkeypatch):
+    """Issue #20 item 5: with 40 MB free (32 MB usable at 320 B/px = 100,000 px), each 512x512 image (262,144 px)
+    gets an error row naming it, its size and --preset, without a forward pass; the 128 px images are scored; the
+    pixel budget (2**17 on the CPU, or a huge --max-pixels-per-batch) is capped at 100,000 with a note."""
+    from fakebench.eval import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 40_000_000)
+    root = tmp_path / "big"
+    for i in range(2):
+        make_image(root / "1_fake" / f"f{i}.png", "fake", size=512, seed=10 + i)
+    for i in range(8):
+        make_image(root / "0_real" / f"s{i}.png", "real", size=128, seed=20 + i)
+    records = discover_data_dir(root)
+    ToyHF.calls = 0
+    frame, stats = collect_predictions(ToyHF.load(), records, tmp_path / "p.csv", batch_size=32, num_workers=0,
+                                       progress=False, max_pixels_per_batch=10**12)
+    big = frame[frame["image"].str.contains("/f")]
+    assert big["prob"].isna().all() and len(big) == 2
+    for path, error in zip(big["image"], big["error"]):
+        assert error.startswith(f"{path}: its 512x512 input (0.3 MP) needs about 0.1 GB") and "--preset" in error
+    small = frame[frame["image"].str.contains("/s")]
+    assert small["prob"].notna().all() and (small["error"].fillna("") == "").all()
+    assert stats.unreadable == 2 and stats.computed == 8
+    assert ToyHF.calls == 2  # 8 x 16,384 px under the capped budget of 100,000: batches of 6 and 2
+    (note,) = [n for n in stats.notes if "capped" in n]
+    assert "1,000,000,000,000" in note and "capped at 100,000 pixels" in note
+
+
+def test_fit_budget_keeps_a_budget_that_fits():
+    from fakebench.eval.memory import DEFAULT_BYTES_PER_PIXEL, fit_budget
+
+    det = ToyHF.load()
+    assert fit_budget(1 << 17, det, free=10 * (1 << 17) * DEFAULT_BYTES_PER_PIXEL) == (1 << 17, "")
+    budget, note = fit_budget(1 << 17, det, free=(1 << 16) * DEFAULT_BYTES_PER_PIXEL)
+    assert budget == int(0.8 * (1 << 16)) and "capped" in note

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sqlite3
+import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -218,10 +219,18 @@ def _content_sha(key: tuple[str, str]) -> str:
 
 
 def _read(key: tuple[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """``(metadata, "")``, or ``(None, reason naming the file)`` for an image (file or parquet row, with its format
+    alignment) that cannot be read: a decompression bomb (PIL's pixel limit), an oversized text chunk, a malformed
+    header -- one bad file never ends an audit."""
+    path = key[0]
     try:
         return image_metadata(key[0], key[1]), ""
     except OSError as exc:
         return None, str(exc)
+    except Image.DecompressionBombError as exc:
+        return None, f"{path}: refused as a possible decompression bomb ({exc})"
+    except (ValueError, SyntaxError, struct.error, MemoryError) as exc:  # e.g. "Decompressed Data Too Large"
+        return None, f"{path}: cannot read its header ({type(exc).__name__}: {exc})"
 
 
 def metadata_table(records: Sequence[Any], *, cache: MetadataCache | None = None, workers: int = 4) -> pd.DataFrame:

@@ -77,8 +77,9 @@ def load_run(run_dir: str | os.PathLike) -> tuple[ResultsRecord, pd.DataFrame]:
         run keep the last).
 
     Raises:
-        DataError: the folder, ``predictions.csv`` or ``results.json`` is missing or unreadable, or required columns
-            are missing.
+        DataError: the folder, ``predictions.csv`` or ``results.json`` is missing or unreadable, required columns
+            are missing, or ``predictions.csv`` holds another number of scored images of a test set than
+            ``results.json`` reports (a damaged file, named).
     """
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -96,7 +97,15 @@ def load_run(run_dir: str | os.PathLike) -> tuple[ResultsRecord, pd.DataFrame]:
     missing = [c for c in ("image", "sha256", "dataset", "label", "prob") if c not in frame.columns]
     if missing:
         raise DataError(f"{csv} lacks column(s) {missing}; it was not written by `fakebench evaluate`.")
-    return record, frame.drop_duplicates("image", keep="last").reset_index(drop=True)
+    frame = frame.drop_duplicates("image", keep="last").reset_index(drop=True)
+    scored = frame[frame["prob"].notna()].groupby("dataset").size()
+    for row in record.metrics["per_dataset"]:  # the two files of one run must agree, else one is damaged
+        expected, found = row.get("n"), int(scored.get(row["dataset"], 0))
+        if isinstance(expected, int) and found != expected:
+            raise DataError(f"{csv} is damaged (cut short or edited?): it holds {found} scored images of test set "
+                            f"{row['dataset']!r} where {folder / 'results.json'} reports {expected}. Re-run the "
+                            f"evaluation into that folder (it resumes) or restore the file.")
+    return record, frame
 
 
 def _references(record: ResultsRecord) -> dict[str, list[str]]:

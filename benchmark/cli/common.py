@@ -10,7 +10,11 @@ import click
 
 from fakebench.core.errors import FakebenchError
 
-__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options"]
+__all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options",
+           "image_failure", "require_extra", "require_detector_extras", "resolve_device", "DEVICE_HELP"]
+
+#: The --device help shared by every command (default ``auto``).
+DEVICE_HELP = "torch device: auto (CUDA when present, else the CPU), cpu, cuda or cuda:1."
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,3 +94,60 @@ def training_data_options(role: str = "training") -> Callable[[Callable[..., Any
             command = click.option(flag, dest, multiple=True, type=folder, help=text)(command)
         return command
     return decorate
+
+
+def image_failure(path: str, detector_name: str, exc: BaseException) -> str:
+    """The one-line error of an image a detector fails on, worded as the runner's ``error`` column:
+    ``"<path>: <detector> failed on this image (<ExceptionType>: <first line, at most 300 characters>)"``."""
+    reason = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{path}: {detector_name} failed on this image ({type(exc).__name__}: {reason})"
+
+
+def require_extra(extra: str, modules: tuple[str, ...], what: str) -> None:
+    """Refuse, before any work starts, a command part whose optional dependencies are not installed.
+
+    Args:
+        extra: the setup.cfg extra that installs them (``report``, ``explain``, ``afp``, ``train``).
+        modules: their import names (``matplotlib``, ``transformers``, ...).
+        what: what needs them, for the message (``"fakebench report"``, ``"--html"``).
+
+    Raises:
+        click.ClickException: one line naming the missing modules and ``pip install "fakebench[<extra>]"``.
+    """
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise click.ClickException(f"{what} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                                   f"not installed: pip install \"fakebench[{extra}]\"")
+
+
+def require_detector_extras(names: Any) -> None:
+    """:func:`require_extra` for each registered detector in ``names`` whose card declares an extra (AntifakePrompt,
+    InstructBLIP: ``afp``).
+
+    Raises:
+        click.ClickException: a missing extra (one line); UnknownNameError: an unknown detector.
+    """
+    from fakebench import detectors
+
+    for name in [names] if isinstance(names, str) else names:
+        card = detectors.REGISTRY.card(name)  # without importing the detector (its module may need the extra)
+        if getattr(card, "extra", "") and getattr(card, "requires", ()):
+            require_extra(card.extra, tuple(card.requires), f"detector {name!r}")
+
+
+def resolve_device(device: str | None) -> str:
+    """``"auto"`` (or ``None``) -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; any other value unchanged."""
+    if device not in (None, "", "auto"):
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

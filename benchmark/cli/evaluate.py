@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from fakebench.cli.common import import_plugins, parse_crop_box, parse_key_values, user_errors
+from fakebench.cli.common import (import_plugins, parse_crop_box, parse_key_values, require_detector_extras,
+                                  require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 _EXAMPLES = """
 \b
@@ -45,9 +46,9 @@ _SHOWN = 10
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--max-pixels-per-batch", type=click.IntRange(1),
               help="Pixel budget of one forward pass (sum of H*W), bounding memory with native-size presets "
-                   "(default: 16 million on CPU, 48 million on GPU).")
+                   "(default: 2**17 = 131,072 on the CPU, 48,000,000 on a GPU; capped at what the device has free).")
 @click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda or cuda:1.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--limit", type=click.IntRange(1), help="At most N images per label per test set (smoke runs).")
 @click.option("--align-format", type=click.Choice(["jpeg96", "png"]),
               help="Re-encode every image, real and fake alike, as JPEG q96 (4:2:0) or PNG before scoring, so the "
@@ -62,9 +63,9 @@ _SHOWN = 10
 @click.option("--calibration-target", default="eer", show_default=True,
               help="What the calibrated threshold achieves on the split: eer, balanced_acc or fpr:X (e.g. fpr:0.05).")
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0),
-              help="Bootstrap resamples for the 95%% confidence intervals (0 = none).")
+              help="Bootstrap resamples for the 95% confidence intervals (0 = none).")
 @click.option("--report", "report", is_flag=True, help="Also write the HTML report of each run (<run>/report/).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str | None, datasets: tuple[str, ...],
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
@@ -87,14 +88,19 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
     box = parse_crop_box(crop_box)
     kwargs = parse_key_values(options)
     import_plugins(plugins)
+    if report:  # checked now, not after the whole evaluation ran
+        require_extra("report", ("matplotlib",), "evaluate --report")
+    require_detector_extras(names)
+    device = resolve_device(device)
 
     from fakebench import detectors
-    from fakebench.api import EvalRequest, evaluate_all
+    from fakebench.api import EvalRequest, check_options, evaluate_all
     from fakebench.core.errors import FakebenchError
 
     # Fail fast: names and paths first, then the data (all missing folders listed), before any model is loaded.
     for cls_name in names:
         cls = detectors.get_detector_class(cls_name)
+        check_options(cls_name, kwargs)
         if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
             cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
     request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,
@@ -131,10 +137,14 @@ def _print_run(res) -> None:
 
     results, run_dir = res.record, res.run_dir
     table = metrics_table(results.metrics)
+    for i, row in enumerate(results.metrics["per_dataset"]):  # a fake-only set's real acc is its reference's
+        if row.get("labels", row.get("kind")) == "fake" and "real_acc" in table:
+            table.loc[i, "real_acc"] = None
     if results.threshold is None:  # score-only detector
         for key in ("acc", "real_acc", "fake_acc"):
-            table[key] = "n/a"
-    click.echo(table.to_string(index=False, na_rep=""))
+            if key in table:
+                table[key] = "n/a"
+    click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}"))
     run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from fakebench.cli.common import import_plugins, parse_key_values, user_errors
+from fakebench.cli.common import (image_failure, import_plugins, parse_key_values, require_detector_extras,
+                                  require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 
 def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
@@ -35,7 +36,8 @@ def _run_llava(images: tuple[str, ...], output: Path, *, model: str | None, adap
     )
 
     decoding = DecodingSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-    explainer = LlavaExplainer.load(model or DEFAULT_MODEL, adapter=adapter, dtype=dtype, device=device,
+    explainer = LlavaExplainer.load(model or DEFAULT_MODEL, adapter=adapter, dtype=dtype,
+                                    device=None if device in (None, "auto") else device,
                                     decoding=decoding)
     rows, records, failed = [], [], 0
     for path in images:
@@ -66,8 +68,8 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
                  options: tuple[str, ...]) -> int:
     import importlib.metadata
 
-    import torch
-    from fakebench import __version__, detectors
+    from fakebench import __version__
+    from fakebench.api import load_detector
     from fakebench.core.files import (
         atomic_write_bytes,
         atomic_write_json,
@@ -83,8 +85,8 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
 
     kwargs = parse_key_values(options)
     import_plugins(plugins)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    device = resolve_device(device)
+    det = load_detector(detector, weights, preset=preset, device=device, **kwargs)
     layer = default_target_layer(det)
     (output / "overlays").mkdir(parents=True, exist_ok=True)
     rows, failed = [], 0
@@ -96,8 +98,17 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
             click.echo(f"{path}\terror: {exc}", err=True)
             rows.append({"image": path, "error": str(exc)})
             continue
-        out = det.predict_images([img])
-        heat = gradcam(det, img, target=target)
+        try:  # one image the detector fails on (too small, ...) costs only its own row, as in `evaluate`
+            out = det.predict_images([img])
+            if bool(det.non_finite(out)[0]):
+                raise FloatingPointError(det.non_finite_message(out, 0))
+            heat = gradcam(det, img, target=target)
+        except Exception as exc:
+            failed += 1
+            message = image_failure(path, det.name, exc)
+            click.echo(f"{path}\terror: {message}", err=True)
+            rows.append({"image": path, "error": message})
+            continue
         name = f"overlays/{i:04d}_{Path(path).stem}.png"
         buf = io.BytesIO()
         overlay(input_view(det, img), heat).save(buf, format="PNG")
@@ -137,7 +148,7 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
 @click.option("--preset", help="[gradcam] Preprocessing preset.")
 @click.option("--target", default="fake", show_default=True, type=click.Choice(["fake", "real"]),
               help="[gradcam] Explain the fake logit or its negative.")
-@click.option("--device", help="Torch device (default CUDA when available).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--plugin", "plugins", multiple=True, help="[gradcam] Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True,
               help="[gradcam] KEY=VALUE for the detector's load().")
@@ -157,11 +168,17 @@ def explain(images: tuple[str, ...], explainer: str, output: Path, model: str | 
     if explainer == "gradcam":
         if not detector:
             raise click.UsageError("--explainer gradcam needs --detector (npr, cnnspot or univfd).")
+        require_extra("explain", ("pytorch_grad_cam", "matplotlib"), "explain --explainer gradcam")
+        require_detector_extras(detector)
+    else:
+        require_extra("explain", ("transformers", "accelerate") + (("peft",) if adapter else ()),
+                      "explain --explainer llava")
+    if explainer == "gradcam":
         failed = _run_gradcam(images, output, detector=detector, weights=weights, preset=preset, target=target,
                               device=device, plugins=plugins, options=options)
     else:
         failed = _run_llava(images, output, model=model, adapter=adapter, max_new_tokens=max_new_tokens,
                             temperature=temperature, top_p=top_p, seed=seed, dtype=dtype, device=device)
     if failed:
-        raise click.ClickException(f"{failed} of {len(images)} images could not be read (see above); the others "
-                                   f"are in {output}.")
+        raise click.ClickException(f"{failed} of {len(images)} images could not be read or explained (see above); the "
+                                   f"others are in {output}.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fakebench.cli.common import user_errors
+from fakebench.cli.common import require_extra, user_errors
 
 
 @click.command("leaderboard")
@@ -28,6 +28,10 @@ def leaderboard(paths: tuple[str, ...], output: str, title: str, note: str, html
 
     if gradcam and not html:
         raise click.UsageError("--gradcam adds Grad-CAM overlays to the HTML report: pass --html too.")
+    if html:
+        require_extra("report", ("matplotlib",), "leaderboard --html")
+    if gradcam:
+        require_extra("explain", ("pytorch_grad_cam",), "--gradcam")
     results = load_results(paths or ("results/runs",))
     for path in write_leaderboard(results, output, title=title, note=note):
         click.echo(f"wrote {path}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from fakebench.cli.common import parse_crop_box, training_data_options, user_errors
+from fakebench.cli.common import DEVICE_HELP, parse_crop_box, resolve_device, training_data_options, user_errors
 
 _EXAMPLES = """
 \b
@@ -77,8 +77,8 @@ def _seeds(value: str) -> list[int]:
 @click.option("--evaluate/--no-evaluate", "run_eval", default=True, show_default=True,
               help="With --test-dir: also score the saved head through the ordinary evaluation runner.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Backbone batch size.")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def probe_train(arch: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...], fake_dirs: tuple[str, ...],
                 test_dirs: tuple[str, ...], test_real_dirs: tuple[str, ...], test_fake_dirs: tuple[str, ...],
@@ -91,6 +91,7 @@ def probe_train(arch: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ..
     if backbone and random_init:
         raise click.UsageError("Give either --backbone PATH or --random-init, not both.")
     seed_list = _seeds(seeds)
+    device = resolve_device(device)
     if dropout is None:
         dropout = 0.5 if strategies else 0.0
     box = parse_crop_box(crop_box)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import user_errors
+from fakebench.cli.common import require_extra, user_errors
 
 
 @click.command("report")
@@ -33,9 +33,10 @@ def report(paths: tuple[str, ...], output: str, title: str | None, max_gallery: 
       fakebench report results/runs --output report/ --title "NPR vs CNNSpot" --max-gallery 5
       fakebench report results/runs --output report/ --gradcam
     """
+    require_extra("report", ("matplotlib",), "fakebench report")
     from fakebench.report import build_report
 
     path, figures = build_report(paths, output, title=title, max_gallery=max_gallery, max_sets=max_sets,
-                                 bias_audits=bias_audits, gradcam=gradcam)
+                                 bias_audits=bias_audits, gradcam=gradcam, echo=click.echo)
     size = path.stat().st_size
     click.echo(f"wrote {path} ({size / 1e6:.2f} MB) and {len(figures)} figure files in {path.parent / 'figures'}")

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from fakebench.cli.common import import_plugins, parse_crop_box, parse_key_values, user_errors
+from fakebench.cli.common import (DEVICE_HELP, import_plugins, parse_crop_box, parse_key_values, resolve_device,
+                                  user_errors)
 
 __all__ = ["robustness", "sets_from_options"]
 
@@ -98,12 +99,12 @@ def data_options(func: Any) -> Any:
               help="Folder for robustness.json/.csv/.md; per-severity run folders go under OUTPUT/runs.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda or cuda:1.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--no-cache", is_flag=True, help="Do not read or fill the prediction cache.")
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")
 @click.option("--detector-option", "-O", "options", multiple=True,
               help="KEY=VALUE passed to the detector's load(), e.g. -O backbone=clip.pt.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def robustness(detector: str, weights: str | None, preset: str | None, datasets: tuple[str, ...],
                suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
@@ -118,10 +119,10 @@ def robustness(detector: str, weights: str | None, preset: str | None, datasets:
     kwargs = parse_key_values(options)
     import_plugins(plugins)
 
-    from fakebench import detectors
     from fakebench.analysis.robustness import robustness_markdown, run_robustness
 
-    det = detectors.get_detector_class(detector).load(weights, preset=preset, device=device, **kwargs)
+    from fakebench.api import load_detector
+    det = load_detector(detector, weights, preset=preset, device=resolve_device(device), **kwargs)
     sets, label, manifest, root = sets_from_options(
         datasets=datasets, suites=suites, manifests=manifests, data_root=data_root, data_dir=data_dir,
         real_dir=real_dir, fake_dir=fake_dir, crop_box=crop_box, limit=limit, detector=det.name,

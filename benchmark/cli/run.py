@@ -29,7 +29,7 @@ Examples:
 @click.command("run", epilog=_EXAMPLES)
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Validate the config and print the plan; load no model.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def run(config: str, dry_run: bool, quiet: bool) -> None:
     """Run every (detector, data selection) pair of CONFIG, skipping pairs with matching results, and build the

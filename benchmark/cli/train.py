@@ -36,7 +36,7 @@ Examples:
               help="Folder of fake validation images.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Hold out this stratified, seeded fraction of the training images for validation.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", "--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to write (the recipe's final model). <stem>.last.pth and <stem>.log.jsonl go beside it.")
 @click.option("--recipe", help="Recipe preset (default: npr, cnnspot_blur_jpg_prob0.5, univfd_probe).")
 @click.option("--init", help="CNNSpot (required): imagenet | scratch | PATH to a ResNet-50 state dict.")
@@ -49,10 +49,11 @@ Examples:
 @click.option("--crop-box", help="LEFT,TOP,RIGHT,BOTTOM crop applied to every image after decoding.")
 @click.option("--seed", type=int, help="Seed of initialisation, shuffling and augmentation (default: the official "
               "recipe's, 0; AntifakePrompt 42).")
-@click.option("--device", help="torch device (default: cuda if available, else cpu; torchrun: cuda:LOCAL_RANK).")
+@click.option("--device", default="auto", show_default=True,
+              help="torch device: auto (CUDA when present, else the CPU; torchrun: cuda:LOCAL_RANK), cpu, cuda:1.")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0), help="DataLoader workers per process.")
 @click.option("--no-resume", is_flag=True, help="Start over even if <stem>.last.pth exists.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...], fake_dirs: tuple[str, ...],
           val_dirs: tuple[str, ...], val_real_dirs: tuple[str, ...], val_fake_dirs: tuple[str, ...],
@@ -66,6 +67,8 @@ def train(detector: str, train_dirs: tuple[str, ...], real_dirs: tuple[str, ...]
     checkpointed atomically and resumable: rerun the same command after an interruption.
     """
     args = dict(locals())  # first statement: exactly the command's parameters
+    if device == "auto":  # None: the trainers' own default (CUDA when present; torchrun: cuda:LOCAL_RANK)
+        device = args["device"] = None
     from fakebench.train.trainers import get_trainer, unsupported_options
 
     spec = get_trainer(detector)

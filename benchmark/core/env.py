@@ -15,7 +15,9 @@ Variables (all optional):
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "BUNDLED_MANIFESTS",
     "env_flag",
     "is_offline",
+    "hub_offline_mode",
     "cache_root",
     "data_root",
     "default_manifest_path",
@@ -69,6 +72,29 @@ def env_flag(name: str, default: bool = False) -> bool:
 def is_offline() -> bool:
     """True when ``FAKEBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to a true value."""
     return env_flag("FAKEBENCH_OFFLINE") or env_flag("HF_HUB_OFFLINE")
+
+
+@contextlib.contextmanager
+def hub_offline_mode() -> Iterator[None]:
+    """While :func:`is_offline`, put ``huggingface_hub`` (what timm, open_clip and transformers download through) in
+    its offline mode for the block, so a file that is not cached fails at once from the local cache instead of
+    retrying the network for a minute. ``huggingface_hub`` reads ``HF_HUB_OFFLINE`` once, at import, so
+    ``FAKEBENCH_OFFLINE=1`` alone (or a variable set after the import) would not reach it; the previous value is
+    restored after the block. A no-op online or without ``huggingface_hub``."""
+    if not is_offline():
+        yield
+        return
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
 
 
 def cache_root() -> Path:

@@ -15,6 +15,7 @@ __all__ = [
     "ManifestError",
     "DataError",
     "DownloadError",
+    "UnknownOptionError",
 ]
 
 
@@ -51,3 +52,8 @@ class DataError(FakebenchError):
 
 class DownloadError(FakebenchError):
     """A download failed (HTTP error, quota-limited Drive file, checksum mismatch after retry, unsafe archive)."""
+
+
+class UnknownOptionError(FakebenchError, TypeError):
+    """A detector option (``-O KEY=VALUE``, ``load_detector(**options)``) the detector's ``load()`` does not take;
+    the message lists the ones it does. Subclasses :class:`TypeError`, what Python raises for an unexpected keyword."""

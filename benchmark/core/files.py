@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sha256_file", "sha256_bytes", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = ["sha256_file", "sha256_bytes", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+           "remove_stale_temp_files"]
 
 _CHUNK = 1 << 20
 
@@ -67,6 +68,34 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: A temp file of :func:`atomic_write_bytes` older than this (seconds) was left by a killed writer: a write lasts
+#: well under a second (it holds the whole content in memory), so no live writer is that slow.
+STALE_TEMP_SECONDS = 60
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, *, min_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the ``.<name>.<random>.tmp`` files :func:`atomic_write_bytes` leaves in ``folder`` when its process is
+    killed between writing and renaming, once they are ``min_age`` seconds old (a live writer's file is younger).
+
+    Returns:
+        The deleted paths (missing folder: none).
+    """
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for path in folder.glob(".*.tmp"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= min_age:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # another process removed or renamed it meanwhile
+            continue
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["COST_KEYS", "device_description", "measure_cost"]
+__all__ = ["COST_KEYS", "device_description", "measure_cost", "combine_rank_costs"]
 
 #: Keys of the dict :func:`measure_cost` yields (all present after the block; ``None`` where not measurable).
 COST_KEYS = ("device", "device_name", "torch_threads", "images", "wall_seconds", "images_per_second",
@@ -196,3 +196,44 @@ def measure_cost(device: Any = "cpu", images: int | None = None, *, interval: fl
             cost["peak_host_memory_mb"] = round(max(sampler.stop() / _MB, cost["peak_rss_mb"]), 1)
         if cuda is not None:
             cost["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(cuda) / _MB, 1)
+
+
+def combine_rank_costs(ranks: list[dict[str, Any]], merge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The cost of a distributed run as a whole, from each rank's :func:`measure_cost` dict of scoring its shard and
+    rank 0's dict of merging and scoring the merged predictions (which scores no image).
+
+    Args:
+        ranks: one cost dict per rank (:data:`COST_KEYS`), in rank order.
+        merge: rank 0's cost of the merge step, or ``None``.
+
+    Returns:
+        A dict with :data:`COST_KEYS` plus ``processes`` (the rank count): ``images`` the sum over ranks;
+        ``wall_seconds`` the slowest rank plus the merge (the ranks run in parallel); ``images_per_second`` =
+        images / wall_seconds; CPU seconds summed; ``peak_*_mb`` the largest single process (``peak_rss_scope``
+        says so); ``device``/``device_name`` the distinct values joined by ``", "``; ``torch_threads`` rank 0's.
+    """
+    parts = [r for r in ranks if isinstance(r, dict)]
+
+    def values(key: str) -> list[Any]:
+        return [r.get(key) for r in parts if r.get(key) is not None]
+
+    def join(key: str) -> str | None:
+        found = list(dict.fromkeys(str(v) for v in values(key)))
+        return ", ".join(found) if found else None
+
+    images = sum(values("images"))
+    wall = max(values("wall_seconds"), default=0.0) + float((merge or {}).get("wall_seconds") or 0.0)
+    out: dict[str, Any] = dict.fromkeys(COST_KEYS)
+    out.update({
+        "device": join("device"), "device_name": join("device_name"),
+        "torch_threads": parts[0].get("torch_threads") if parts else None, "images": images,
+        "wall_seconds": round(wall, 4), "images_per_second": round(images / wall, 3) if images and wall > 0 else None,
+        "processes": len(parts)})
+    for key in ("user_cpu_seconds", "system_cpu_seconds"):
+        found = values(key) + ([merge[key]] if merge and merge.get(key) is not None else [])
+        out[key] = round(sum(found), 3) if found else None
+    for key in ("peak_rss_mb", "peak_host_memory_mb", "peak_gpu_memory_mb"):
+        found = values(key) + ([merge[key]] if merge and merge.get(key) is not None else [])
+        out[key] = max(found) if found else None
+    out["peak_rss_scope"] = f"largest of {len(parts)} processes"
+    return out

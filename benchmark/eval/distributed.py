@@ -12,9 +12,14 @@ rank:
 3. the ranks agree that every shard succeeded (an ``all_reduce`` over the gloo group, which is also the barrier); then
    rank 0 merges the shard files into ``predictions.csv`` with the rows in record order and calls
    :func:`fakebench.eval.harness.run_evaluation` on the full test sets. That call finds every image already predicted
-   (the runner's resume) and only scores and writes the result files, so the merged predictions and metrics are the
-   ones a single-process run writes. Rank 0 adds ``"distributed": {"world_size", "shard_rule", "ranks": [...]}`` to
-   ``results.json``: per rank, its shard size, runner counts and :func:`fakebench.eval.cost.measure_cost` figures.
+   (the runner's resume) and only scores and writes the result files. The merged predictions hold the same images,
+   rows, labels and decisions as a single-process run's; a logit can differ in its last digits (up to 2e-5 measured
+   for NPR on the CPU, issue #20), because each rank batches other images together and a batched convolution rounds
+   differently, so metrics computed from them agree to that precision. Rank 0 adds ``"distributed": {"world_size",
+   "shard_rule", "ranks": [...], "merge_cost"}`` to ``results.json``: per rank, its shard size, runner counts and
+   :func:`fakebench.eval.cost.measure_cost` figures; ``"cost"`` is the whole run's
+   (:func:`fakebench.eval.cost.combine_rank_costs`: images summed over ranks, wall time of the slowest rank plus the
+   merge), which the leaderboard's cost table shows.
 
 The process group is created with the ``gloo`` backend when the launcher has not made one (it works on CPU and for
 the small collectives used here; the model itself is never wrapped). Multi-node jobs use torchrun's own rendezvous
@@ -353,7 +358,7 @@ def evaluate_distributed(detector: Any, sets: Sequence[Any], *, output: str | os
     init()
     from fakebench.core.env import cache_root
     from fakebench.eval.cache import PredictionCache
-    from fakebench.eval.cost import measure_cost
+    from fakebench.eval.cost import combine_rank_costs, measure_cost
     from fakebench.eval.runner import collect_predictions
 
     records = [r for s in sets for r in s.records]
@@ -397,7 +402,9 @@ def evaluate_distributed(detector: Any, sets: Sequence[Any], *, output: str | os
             merge_shards(run_dir, records, world)
             written, results = run_evaluation(detector, sets, progress=progress, **kwargs)
             results["distributed"] = {"world_size": world, "shard_rule": "int(sha256[:8], 16) % world_size",
-                                      "ranks": gathered}
+                                      "ranks": gathered, "merge_cost": results.get("cost")}
+            # the run's cost is the ranks' scoring, not rank 0's merge step (which scores no image)
+            results["cost"] = combine_rank_costs([g.get("cost") for g in gathered], results.get("cost"))
             atomic_write_json(Path(written) / "results.json", results)
             if Path(written).resolve() != run_dir.resolve():
                 log.warning("run_evaluation wrote %s, but the shards were merged into %s; the run folder layout "

@@ -31,7 +31,7 @@ from fakebench.data.images import ImageRecord, discover_data_dir, discover_folde
 from fakebench.core.env import cache_root, data_root as default_data_root
 from fakebench.core.errors import DataError
 from fakebench.eval.scoring import METRIC_KEYS, TestSetSpec, evaluate_predictions
-from fakebench.core.files import atomic_write_json, atomic_write_text
+from fakebench.core.files import atomic_write_json, atomic_write_text, remove_stale_temp_files
 from fakebench.data.manifest import DatasetEntry, Manifest
 from fakebench.core.provenance import environment, git_commit, now_iso
 from fakebench.eval.results import RESULTS_SCHEMA, run_label
@@ -235,6 +235,7 @@ def claim_run_dir(run_dir: Path, record: dict[str, Any]) -> None:
     Raises:
         DataError: the folder holds another run (or results without a ``run.json``).
     """
+    remove_stale_temp_files(run_dir)  # left by a kill between an atomic write and its rename
     path = run_dir / "run.json"
     if path.is_file():
         try:

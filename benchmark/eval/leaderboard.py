@@ -85,6 +85,11 @@ def _label(result: dict[str, Any]) -> str:
     return result.get("_label") or ResultsRecord.from_dict(result).label
 
 
+def _limited(result: dict[str, Any]) -> bool:
+    """Whether a result comes from a ``--limit`` (smoke) run."""
+    return bool((result.get("data") or {}).get("limit_per_label"))
+
+
 def _manifest_id(result: dict[str, Any]) -> str:
     """Short id of the manifest(s) a result came from ('' for runs on plain folders)."""
     manifest = (result.get("data") or {}).get("manifest") or {}
@@ -102,7 +107,8 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     ``ci_lo``/``ci_hi`` (percent, the 95% confidence interval; NaN when there is none), ``source`` (the results
     file).
 
-    When two result files cover the same detector and test set, the later one (by date) wins. The means are computed
+    When two result files cover the same detector and test set, a full run always wins over a ``--limit`` (smoke)
+    run, whatever their dates; between two full (or two limited) runs the later one (by date) wins. The means are computed
     here, unweighted over the test sets each detector column really holds (so they never describe other sets than the
     rows above them), each carrying its set count and image count. A test set's CI is the one its result row records
     (``ci[metric] = [lo, hi]``, fractions); a mean's CI is a Student-t interval over its test sets
@@ -110,9 +116,9 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     result rows (``operating``, ...) are ignored.
     """
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for result in sorted(results, key=lambda r: r.get("date", "")):
+    for result in sorted(results, key=lambda r: (not _limited(r), r.get("date", ""))):  # full runs last: they win
         label = _label(result)
-        limited = bool((result.get("data") or {}).get("limit_per_label"))
+        limited = _limited(result)
         manifest = _manifest_id(result)
         for row in result["metrics"]["per_dataset"]:
             n = row.get("n")

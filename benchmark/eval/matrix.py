@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from typing import Any
 import yaml
 from fakebench.core.errors import FakebenchError
 from fakebench.core.files import atomic_write_json, sha256_file
+from fakebench.eval.results import parse_schema
 
 __all__ = [
     "DataSpec",
@@ -563,8 +563,9 @@ def _existing(config: MatrixConfig, det: DetectorSpec, data: DataSpec, sha_cache
     for path in sorted(config.output.glob("*/*/results.json")):
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
+            parse_schema(results.get("schema"), str(path))  # another major version: not reused
             d, info = results["detector"], results["data"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, FakebenchError):
             continue
         if d.get("name") != det.name or info.get("label") != data.label:
             continue
@@ -708,8 +709,9 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
                 pair.status, pair.run_dir = "ran", Path(run_dir)
                 pair.computed = (results or {}).get("run", {}).get("computed")
             except Exception as exc:  # noqa: BLE001 -- one failing pair must not stop the others
-                log.warning("%s x data[%d] failed:\n%s", det.key, pair.data.index, traceback.format_exc())
                 pair.status, pair.error = "failed", _describe(exc)
+                log.warning("%s x data[%d] (%s) failed: %s", det.key, pair.data.index, pair.data.label, pair.error)
+                log.debug("%s x data[%d] traceback", det.key, pair.data.index, exc_info=True)
             pair.seconds = time.perf_counter() - start
         del detector
         gc.collect()

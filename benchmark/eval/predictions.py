@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from fakebench.core.errors import DataError
 from fakebench.core.files import atomic_write_text
 
 __all__ = ["PRED_COLUMNS", "read_predictions", "parse_csv", "write_csv", "keep_rows", "sort_file",
@@ -71,14 +72,21 @@ def read_predictions(path: str | os.PathLike, *, repair: bool = False) -> pd.Dat
     ``repair`` (the runner, resuming into the file) the file itself is repaired by an atomic replace
     (:func:`fakebench.core.files.atomic_write_text`), never rewritten in place; readers of finished runs (reports,
     comparisons) leave the file as it is.
+    Raises:
+        DataError: the file is not UTF-8 text.
+
     Returns an empty frame with :data:`PRED_COLUMNS` when the file does not exist. ``label`` is int, ``logit``,
     ``prob`` float (NaN when empty), ``decision`` int (float with NaN when some row has none), the rest str.
     """
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=list(PRED_COLUMNS))
-    with open(path, encoding="utf-8", newline="") as handle:
-        text = handle.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): it is damaged or not a "
+                        f"fakebench predictions.csv; re-run the evaluation into a new folder.") from None
     header, rows, dropped = parse_csv(text)
     if dropped and repair:
         log.warning("%s: dropped a row cut short by an interruption; its image is scored again.", path)

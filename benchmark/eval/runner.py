@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from fakebench.detectors.base import Detector
 
+from fakebench.eval import memory
 from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
                                         sort_file)
@@ -179,6 +180,29 @@ def _pixels(size: tuple[int, int], preset: Any) -> int:
     return max(1, width * height)
 
 
+def _fit_memory(detector: Detector, misses: list[ImageRecord], pixels: list[int], sizes: dict[str, tuple[int, int]],
+                sha_of: dict[str, str], writer: PredictionWriter, stats: RunStats, budget: int
+                ) -> tuple[int, list[ImageRecord], list[int]]:
+    """Before any forward pass (:mod:`fakebench.eval.memory`): cap ``budget`` at what the device has free (a note),
+    and write an error row for each image whose input alone would not fit; returns the budget and what is left."""
+    if not misses:
+        return budget, misses, pixels
+    free = memory.available_bytes(detector.device)
+    budget, note = memory.fit_budget(budget, detector, free=free)
+    if note:
+        log.warning(note)
+        stats.notes.append(note)
+    errors = {i: memory.oversized_message(r.path, sizes.get(r.path, (0, 0)), px, detector, free=free)
+              for i, (r, px) in enumerate(zip(misses, pixels))}
+    refused = [_row(misses[i], sha_of[misses[i].path], None, None, error=e) for i, e in errors.items() if e]
+    if refused:
+        writer.write(refused)
+        stats.unreadable += len(refused)
+        keep = [i for i in range(len(misses)) if not errors[i]]
+        misses, pixels = [misses[i] for i in keep], [pixels[i] for i in keep]
+    return budget, misses, pixels
+
+
 def _budget_batches(pixels: list[int], batch_size: int, budget: int) -> list[list[int]]:
     """Consecutive index groups of at most ``batch_size`` images and ``budget`` pixels (an image over the budget
     alone forms its own batch)."""
@@ -280,7 +304,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
                 log.warning(message)
                 stats.notes.append(message)
         pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in misses]
-        budget = max_pixels_per_batch or default_max_pixels(detector.device)
+        budget, misses, pixels = _fit_memory(detector, misses, pixels, sizes, sha_of, writer, stats,
+                                             max_pixels_per_batch or default_max_pixels(detector.device))
         stats.computed, errors = _score(detector, misses, sha_of, keys, writer, cache, batch_size=batch_size,
                                         num_workers=default_num_workers() if num_workers is None else num_workers,
                                         progress=progress, pixels=pixels, budget=budget)

@@ -277,6 +277,7 @@ def apply_lora(model: Any, adapter: str | os.PathLike) -> tuple[Any, str]:
         raise CheckpointError(f"LoRA adapter folder {str(folder)!r} does not exist or has no adapter_config.json; "
                               f"pass the folder that peft's save_pretrained wrote.")
     weights = _adapter_file(folder)
+    saved = _read_adapter(weights)  # weights_only=True before peft, whose error advises weights_only=False
     try:
         from peft import PeftModel, get_peft_model_state_dict
     except ImportError as exc:
@@ -287,7 +288,6 @@ def apply_lora(model: Any, adapter: str | os.PathLike) -> tuple[Any, str]:
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"Cannot apply the LoRA adapter {str(folder)!r} ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}).") from exc
-    saved = _read_adapter(weights)
     current = get_peft_model_state_dict(wrapped)
     unknown = sorted(set(saved) - set(current))
     if unknown or not saved:
@@ -365,7 +365,7 @@ class LlavaExplainer:
             if not (folder / "adapter_config.json").is_file():
                 raise CheckpointError(f"LoRA adapter folder {str(folder)!r} does not exist or has no "
                                       f"adapter_config.json; pass the folder that peft's save_pretrained wrote.")
-            _adapter_file(folder)
+            _read_adapter(_adapter_file(folder))  # a .bin holding pickled code is refused here, by name
         model_id = str(model)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -720,13 +720,22 @@ _GALLERY_FILTER_JS = """<script>(function(){
 def build_report(runs: Iterable[str | os.PathLike], output: str | os.PathLike, *, title: str | None = None,
                  max_gallery: int = 3, max_sets: int = 60, bias_audits: Iterable[str | os.PathLike] = (),
                  thumb_px: int = 128, dpi: int = 90, gradcam: bool = False,
-                 n_boot: int = 1000) -> tuple[Path, list[Path]]:
-    """Like :func:`write_report`, also returning every figure file written."""
+                 n_boot: int = 1000, echo: Callable[[str], None] | None = None) -> tuple[Path, list[Path]]:
+    """Like :func:`write_report`, also returning every figure file written; ``echo`` (e.g. ``click.echo``) gets one
+    line per run the report takes (its label, results file, test sets and images; ``--limit`` runs marked), so a
+    glob or a folder never silently takes runs the user did not mean."""
     if max_gallery < 0 or max_sets < 1 or thumb_px < 16:
         raise ValueError(f"Expected max_gallery >= 0, max_sets >= 1 and thumb_px >= 16, got {max_gallery}, "
                          f"{max_sets}, {thumb_px}.")
     output = Path(output)
     inputs = collect_inputs(runs, bias_audits=bias_audits)
+    if echo is not None:
+        echo(f"report: {len(inputs.runs)} run(s)")
+        for run in inputs.runs:
+            data = run.results.get("data") or {}
+            limit = data.get("limit_per_label")
+            echo(f"  {run.label}: {run.results_path} ({len(run.sets)} test sets, {len(run.predictions)} images"
+                 + (f", --limit {limit} per label" if limit else "") + ")")
     report = _Report(inputs, output, title=title, max_gallery=max_gallery, max_sets=max_sets, thumb_px=thumb_px,
                      dpi=dpi, gradcam=gradcam, n_boot=n_boot)
     text = report.render()

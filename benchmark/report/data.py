@@ -24,12 +24,13 @@ import pandas as pd
 from fakebench.core.errors import DataError
 from fakebench.eval.metrics import roc_auc
 from fakebench.eval.predictions import read_predictions
+from fakebench.eval.results import SCHEMA_NAME, SCHEMA_VERSION, ResultsRecord
 
 __all__ = ["SetScores", "RunData", "ReportInputs", "collect_inputs", "run_label", "calibrated_threshold",
            "ROBUSTNESS_SCHEMA", "BIAS_SCHEMA"]
 
-ROBUSTNESS_SCHEMA = "fakebench.robustness/"
-BIAS_SCHEMA = "fakebench.bias_audit/"
+ROBUSTNESS_SCHEMA = "fakebench.robustness/1"  # name/major: any 1.x is read
+BIAS_SCHEMA = "fakebench.bias_audit/1"
 _AUC_TOLERANCE = 1e-6
 
 
@@ -127,13 +128,28 @@ def calibrated_threshold(results: dict[str, Any]) -> float | None:
 
 
 def _read_json(path: Path, schema: str) -> dict[str, Any]:
+    """Read a JSON file of ``schema`` (``"name/major"``, e.g. ``fakebench.robustness/1``): any minor version of that
+    major is accepted; another name, another major version or something that is not a JSON object is refused.
+
+    Raises:
+        DataError: unreadable, not JSON, not an object, another schema or an unknown major version (names the file).
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
         raise DataError(f"{path} cannot be read as JSON ({exc}); re-create it or leave it out of the report.") from exc
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(schema):
-        raise DataError(f"{path} is not a {schema.rstrip('/')} file (its 'schema' is {data.get('schema')!r} when "
-                        f"a dict); pass run folders, results.json, robustness.json or bias_audit.json files.")
+    name, _, major = schema.partition("/")
+    found = data.get("schema") if isinstance(data, dict) else None
+    found_name, _, found_version = str(found).partition("/")
+    if not isinstance(data, dict) or found_name != name:
+        what = f"its 'schema' is {found!r}" if isinstance(data, dict) else f"it holds a JSON {type(data).__name__}"
+        raise DataError(f"{path} is not a {name} file ({what}); pass run folders, results.json, robustness.json or "
+                        f"bias_audit.json files.")
+    if found_version.split(".")[0] != major:
+        raise DataError(f"{path} was written with {name} schema {found_version}, which this fakebench (schema "
+                        f"{major}.x) cannot read; upgrade fakebench or re-create the file with this version.")
+    if name == SCHEMA_NAME:
+        ResultsRecord.from_dict(data, str(path))  # required keys present and typed (SchemaError names the key)
     data["_path"] = str(path)
     return data
 
@@ -146,7 +162,7 @@ def _own_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _load_run(path: Path) -> RunData:
-    results = _read_json(path, "fakebench.results/")
+    results = _read_json(path, f"{SCHEMA_NAME}/{SCHEMA_VERSION[0]}")
     pred_path = path.parent / "predictions.csv"
     if not pred_path.is_file():
         raise DataError(f"{pred_path} is missing: the report needs the per-image predictions beside {path.name}. "

@@ -170,20 +170,25 @@ def kcenter_greedy(features: np.ndarray, labelled: Sequence[int], candidates: Se
 
     Returns:
         ``k`` candidate indices in pick order.
+
+    Memory: the standardised features (N x D float64) plus a (candidates x 256) block of squared distances
+    (``|a|^2 + |b|^2 - 2 a.b``, clipped at 0), never the (candidates x 256 x D) differences.
     """
     x = np.asarray(features, dtype=np.float64)
     x = (x - x.mean(0)) / np.where(x.std(0) > 1e-12, x.std(0), 1.0)
     cand = np.asarray(candidates, dtype=np.int64)
+    pool = x[cand]  # (C, D): memory stays O(N x D) plus a (C, 256) block, never (C, 256, D)
+    pool_sq = (pool ** 2).sum(1)
     dist = np.full(len(cand), np.inf)
     for start in range(0, len(labelled), 256):
         centres = x[np.asarray(labelled[start:start + 256])]
-        d = ((x[cand, None, :] - centres[None]) ** 2).sum(-1).min(1)
-        dist = np.minimum(dist, d)
+        block = pool_sq[:, None] + (centres ** 2).sum(1)[None] - 2.0 * (pool @ centres.T)  # squared distances
+        dist = np.minimum(dist, np.maximum(block, 0.0).min(1))
     picks: list[int] = []
     for _ in range(min(k, len(cand))):
         j = int(np.argmax(dist))
         picks.append(int(cand[j]))
-        dist = np.minimum(dist, ((x[cand] - x[cand[j]]) ** 2).sum(-1))
+        dist = np.minimum(dist, ((pool - pool[j]) ** 2).sum(-1))
         dist[j] = -np.inf
     return picks
 
@@ -334,8 +339,9 @@ def summarise_curves(curves: "Any", *, metrics: Sequence[str] = ("acc", "ap"), l
         level: CI level.
 
     Returns:
-        DataFrame with ``strategy, n_labelled, n_seeds`` and per metric ``<m>_mean, <m>_lo, <m>_hi`` (``lo = hi =
-        mean`` with one seed).
+        DataFrame with ``strategy, n_labelled, n_seeds`` and per metric ``<m>_mean, <m>_lo, <m>_hi`` (fractions;
+        the interval clipped to [0, 1]; NaN with one seed or when every seed gives the same value, where the
+        seeds' spread cannot give an interval).
     """
     import pandas as pd
     from scipy import stats
@@ -346,11 +352,13 @@ def summarise_curves(curves: "Any", *, metrics: Sequence[str] = ("acc", "ap"), l
         for m in metrics:
             vals = group[m].to_numpy(dtype=np.float64)
             mean = float(np.mean(vals))
-            if len(vals) > 1:
-                half = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1) * np.std(vals, ddof=1) / np.sqrt(len(vals)))
-            else:
-                half = 0.0
-            row.update({f"{m}_mean": mean, f"{m}_lo": mean - half, f"{m}_hi": mean + half})
+            spread = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            if spread > 0:  # clipped to the metric's range: a 2-seed t-interval can reach [-0.84, 2.02]
+                half = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1) * spread / np.sqrt(len(vals)))
+                lo, hi = max(0.0, mean - half), min(1.0, mean + half)
+            else:  # one seed, or seeds that agree: no spread to estimate from; a zero-width interval would lie
+                lo = hi = float("nan")
+            row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fakebench.core.env import hub_offline_mode
 from fakebench.core.errors import CheckpointError, FakebenchError, WeightsNotFoundError
 
 from fakebench.detectors.base import DetectorOutput, LogitDetector, WeightsInfo
@@ -116,6 +117,27 @@ def crop224_preset(library: Preset) -> Preset:
 
 
 # -- builders -----------------------------------------------------------------------------------------------------
+#: What to do when pretrained weights cannot be had, in both vocabularies: ``evaluate``'s ``-O`` detector options and
+#: ``train probe``'s flags.
+_NO_WEIGHTS_HINT = ("Pass a backbone file (-O backbone=PATH to evaluate, --backbone PATH to train probe), or choose "
+                    "random initialisation explicitly (-O pretrained=false, --random-init)")
+
+
+def _offline_note() -> str:
+    from fakebench.core.env import is_offline
+
+    return " (fakebench is offline: FAKEBENCH_OFFLINE or HF_HUB_OFFLINE is set, so only the cache was looked at)" \
+        if is_offline() else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: first line``, shortened at a word boundary (never cut mid-word)."""
+    import textwrap
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {textwrap.shorten(first, 240, placeholder=' ...')}" if first else type(exc).__name__
+
+
 def _seeded(seed: int, build):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -176,16 +198,15 @@ def _torchvision(spec: ArchSpec, file: Path | None, pretrained: bool, seed: int,
             if is_offline():
                 raise WeightsNotFoundError(
                     f"torchvision weights {spec.model} {weights.name} ({fname}) are not cached in {local.parent} and "
-                    f"FAKEBENCH_OFFLINE is set. Put the file there, pass -O backbone=PATH, or choose random "
-                    f"initialisation explicitly with -O pretrained=false.")
+                    f"fakebench is offline (FAKEBENCH_OFFLINE or HF_HUB_OFFLINE is set). Put the file there. "
+                    f"{_NO_WEIGHTS_HINT}.")
             try:
                 torch.hub.load_state_dict_from_url(weights.url, model_dir=str(local.parent), progress=False,
                                                    check_hash=True)
             except Exception as exc:  # network errors come in many types
                 raise WeightsNotFoundError(
-                    f"Cannot download torchvision weights {weights.url} into {local.parent} ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''}). Put the file there, pass -O "
-                    f"backbone=PATH, or choose random initialisation explicitly with -O pretrained=false.") from exc
+                    f"Cannot download torchvision weights {weights.url} into {local.parent} ({_reason(exc)}). Put "
+                    f"the file there. {_NO_WEIGHTS_HINT}.") from exc
         file = local
         info["init"] = f"pretrained:{weights.name}"
     elif file is None:
@@ -210,20 +231,20 @@ def _timm(spec: ArchSpec, file: Path | None, pretrained: bool, seed: int, cache:
     use_hub = file is None and pretrained
     try:
         if use_hub:
-            model = timm.create_model(spec.model, pretrained=True, num_classes=0, cache_dir=str(cache / "timm"))
+            with hub_offline_mode():  # offline: the local cache only, no minute of network retries
+                model = timm.create_model(spec.model, pretrained=True, num_classes=0, cache_dir=str(cache / "timm"))
         else:
             model = _seeded(seed, lambda: timm.create_model(spec.model, pretrained=False, num_classes=0))
     except RuntimeError as exc:
         if "Unknown model" in str(exc) or "Invalid pretrained tag" in str(exc):
             raise FakebenchError(f"timm has no model {spec.model!r} ({exc}); see timm.list_models().") from exc
         raise WeightsNotFoundError(
-            f"timm could not load pretrained weights for {spec.model!r} into {cache / 'timm'} ({exc}). Pass -O "
-            f"backbone=PATH, or choose random initialisation explicitly with -O pretrained=false.") from exc
+            f"timm could not load pretrained weights for {spec.model!r} into {cache / 'timm'}{_offline_note()} "
+            f"({_reason(exc)}). {_NO_WEIGHTS_HINT}.") from exc
     except Exception as exc:  # hub/network errors
         raise WeightsNotFoundError(
-            f"timm could not load pretrained weights for {spec.model!r} into {cache / 'timm'} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:160] if str(exc) else ''}). Pass -O backbone=PATH, or choose random "
-            f"initialisation explicitly with -O pretrained=false.") from exc
+            f"timm could not load pretrained weights for {spec.model!r} into {cache / 'timm'}{_offline_note()} "
+            f"({_reason(exc)}). {_NO_WEIGHTS_HINT}.") from exc
     info: dict[str, Any] = {"arch": spec.name, "library": "timm", "model": spec.model,
                             "library_version": timm.__version__}
     if use_hub:
@@ -279,14 +300,15 @@ def _open_clip(spec: ArchSpec, file: Path | None, pretrained: bool, seed: int, c
         cfg = dict(getattr(visual, "preprocess_cfg", {}) or {})
     elif pretrained:
         try:
-            model = open_clip.create_model(spec.model, pretrained=spec.pretrained or "openai", precision="fp32",
-                                           device="cpu", cache_dir=str(cache / "open_clip"), require_pretrained=True)
+            with hub_offline_mode():  # offline: the local cache only, no minute of network retries
+                model = open_clip.create_model(spec.model, pretrained=spec.pretrained or "openai", precision="fp32",
+                                               device="cpu", cache_dir=str(cache / "open_clip"),
+                                               require_pretrained=True)
         except Exception as exc:  # network, offline-mode and missing-file errors come in many types
             raise WeightsNotFoundError(
-                f"open_clip could not load {spec.model!r} pretrained {spec.pretrained!r} into {cache / 'open_clip'} "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}). Pass -O "
-                f"backbone=PATH (an OpenAI-format CLIP state dict works), or choose random initialisation explicitly "
-                f"with -O pretrained=false.") from exc
+                f"open_clip could not load {spec.model!r} pretrained {spec.pretrained!r} into {cache / 'open_clip'}"
+                f"{_offline_note()} ({_reason(exc)}). {_NO_WEIGHTS_HINT} (an OpenAI-format CLIP state dict works as "
+                f"the file).") from exc
         visual = model.visual
         info["init"] = f"pretrained:{spec.pretrained or 'openai'}"
         cfg = dict(open_clip.get_model_preprocess_cfg(model))
@@ -525,9 +547,11 @@ class Probe(LogitDetector):
         return ident
 
     def feature_identity(self) -> dict[str, Any]:
-        """What determines the backbone features: backbone identity (weights sha256 or random-init + seed) and the
-        preset. The head is not part of it."""
-        return {"backbone": _backbone_key(self.backbone), "preset": self.preset.to_dict()}
+        """What determines the backbone features: backbone identity (weights sha256 or random-init + seed), the
+        backbone library's version (another version may build other weights or draw a random init differently for
+        the same name and seed) and the preset. The head is not part of it."""
+        return {"backbone": _backbone_key(self.backbone), "library_version": self.backbone.get("library_version"),
+                "preset": self.preset.to_dict()}
 
     def feature_key(self) -> str:
         """Hex sha256 of :meth:`feature_identity` (the feature cache's backbone key)."""
