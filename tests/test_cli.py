@@ -67,7 +67,8 @@ def test_manifest_run_shows_published_numbers(run, image_tree, tmp_path):
     assert rows[0]["held_in"] and not rows[1]["held_in"] and rows[0]["acc"] == 1.0
     assert results["data"]["datasets"][0]["name"] == "toy-a" and results["data"]["manifest"]["sha256"]
     run("leaderboard", tmp_path / "runs", "--output", tmp_path / "board")
-    assert "| toy-a | A | 100.00 [100.00, 100.00] (87.50) [n=8] |" in (tmp_path / "board" / "leaderboard.md").read_text()
+    # Wilson interval of 8/8 (issue #16: never zero width at n/n)
+    assert "| toy-a | A | 100.00 [67.56, 100.00] (87.50) [n=8] |" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
 def test_real_and_fake_dirs(run, image_tree, tmp_path):
