@@ -291,3 +291,18 @@ def test_console_table_of_a_fake_only_set_shows_no_real_acc(run, image_tree, tmp
     numbers = re.findall(r"\d+\.\d+", "\n".join(lines[1:5]))
     assert numbers and all(len(n.split(".")[1]) == 2 for n in numbers)
     assert max(len(ln) for ln in lines[:5]) <= 120
+
+
+def test_list_detectors_shows_every_licence(run):
+    """Issue #17: the plain listing names each detector's licence; restrictive ones (B-Free non-profit, Effort
+    CC BY-NC, LaDeDa research-only) say so without -v."""
+    out = run("list", "detectors").output
+    from fakebench import detectors
+
+    blocks = out.split("\n")
+    for name in detectors.list_detectors():
+        i = next(k for k, line in enumerate(blocks) if line.startswith(name + " "))
+        assert blocks[i + 2].strip().startswith("licence: "), (name, blocks[i:i + 3])
+    for name, word in (("bfree", "NONPROFIT"), ("effort", "NC"), ("ladeda", "research")):
+        i = next(k for k, line in enumerate(blocks) if line.startswith(name + " "))
+        assert "RESTRICTIVE" in blocks[i + 2] and word in blocks[i + 2], blocks[i + 2]

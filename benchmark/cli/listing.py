@@ -34,10 +34,20 @@ def list_detectors_cmd(plugins: tuple[str, ...], verbose: bool) -> None:
                    f"(default {card.default_preset}); continuous scores: {'yes' if card.continuous_scores else 'no'}"
                    + ("; score only (no natural threshold: accuracy needs --calibrate-on)"
                       if card.natural_threshold is None else ""))
+        click.echo(f"{'':16s} licence: {short_licence(card.licence)}")
         if verbose:
             click.echo(f"{'':16s} paper: {card.paper}\n{'':16s} repo: {card.repo}\n{'':16s} licence: {card.licence}")
             for w in card.weights:
                 click.echo(f"{'':16s} - {w.tag}: {w.filename} sha256={w.sha256 or 'unknown'} ({w.trained_on})")
+
+
+def short_licence(text: str, width: int = 160) -> str:
+    """A card's licence on one line, cut at a word boundary after at most ``width`` characters (the full text is in
+    ``list detectors -v``)."""
+    text = " ".join((text or "unknown").split())
+    if len(text) <= width:
+        return text
+    return text[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
 @list_cmd.command("datasets")
