@@ -669,12 +669,12 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
             continue
         detector, error = None, None
         try:
-            from fakebench import detectors as det_pkg
+            from fakebench.eval.deferred import load_deferred
 
-            cls = det_pkg.get_detector_class(det.name)
             weights = str(det.weights_path) if det.weights_path is not None else det.weights
-            detector = cls.load(weights, preset=det.preset, device=distributed.rank_device(det.device),
-                                **det.options)
+            # the model is loaded only if a pair has an image that is neither resumed nor cached
+            detector = load_deferred(det.name, weights, preset=det.preset,
+                                     device=distributed.rank_device(det.device), options=det.options)
         except Exception as exc:
             log.debug("loading %s failed", det.key, exc_info=True)
             error = f"cannot load {det.name}: {_describe(exc)}"

@@ -25,14 +25,11 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pandas as pd
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
-
-from fakebench.detectors.base import Detector
 
 from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
@@ -40,6 +37,11 @@ from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_row
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
 from fakebench.core.errors import DataError
 from fakebench.core.files import atomic_write_json, sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover -- torch is imported only when a model has to run (see _score)
+    import torch
+
+    from fakebench.detectors.base import Detector
 
 __all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
            "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
@@ -125,7 +127,7 @@ CPU_MAX_PIXELS = 1 << 17
 GPU_MAX_PIXELS = 48_000_000
 
 
-def default_max_pixels(device: str | torch.device = "cpu") -> int:
+def default_max_pixels(device: "str | torch.device" = "cpu") -> int:
     """Default pixel budget of one forward pass (sum of ``H * W`` of its input tensors), chosen by the device type:
     :data:`GPU_MAX_PIXELS` (48 MP) on CUDA, where large batches keep the card busy (bounded to fit a 24 GB card in
     fp32), and :data:`CPU_MAX_PIXELS` (2**17 px) anywhere else, where large batches are *slower* per image.
@@ -156,7 +158,8 @@ def default_max_pixels(device: str | torch.device = "cpu") -> int:
     Returns:
         The budget in pixels (an image over it is scored alone).
     """
-    return GPU_MAX_PIXELS if torch.device(device).type == "cuda" else CPU_MAX_PIXELS
+    kind = getattr(device, "type", None) or str(device).split(":", 1)[0]  # no torch import for a device name
+    return GPU_MAX_PIXELS if kind == "cuda" else CPU_MAX_PIXELS
 
 
 def _pixels(size: tuple[int, int], preset: Any) -> int:
@@ -201,7 +204,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     replace) and changed or failed images are scored again.
 
     Args:
-        detector: a loaded detector.
+        detector: a loaded detector, or a :class:`~fakebench.eval.deferred.DeferredDetector` (loaded here only when an
+            image is neither resumed nor cached: a fully cached run imports no torch).
         records: the images.
         predictions_csv: where rows are appended (created if missing).
         batch_size: at most this many images per forward pass (native-size presets batch images of equal size).
@@ -251,11 +255,15 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
+        misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
+        if misses and hasattr(detector, "materialize"):
+            # a DeferredDetector (fakebench.eval.deferred): load the model now, and check its fingerprint against
+            # the recorded one before any cached score is written
+            detector = detector.materialize()
         cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2])
                        for r, _ in todo if keys.get(r.path) in hits]
         writer.write(cached_rows)
         stats.cached = len(cached_rows)
-        misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
         preset = detector.preset
         pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
         sizes = {}
@@ -322,6 +330,8 @@ def _predict_safely(detector: Detector, indices: list[int], images: torch.Tensor
 def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
     """The detector's :meth:`~fakebench.detectors.base.Detector.input_note` for the dataset, or ``None`` when the
     detector keeps the base class's (always ``""``), so workers need not call it."""
+    from fakebench.detectors.base import Detector
+
     if type(detector).input_note is Detector.input_note:
         return None
     return detector.input_note
@@ -333,6 +343,8 @@ def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str
     """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
     if not records:
         return 0, 0
+    import torch  # only here: a run whose images all come from the cache or a resume never imports torch
+
     dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below,
                            note_fn=_note_fn(detector))
     loader = torch.utils.data.DataLoader(
