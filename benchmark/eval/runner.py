@@ -6,9 +6,11 @@
    used by resume and the cache;
 2. **cache** lookup: images already scored by the same detector fingerprint (name, code revision, weights sha256,
    preset) are written without model work, with their notes;
-3. **score** the rest with a ``DataLoader`` (decoding and preprocessing in worker processes; batches bounded by a
-   count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows to
-   ``predictions.csv`` (flushed and fsynced), and to the cache.
+3. **score** the rest with a ``DataLoader`` (decoding and the preset's PIL steps in worker processes, which hand
+   over ``uint8`` tensors; ToTensor's scaling and Normalize run on the whole batch here, bit-identical to the
+   per-image transform, see :func:`fakebench.detectors.preprocess.split_transform`; pinned memory on CUDA; batches
+   bounded by a count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows
+   to ``predictions.csv`` (flushed), and to the cache.
 
 An interrupted run is resumed by calling it again with the same ``predictions.csv``: rows whose image still has the
 same sha256 are kept and their images skipped; rows of changed or removed images are dropped. Unreadable images and
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover -- torch is imported only when a model has
 
     from fakebench.detectors.base import Detector
 
-__all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
+__all__ = ["PRED_COLUMNS", "RunStats", "BatchPlan", "plan_batches", "collect_predictions", "read_predictions", "default_num_workers",
            "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,48 @@ def _budget_batches(pixels: list[int], batch_size: int, budget: int) -> list[lis
     return batches
 
 
+@dataclass
+class BatchPlan:
+    """How the runner scores a list of images: their order and its batches (see :func:`plan_batches`).
+
+    Attributes:
+        records: the images in scoring order.
+        batches: consecutive index lists into ``records``, one per DataLoader batch (a batch may hold several image
+            sizes; each size is one forward pass).
+        pixels: per record, the pixels of the tensor its preset makes (``H * W``).
+        sizes: ``(width, height)`` after the crop box, read from the file header, by path (only when the preset
+            keeps native sizes or may zero-pad; ``(0, 0)`` for unreadable files).
+    """
+
+    records: list[ImageRecord]
+    batches: list[list[int]]
+    pixels: list[int]
+    sizes: dict[str, tuple[int, int]]
+
+
+def plan_batches(records: Sequence[ImageRecord], preset: Any, *, batch_size: int, budget: int) -> BatchPlan:
+    """The runner's batching: images sorted by size when the preset keeps native sizes (so equal sizes stack), then
+    cut into consecutive batches of at most ``batch_size`` images and ``budget`` pixels (an image over the budget is
+    scored alone). :func:`collect_predictions` scores exactly this plan; benchmarks time the forward pass alone on it.
+
+    Args:
+        records: the images to score.
+        preset: the detector's :class:`~fakebench.detectors.card.Preset`.
+        batch_size: at most this many images per batch (>= 1).
+        budget: pixel budget of one batch (sum of ``H * W`` of its input tensors).
+    """
+    pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
+    records = list(records)
+    sizes: dict[str, tuple[int, int]] = {}
+    if records and (pads or not preset.fixed_size):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sizes = dict(zip((r.path for r in records), pool.map(_input_size, records)))
+    if not preset.fixed_size:  # keep equal sizes together so batches stack
+        records.sort(key=lambda r: sizes[r.path])
+    pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in records]
+    return BatchPlan(records, _budget_batches(pixels, batch_size, budget), pixels, sizes)
+
+
 def collect_predictions(detector: Detector, records: Sequence[ImageRecord], predictions_csv: str | os.PathLike, *,
                         batch_size: int = 32, num_workers: int | None = None, cache: PredictionCache | None = None,
                         progress: bool = True, max_pixels_per_batch: int | None = None
@@ -265,26 +309,19 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         writer.write(cached_rows)
         stats.cached = len(cached_rows)
         preset = detector.preset
-        pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
-        sizes = {}
-        if misses and (pads or not preset.fixed_size):
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                sizes = dict(zip((r.path for r in misses), pool.map(_input_size, misses)))
-        if not preset.fixed_size:  # keep equal sizes together so batches stack
-            misses.sort(key=lambda r: sizes[r.path])
-        if pads:
-            small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
+        plan = plan_batches(misses, preset, batch_size=batch_size,
+                            budget=max_pixels_per_batch or default_max_pixels(detector.device))
+        if preset.pads_below is not None:
+            small = sum(1 for r in plan.records if 0 < min(plan.sizes[r.path]) < preset.pads_below)
             if small:
                 message = (f"{small} images are smaller than the {preset.pads_below}px crop of preset "
                            f"{preset.name!r} and will be zero-padded (as the official code does); pick a resizing "
                            f"preset to avoid it")
                 log.warning(message)
                 stats.notes.append(message)
-        pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in misses]
-        budget = max_pixels_per_batch or default_max_pixels(detector.device)
-        stats.computed, errors = _score(detector, misses, sha_of, keys, writer, cache, batch_size=batch_size,
+        stats.computed, errors = _score(detector, plan, sha_of, keys, writer, cache,
                                         num_workers=default_num_workers() if num_workers is None else num_workers,
-                                        progress=progress, pixels=pixels, budget=budget)
+                                        progress=progress)
         stats.unreadable += errors
     finally:
         writer.close()
@@ -337,18 +374,29 @@ def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
     return detector.input_note
 
 
-def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str], keys: dict[str, str],
-           writer: PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
-           progress: bool, pixels: list[int], budget: int) -> tuple[int, int]:
+def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: dict[str, str],
+           writer: PredictionWriter, cache: PredictionCache | None, *, num_workers: int,
+           progress: bool) -> tuple[int, int]:
     """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
+    records, pixels = plan.records, plan.pixels
     if not records:
         return 0, 0
     import torch  # only here: a run whose images all come from the cache or a resume never imports torch
 
-    dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below,
-                           note_fn=_note_fn(detector))
+    from fakebench.detectors.base import Detector
+
+    note_fn = _note_fn(detector)
+    normalize = None
+    if type(detector).transform is Detector.transform:  # the preset's transform: uint8 from workers, normalised here
+        from fakebench.detectors.preprocess import split_transform
+
+        per_image, normalize = split_transform(detector.preset)
+        dataset = ImageDataset(records, per_image, pad_below=detector.preset.pads_below)
+    else:  # a detector with its own transform: float tensors from the workers, as it makes them
+        dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below, note_fn=note_fn)
+    cuda = getattr(detector.device, "type", str(detector.device)) == "cuda"
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=_budget_batches(pixels, batch_size, budget), num_workers=num_workers,
+        dataset, batch_sampler=plan.batches, num_workers=num_workers, pin_memory=cuda and num_workers > 0,
         collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
     bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,
@@ -363,9 +411,18 @@ def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str
                 rows.append(_row(records[index], sha_of[records[index].path], None, None, error=error))
                 errors += 1
             for group, images in batch["groups"]:
+                notes = batch["notes"]
+                if normalize is not None:
+                    images = normalize(images)
+                    if note_fn is not None:  # the detector's note on each transformed image, as the workers would
+                        notes = dict(notes)
+                        for k, index in enumerate(group):
+                            extra = note_fn(images[k])
+                            if extra:
+                                notes[index] = f"{notes[index]}; {extra}" if notes.get(index) else extra
                 for index, logit, prob, error in _predict_safely(detector, group, images, records):
                     record = records[index]
-                    note = batch["notes"].get(index, "")
+                    note = notes.get(index, "")
                     rows.append(_row(record, sha_of[record.path], logit, prob, error=error, note=note))
                     if error:
                         errors += 1
