@@ -152,7 +152,8 @@ def default_max_pixels(device: "str | torch.device" = "cpu") -> int:
     serves each such tensor by a fresh ``mmap`` (page faults every forward pass; the old default showed 4x the
     system time of batch 1). At one torch thread the optima stay where they are (NPR GANGen flat at 2**14-2**16 px,
     CNNSpot best at 2**17), so the budget is not scaled by ``torch.get_num_threads()``. Command:
-    ``python tools/bench_pipeline.py --images 32 --repeats 3 --max-pixels N`` (the ``forward-only`` column).
+    ``python tools/bench_pipeline.py --mode ceiling --images 32 --repeats 3 --max-pixels N`` (the ``forward-only``
+    column).
 
     Args:
         device: the detector's device (``"cpu"``, ``"cuda:1"``, a :class:`torch.device`); no GPU is needed to ask.
