@@ -272,8 +272,13 @@ def evaluate_all(detector: "str | Detector", data: Any = None, *, weights: str |
                                             align_format=align_format)
         plan = request.validate().plan()  # every data folder checked before any model is loaded
     request = plan.request
-    det = detector if not isinstance(detector, str) else load_detector(detector, weights, preset=preset,
-                                                                        device=rank_device(device), **(options or {}))
+    if isinstance(detector, str):  # loaded only if an image needs the model (see fakebench.eval.deferred)
+        from fakebench.eval.deferred import load_deferred
+
+        det = load_deferred(detector, weights, preset=preset, device=rank_device(device), options=options,
+                            load=load_detector)
+    else:
+        det = detector
     out: list[Results] = []
     groups = plan.groups(det, preset_given=preset is not None or not isinstance(detector, str))
     for preset_name, sets, label in groups:

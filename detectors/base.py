@@ -31,10 +31,8 @@ The contract, in full:
 from __future__ import annotations
 
 import abc
-import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -44,34 +42,10 @@ from PIL import Image
 from fakebench.core.errors import CheckpointError, UnknownNameError, WeightsNotFoundError
 
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.identity import WeightsInfo, fingerprint_of
 from fakebench.core.names import suggest
 
 __all__ = ["WeightsInfo", "DetectorOutput", "Detector", "LogitDetector"]
-
-
-@dataclass(frozen=True)
-class WeightsInfo:
-    """Provenance of the weights a detector was built with.
-
-    Attributes:
-        tag: the card's weights tag (``progan_4class``), ``"file"`` for a user-supplied file, or ``"random-init"``
-            for a deliberately untrained model (tests, training from scratch).
-        path: the file that was loaded, if any.
-        sha256: hex sha256 of that file, if any.
-    """
-
-    tag: str
-    path: str | None = None
-    sha256: str | None = None
-
-    @property
-    def label(self) -> str:
-        """Short name for folders and table columns: the tag, with the sha256 prefix for user files
-        (``file-1a2b3c4d``) so two different checkpoints never share a name."""
-        return f"file-{self.sha256[:8]}" if self.tag == "file" and self.sha256 else self.tag
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -267,9 +241,7 @@ class Detector(abc.ABC):
 
     def fingerprint(self) -> str:
         """Hex sha256 of :meth:`identity` minus the weights path (same file bytes at another path = same model)."""
-        ident = self.identity()
-        ident["weights"] = {k: v for k, v in ident["weights"].items() if k != "path"}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+        return fingerprint_of(self.identity())
 
     def to(self, device: str | torch.device) -> "Detector":
         """Move the detector to ``device``; returns ``self``."""

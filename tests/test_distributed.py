@@ -119,6 +119,7 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
                            str(script)], check=False, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("1 ran of 1 pairs") == 1  # only rank 0 reports
+    assert "(20 scored," in proc.stdout  # the images the ranks scored, not rank 0's final pass (0)
 
     # the same config in one process, without the cache (so every image is really scored here)
     single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
@@ -136,6 +137,19 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
     assert ranks["world_size"] == 2 and [r["rank"] for r in ranks["ranks"]] == [0, 1]
     assert sorted(r["shard_images"] for r in ranks["ranks"]) == sorted(len(s) for s in shards)
     assert all(r["cost"]["wall_seconds"] > 0 and r["cost"]["device"] == "cpu" for r in ranks["ranks"])
+    run = json.loads((dist_dir / "results.json").read_text())["run"]
+    assert (run["total"], run["computed"], run["cached"], run["resumed"], run["unreadable"]) == (21, 20, 0, 0, 1)
+    assert run["computed"] == sum(r["computed"] for r in ranks["ranks"])
+
+
+def test_combined_counts_add_up_to_the_total():
+    ranks = [{"computed": 6, "cached": 2, "resumed": 1, "unreadable": 1},
+             {"computed": 7, "cached": 0, "resumed": 3, "unreadable": 1}]
+    final = {"total": 21, "resumed": 19, "cached": 0, "computed": 1, "unreadable": 1, "seconds": 0.5}
+    run = distributed.combined_counts(final, ranks)
+    assert (run["computed"], run["cached"], run["resumed"], run["unreadable"]) == (14, 2, 4, 1)
+    assert run["computed"] + run["cached"] + run["resumed"] + run["unreadable"] == run["total"] == 21
+    assert run["merged"] == final and run["seconds"] == 0.5
     # issue #20 item 8: the run's cost counts the ranks' images and time, not rank 0's merge step (0 images)
     cost = json.loads((dist_dir / "results.json").read_text())["cost"]
     scored = sum(r["computed"] for r in ranks["ranks"])

@@ -75,3 +75,22 @@ def test_infinite_logits_rank_like_large_finite_ones():
     finite = np.array([10.0, 3.0, 10.0, -10.0, 0.5])
     assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, finite))
     assert average_precision(y, s) == pytest.approx(average_precision_score(y, finite))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_numpy_ap_auc_equal_sklearn_on_many_draws(seed):
+    """AP and ROC-AUC are computed in numpy (scoring never imports scikit-learn): equal to scikit-learn on draws of
+    every size, balance and tie density, including +-inf logits."""
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(2, 3000))
+    y = (rng.random(n) < rng.uniform(0.02, 0.98)).astype(int)
+    y[:2] = [0, 1]
+    s = rng.normal(y * rng.uniform(0, 2), 1.0)
+    s = np.round(s, int(rng.integers(0, 5)))  # 0 decimals: heavy ties
+    if seed % 5 == 0:
+        s[rng.integers(0, n, 3)] = np.inf
+        s[rng.integers(0, n, 3)] = -np.inf
+    finite = np.where(np.isposinf(s), np.nanmax(s[np.isfinite(s)]) + 1, np.where(np.isneginf(s), np.nanmin(
+        s[np.isfinite(s)]) - 1, s))
+    assert average_precision(y, s) == pytest.approx(average_precision_score(y, finite), abs=1e-12)
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, finite), abs=1e-12)

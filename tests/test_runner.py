@@ -172,3 +172,20 @@ def test_fit_budget_keeps_a_budget_that_fits():
     assert fit_budget(1 << 17, det, free=10 * (1 << 17) * DEFAULT_BYTES_PER_PIXEL) == (1 << 17, "")
     budget, note = fit_budget(1 << 17, det, free=(1 << 16) * DEFAULT_BYTES_PER_PIXEL)
     assert budget == int(0.8 * (1 << 16)) and "capped" in note
+def test_plan_batches_sorts_native_sizes_and_respects_count_and_pixel_budget(tmp_path):
+    """The runner's plan (shared with the benchmark's forward-only ceiling): equal sizes together, at most
+    ``batch_size`` images and ``budget`` pixels per batch, an image over the budget alone."""
+    from conftest import make_image
+    from fakebench.data.images import ImageRecord
+    from fakebench.detectors.card import Preset
+    from fakebench.eval.runner import plan_batches
+
+    sizes = [64, 32, 64, 32, 32, 128, 32]
+    records = [ImageRecord(str(make_image(tmp_path / f"{i}.png", "real", size=s, seed=i)), 0, "s", "g")
+               for i, s in enumerate(sizes)]
+    plan = plan_batches(records, Preset("native"), batch_size=3, budget=64 * 64 * 2)
+    assert [plan.sizes[r.path][0] for r in plan.records] == sorted(sizes)
+    assert plan.batches == [[0, 1, 2], [3, 4], [5], [6]]  # 4x32^2 would fit, but 3 images at most; 128^2 alone
+    assert all(sum(plan.pixels[i] for i in b) <= 64 * 64 * 2 or len(b) == 1 for b in plan.batches)
+    fixed = plan_batches(records, Preset("crop", crop=16), batch_size=4, budget=10 ** 9)
+    assert fixed.records == records and fixed.batches == [[0, 1, 2, 3], [4, 5, 6]]  # fixed size: file order

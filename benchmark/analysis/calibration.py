@@ -30,8 +30,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from scipy.optimize import minimize, minimize_scalar
-from scipy.special import expit, log_expit
 
 from fakebench.analysis._arrays import labels_and_scores
 
@@ -187,6 +185,8 @@ def nll(y, prob) -> float:
 
 def _logit_nll(y: np.ndarray, z: np.ndarray) -> float:
     """Mean NLL of labels under ``sigmoid(z)``, computed stably from logits."""
+    from scipy.special import log_expit  # scipy only where a fit needs it: scoring alone never imports it
+
     return float(-np.mean(y * log_expit(z) + (1 - y) * log_expit(-z)))
 
 
@@ -212,6 +212,8 @@ def fit_temperature(y, logit) -> float:
     """
     y, z = _validate(y, logit, name="logit")
     _both_classes(y, "fit_temperature")
+    from scipy.optimize import minimize_scalar
+
     res = minimize_scalar(lambda log_t: _logit_nll(y, z / math.exp(log_t)), bounds=(math.log(1e-3), math.log(1e3)),
                           method="bounded", options={"xatol": 1e-8})
     return float(math.exp(res.x))
@@ -221,6 +223,8 @@ def apply_temperature(logit, temperature: float) -> np.ndarray:
     """Fake probabilities ``sigmoid(logit / T)``, ``(N,)`` float64."""
     if not temperature > 0:
         raise ValueError(f"Expected a temperature > 0, got {temperature}.")
+    from scipy.special import expit
+
     return expit(np.asarray(logit, dtype=np.float64) / temperature)
 
 
@@ -251,6 +255,8 @@ def fit_platt(y, logit) -> tuple[float, float]:
         warnings.warn(f"fit_platt: the {real.size} real and {fake.size} fake calibration logits are perfectly "
                       f"separated, so Platt scaling has no maximum-likelihood fit and the slope is arbitrary; fit on "
                       f"more calibration images or use fit_temperature.", SeparableWarning, stacklevel=2)
+    from scipy.optimize import minimize
+    from scipy.special import expit
 
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         u = theta[0] * z + theta[1]
@@ -263,4 +269,6 @@ def fit_platt(y, logit) -> tuple[float, float]:
 
 def apply_platt(logit, a: float, b: float) -> np.ndarray:
     """Fake probabilities ``sigmoid(a * logit + b)``, ``(N,)`` float64."""
+    from scipy.special import expit
+
     return expit(a * np.asarray(logit, dtype=np.float64) + b)

@@ -99,10 +99,11 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
 
     # Fail fast: names and paths first, then the data (all missing folders listed), before any model is loaded.
     for cls_name in names:
-        cls = detectors.get_detector_class(cls_name)
+        card = detectors.REGISTRY.card(cls_name)  # unknown names fail here; the class (torch) is not imported
         check_options(cls_name, kwargs)
-        if weights and not Path(weights).expanduser().exists() and not cls.card.has_weights(weights):
-            cls.resolve_weights(weights)  # raises the "does not exist" / "did you mean" error without downloading
+        if weights and not Path(weights).expanduser().exists() and not (card is not None and card.has_weights(weights)):
+            # raises the "does not exist" / "did you mean" error without downloading
+            detectors.get_detector_class(cls_name).resolve_weights(weights)
     request = EvalRequest(datasets=datasets, suites=suites, data_dir=data_dir, real_dir=real_dir, fake_dir=fake_dir,
                           manifests=manifests, data_root=data_root, crop_box=box, limit=limit,
                           align_format=align_format).validate()

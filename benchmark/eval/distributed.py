@@ -49,6 +49,7 @@ __all__ = [
     "all_ok",
     "barrier",
     "claim_run_folder",
+    "combined_counts",
     "evaluate_distributed",
     "init",
     "is_distributed",
@@ -325,6 +326,30 @@ def merge_shards(run_dir: str | os.PathLike, records: Sequence[Any], world: int)
     return target
 
 
+def combined_counts(merged: dict[str, Any], ranks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run counts of a distributed run: what the ranks did to their shards plus what rank 0's final evaluation
+    of the merged predictions did.
+
+    Rank 0's evaluation finds every image the ranks predicted already in ``predictions.csv`` (``resumed``), so its own
+    counts alone would say "0 scored". Here ``computed`` and ``cached`` are the ranks' sums plus that evaluation's
+    (it re-tries the images a rank could not read), ``resumed`` is the ranks' sum (images resumed from their shard
+    files), ``unreadable`` and ``total`` are the final evaluation's; so ``computed + cached + resumed + unreadable ==
+    total``. ``seconds`` is the final evaluation's; ``merged`` keeps its counts as they were.
+
+    Args:
+        merged: rank 0's ``RunStats.to_dict()`` of the final evaluation.
+        ranks: per rank, ``{"computed", "cached", "resumed", ...}`` (a rank that failed has none: counted 0).
+
+    Returns:
+        A new dict with the keys of ``merged`` plus ``merged``.
+    """
+    out = dict(merged)
+    for key in ("computed", "cached", "resumed"):
+        out[key] = sum(int(r.get(key) or 0) for r in ranks) + (int(merged.get(key) or 0) if key != "resumed" else 0)
+    out["merged"] = dict(merged)
+    return out
+
+
 def evaluate_distributed(detector: Any, sets: Sequence[Any], *, output: str | os.PathLike, data_label: str,
                          batch_size: int = 32, num_workers: int | None = None, use_cache: bool = True,
                          progress: bool = True, **harness_kwargs: Any) -> tuple[Path, dict[str, Any] | None]:
@@ -401,6 +426,7 @@ def evaluate_distributed(detector: Any, sets: Sequence[Any], *, output: str | os
         try:
             merge_shards(run_dir, records, world)
             written, results = run_evaluation(detector, sets, progress=progress, **kwargs)
+            results["run"] = combined_counts(results["run"], gathered)
             results["distributed"] = {"world_size": world, "shard_rule": "int(sha256[:8], 16) % world_size",
                                       "ranks": gathered, "merge_cost": results.get("cost")}
             # the run's cost is the ranks' scoring, not rank 0's merge step (which scores no image)

@@ -632,7 +632,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, dry_run: bool = False,
-               progress: bool = True) -> MatrixReport:
+               progress: bool = True, only: set[tuple[int, int]] | None = None,
+               leaderboard: bool = True) -> MatrixReport:
     """Run every (detector, data selection) pair of ``config`` and build the leaderboard.
 
     Each detector is loaded once (only when one of its pairs needs running) and reused for all its data selections;
@@ -646,6 +647,9 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
         config: a :class:`MatrixConfig`, a YAML path, or a config mapping (relative paths against the current folder).
         dry_run: validate and plan only (no model is loaded, nothing is written).
         progress: progress bars.
+        only: run only these ``(detector index, data index)`` pairs (the others stay ``planned`` or ``skipped``);
+            a launcher's job runs one pair this way (:mod:`fakebench.eval.launch`).
+        leaderboard: write the leaderboard (a launcher writes it once, after every job).
 
     Returns:
         A :class:`MatrixReport`; ``report.ok`` is False when a pair failed.
@@ -665,17 +669,18 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
     distributed.barrier()  # every rank planned before any rank writes results
     main_rank = distributed.rank() == 0
     for det in config.detectors:
-        todo = [p for p in pairs if p.detector is det and p.status == "planned"]
+        todo = [p for p in pairs if p.detector is det and p.status == "planned"
+                and (only is None or (det.index, p.data.index) in only)]
         if not todo:
             continue
         detector, error = None, None
         try:
-            from fakebench import detectors as det_pkg
+            from fakebench.eval.deferred import load_deferred
 
-            cls = det_pkg.get_detector_class(det.name)
             weights = str(det.weights_path) if det.weights_path is not None else det.weights
-            detector = cls.load(weights, preset=det.preset, device=distributed.rank_device(det.device),
-                                **det.options)
+            # the model is loaded only if a pair has an image that is neither resumed nor cached
+            detector = load_deferred(det.name, weights, preset=det.preset,
+                                     device=distributed.rank_device(det.device), options=det.options)
         except Exception as exc:
             log.debug("loading %s failed", det.key, exc_info=True)
             error = f"cannot load {det.name}: {_describe(exc)}"
@@ -716,7 +721,7 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
         del detector
         gc.collect()
         _free_cuda(det.device)
-    if main_rank:
+    if main_rank and leaderboard:
         _write_leaderboard(report)
     return report
 

@@ -6,9 +6,11 @@
    used by resume and the cache;
 2. **cache** lookup: images already scored by the same detector fingerprint (name, code revision, weights sha256,
    preset) are written without model work, with their notes;
-3. **score** the rest with a ``DataLoader`` (decoding and preprocessing in worker processes; batches bounded by a
-   count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows to
-   ``predictions.csv`` (flushed and fsynced), and to the cache.
+3. **score** the rest with a ``DataLoader`` (decoding and the preset's PIL steps in worker processes, which hand
+   over ``uint8`` tensors; ToTensor's scaling and Normalize run on the whole batch here, bit-identical to the
+   per-image transform, see :func:`fakebench.detectors.preprocess.split_transform`; pinned memory on CUDA; batches
+   bounded by a count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows
+   to ``predictions.csv`` (flushed), and to the cache.
 
 An interrupted run is resumed by calling it again with the same ``predictions.csv``: rows whose image still has the
 same sha256 are kept and their images skipped; rows of changed or removed images are dropped. Unreadable images and
@@ -24,14 +26,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pandas as pd
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
-
-from fakebench.detectors.base import Detector
 
 from fakebench.eval import memory
 from fakebench.eval.cache import PredictionCache, cache_key
@@ -42,7 +41,12 @@ from fakebench.data.items import content_sha256, is_member, is_regular, locality
 from fakebench.core.errors import DataError
 from fakebench.core.files import atomic_write_json
 
-__all__ = ["PRED_COLUMNS", "RunStats", "collect_predictions", "read_predictions", "default_num_workers",
+if TYPE_CHECKING:  # pragma: no cover -- torch is imported only when a model has to run (see _score)
+    import torch
+
+    from fakebench.detectors.base import Detector
+
+__all__ = ["PRED_COLUMNS", "RunStats", "BatchPlan", "plan_batches", "collect_predictions", "read_predictions", "default_num_workers",
            "default_max_pixels", "CPU_MAX_PIXELS", "GPU_MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
@@ -132,7 +136,7 @@ CPU_MAX_PIXELS = 1 << 17
 GPU_MAX_PIXELS = 48_000_000
 
 
-def default_max_pixels(device: str | torch.device = "cpu") -> int:
+def default_max_pixels(device: "str | torch.device" = "cpu") -> int:
     """Default pixel budget of one forward pass (sum of ``H * W`` of its input tensors), chosen by the device type:
     :data:`GPU_MAX_PIXELS` (48 MP) on CUDA, where large batches keep the card busy (bounded to fit a 24 GB card in
     fp32), and :data:`CPU_MAX_PIXELS` (2**17 px) anywhere else, where large batches are *slower* per image.
@@ -155,7 +159,8 @@ def default_max_pixels(device: str | torch.device = "cpu") -> int:
     serves each such tensor by a fresh ``mmap`` (page faults every forward pass; the old default showed 4x the
     system time of batch 1). At one torch thread the optima stay where they are (NPR GANGen flat at 2**14-2**16 px,
     CNNSpot best at 2**17), so the budget is not scaled by ``torch.get_num_threads()``. Command:
-    ``python tools/bench_pipeline.py --images 32 --repeats 3 --max-pixels N`` (the ``forward-only`` column).
+    ``python tools/bench_pipeline.py --mode ceiling --images 32 --repeats 3 --max-pixels N`` (the ``forward-only``
+    column).
 
     Args:
         device: the detector's device (``"cpu"``, ``"cuda:1"``, a :class:`torch.device`); no GPU is needed to ask.
@@ -163,7 +168,8 @@ def default_max_pixels(device: str | torch.device = "cpu") -> int:
     Returns:
         The budget in pixels (an image over it is scored alone).
     """
-    return GPU_MAX_PIXELS if torch.device(device).type == "cuda" else CPU_MAX_PIXELS
+    kind = getattr(device, "type", None) or str(device).split(":", 1)[0]  # no torch import for a device name
+    return GPU_MAX_PIXELS if kind == "cuda" else CPU_MAX_PIXELS
 
 
 def _pixels(size: tuple[int, int], preset: Any) -> int:
@@ -180,27 +186,37 @@ def _pixels(size: tuple[int, int], preset: Any) -> int:
     return max(1, width * height)
 
 
-def _fit_memory(detector: Detector, misses: list[ImageRecord], pixels: list[int], sizes: dict[str, tuple[int, int]],
-                sha_of: dict[str, str], writer: PredictionWriter, stats: RunStats, budget: int
-                ) -> tuple[int, list[ImageRecord], list[int]]:
+def _natural_threshold(detector: Any) -> float | None:
+    """The detector's decision threshold (``None``: score-only), read from its card when the detector is deferred."""
+    if hasattr(detector, "natural_threshold"):
+        return detector.natural_threshold
+    card = getattr(detector, "card", None)
+    return 0.5 if card is None else card.natural_threshold
+
+
+def _fit_memory(detector: Detector, plan: "BatchPlan", sha_of: dict[str, str], writer: PredictionWriter,
+                stats: RunStats, budget: int, *, batch_size: int) -> "BatchPlan":
     """Before any forward pass (:mod:`fakebench.eval.memory`): cap ``budget`` at what the device has free (a note),
-    and write an error row for each image whose input alone would not fit; returns the budget and what is left."""
-    if not misses:
-        return budget, misses, pixels
+    write an error row for each image whose input alone would not fit, and return the plan re-cut to what is left
+    under that budget (the same plan when nothing changes)."""
+    if not plan.records:
+        return plan
     free = memory.available_bytes(detector.device)
-    budget, note = memory.fit_budget(budget, detector, free=free)
+    capped, note = memory.fit_budget(budget, detector, free=free)
     if note:
         log.warning(note)
         stats.notes.append(note)
-    errors = {i: memory.oversized_message(r.path, sizes.get(r.path, (0, 0)), px, detector, free=free)
-              for i, (r, px) in enumerate(zip(misses, pixels))}
-    refused = [_row(misses[i], sha_of[misses[i].path], None, None, error=e) for i, e in errors.items() if e]
+    errors = [memory.oversized_message(r.path, plan.sizes.get(r.path, (0, 0)), px, detector, free=free)
+              for r, px in zip(plan.records, plan.pixels)]
+    refused = [_row(r, sha_of[r.path], None, None, error=e) for r, e in zip(plan.records, errors) if e]
     if refused:
         writer.write(refused)
         stats.unreadable += len(refused)
-        keep = [i for i in range(len(misses)) if not errors[i]]
-        misses, pixels = [misses[i] for i in keep], [pixels[i] for i in keep]
-    return budget, misses, pixels
+    if not refused and capped == budget:
+        return plan
+    keep = [i for i, e in enumerate(errors) if not e]
+    records, pixels = [plan.records[i] for i in keep], [plan.pixels[i] for i in keep]
+    return BatchPlan(records, _budget_batches(pixels, batch_size, capped), pixels, plan.sizes)
 
 
 def _budget_batches(pixels: list[int], batch_size: int, budget: int) -> list[list[int]]:
@@ -220,6 +236,48 @@ def _budget_batches(pixels: list[int], batch_size: int, budget: int) -> list[lis
     return batches
 
 
+@dataclass
+class BatchPlan:
+    """How the runner scores a list of images: their order and its batches (see :func:`plan_batches`).
+
+    Attributes:
+        records: the images in scoring order.
+        batches: consecutive index lists into ``records``, one per DataLoader batch (a batch may hold several image
+            sizes; each size is one forward pass).
+        pixels: per record, the pixels of the tensor its preset makes (``H * W``).
+        sizes: ``(width, height)`` after the crop box, read from the file header, by path (only when the preset
+            keeps native sizes or may zero-pad; ``(0, 0)`` for unreadable files).
+    """
+
+    records: list[ImageRecord]
+    batches: list[list[int]]
+    pixels: list[int]
+    sizes: dict[str, tuple[int, int]]
+
+
+def plan_batches(records: Sequence[ImageRecord], preset: Any, *, batch_size: int, budget: int) -> BatchPlan:
+    """The runner's batching: images sorted by size when the preset keeps native sizes (so equal sizes stack), then
+    cut into consecutive batches of at most ``batch_size`` images and ``budget`` pixels (an image over the budget is
+    scored alone). :func:`collect_predictions` scores exactly this plan; benchmarks time the forward pass alone on it.
+
+    Args:
+        records: the images to score.
+        preset: the detector's :class:`~fakebench.detectors.card.Preset`.
+        batch_size: at most this many images per batch (>= 1).
+        budget: pixel budget of one batch (sum of ``H * W`` of its input tensors).
+    """
+    pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
+    records = list(records)
+    sizes: dict[str, tuple[int, int]] = {}
+    if records and (pads or not preset.fixed_size):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sizes = dict(zip((r.path for r in records), pool.map(_input_size, records)))
+    if not preset.fixed_size:  # keep equal sizes together so batches stack (parquet rows: within a shard region)
+        records.sort(key=lambda r: (locality_key(r.path), sizes[r.path]))
+    pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in records]
+    return BatchPlan(records, _budget_batches(pixels, batch_size, budget), pixels, sizes)
+
+
 def collect_predictions(detector: Detector, records: Sequence[ImageRecord], predictions_csv: str | os.PathLike, *,
                         batch_size: int = 32, num_workers: int | None = None, cache: PredictionCache | None = None,
                         progress: bool = True, max_pixels_per_batch: int | None = None
@@ -231,7 +289,8 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
     replace) and changed or failed images are scored again.
 
     Args:
-        detector: a loaded detector.
+        detector: a loaded detector, or a :class:`~fakebench.eval.deferred.DeferredDetector` (loaded here only when an
+            image is neither resumed nor cached: a fully cached run imports no torch).
         records: the images.
         predictions_csv: where rows are appended (created if missing).
         batch_size: at most this many images per forward pass (native-size presets batch images of equal size).
@@ -281,34 +340,33 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         writer.write(unreadable)
         stats.unreadable += len(unreadable)
         hits = cache.get_many(keys.values()) if cache is not None else {}
+        misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
+        if misses and hasattr(detector, "materialize"):
+            # a DeferredDetector (fakebench.eval.deferred): load the model now, and check its fingerprint against
+            # the recorded one before any cached score is written
+            detector = detector.materialize()
+        threshold = _natural_threshold(detector)
         cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2],
-                            threshold=detector.natural_threshold)
+                            threshold=threshold)
                        for r, _ in todo if keys.get(r.path) in hits]
         writer.write(cached_rows)
         stats.cached = len(cached_rows)
-        misses = [r for r, _ in todo if r.path in keys and keys[r.path] not in hits]
         preset = detector.preset
-        pads = preset.pads_below is not None  # a crop reached without resize or tiling zero-pads small images
-        sizes = {}
-        if misses and (pads or not preset.fixed_size):
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                sizes = dict(zip((r.path for r in misses), pool.map(_input_size, misses)))
-        if not preset.fixed_size:  # keep equal sizes together so batches stack (parquet rows: within a shard region)
-            misses.sort(key=lambda r: (locality_key(r.path), sizes[r.path]))
-        if pads:
-            small = sum(1 for r in misses if 0 < min(sizes[r.path]) < preset.pads_below)
+        plan = plan_batches(misses, preset, batch_size=batch_size,
+                            budget=max_pixels_per_batch or default_max_pixels(detector.device))
+        if preset.pads_below is not None:
+            small = sum(1 for r in plan.records if 0 < min(plan.sizes[r.path]) < preset.pads_below)
             if small:
                 message = (f"{small} images are smaller than the {preset.pads_below}px crop of preset "
                            f"{preset.name!r} and will be zero-padded (as the official code does); pick a resizing "
                            f"preset to avoid it")
                 log.warning(message)
                 stats.notes.append(message)
-        pixels = [_pixels(sizes.get(r.path, (0, 0)), preset) for r in misses]
-        budget, misses, pixels = _fit_memory(detector, misses, pixels, sizes, sha_of, writer, stats,
-                                             max_pixels_per_batch or default_max_pixels(detector.device))
-        stats.computed, errors = _score(detector, misses, sha_of, keys, writer, cache, batch_size=batch_size,
+        plan = _fit_memory(detector, plan, sha_of, writer, stats,
+                           max_pixels_per_batch or default_max_pixels(detector.device), batch_size=batch_size)
+        stats.computed, errors = _score(detector, plan, sha_of, keys, writer, cache,
                                         num_workers=default_num_workers() if num_workers is None else num_workers,
-                                        progress=progress, pixels=pixels, budget=budget)
+                                        progress=progress)
         stats.unreadable += errors
     finally:
         writer.close()
@@ -354,21 +412,36 @@ def _predict_safely(detector: Detector, indices: list[int], images: torch.Tensor
 def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
     """The detector's :meth:`~fakebench.detectors.base.Detector.input_note` for the dataset, or ``None`` when the
     detector keeps the base class's (always ``""``), so workers need not call it."""
+    from fakebench.detectors.base import Detector
+
     if type(detector).input_note is Detector.input_note:
         return None
     return detector.input_note
 
 
-def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str], keys: dict[str, str],
-           writer: PredictionWriter, cache: PredictionCache | None, *, batch_size: int, num_workers: int,
-           progress: bool, pixels: list[int], budget: int) -> tuple[int, int]:
+def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: dict[str, str],
+           writer: PredictionWriter, cache: PredictionCache | None, *, num_workers: int,
+           progress: bool) -> tuple[int, int]:
     """Phase 3 of :func:`collect_predictions`; returns (images scored, images unreadable or failed)."""
+    records, pixels = plan.records, plan.pixels
     if not records:
         return 0, 0
-    dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below,
-                           note_fn=_note_fn(detector))
+    import torch  # only here: a run whose images all come from the cache or a resume never imports torch
+
+    from fakebench.detectors.base import Detector
+
+    note_fn = _note_fn(detector)
+    normalize = None
+    if type(detector).transform is Detector.transform:  # the preset's transform: uint8 from workers, normalised here
+        from fakebench.detectors.preprocess import split_transform
+
+        per_image, normalize = split_transform(detector.preset)
+        dataset = ImageDataset(records, per_image, pad_below=detector.preset.pads_below)
+    else:  # a detector with its own transform: float tensors from the workers, as it makes them
+        dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below, note_fn=note_fn)
+    cuda = getattr(detector.device, "type", str(detector.device)) == "cuda"
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=_budget_batches(pixels, batch_size, budget), num_workers=num_workers,
+        dataset, batch_sampler=plan.batches, num_workers=num_workers, pin_memory=cuda and num_workers > 0,
         collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
     bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,
@@ -383,9 +456,18 @@ def _score(detector: Detector, records: list[ImageRecord], sha_of: dict[str, str
                 rows.append(_row(records[index], sha_of[records[index].path], None, None, error=error))
                 errors += 1
             for group, images in batch["groups"]:
+                notes = batch["notes"]
+                if normalize is not None:
+                    images = normalize(images)
+                    if note_fn is not None:  # the detector's note on each transformed image, as the workers would
+                        notes = dict(notes)
+                        for k, index in enumerate(group):
+                            extra = note_fn(images[k])
+                            if extra:
+                                notes[index] = f"{notes[index]}; {extra}" if notes.get(index) else extra
                 for index, logit, prob, error in _predict_safely(detector, group, images, records):
                     record = records[index]
-                    note = batch["notes"].get(index, "")
+                    note = notes.get(index, "")
                     rows.append(_row(record, sha_of[record.path], logit, prob, error=error, note=note,
                                      threshold=detector.natural_threshold))
                     if error:
