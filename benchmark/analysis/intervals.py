@@ -49,11 +49,10 @@ from __future__ import annotations
 
 import functools
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.optimize import brentq
 
 from fakebench.analysis._arrays import labels_and_scores
 
@@ -71,11 +70,50 @@ INTERVAL_METHODS = {"acc": "wilson", "real_acc": "wilson", "fake_acc": "wilson",
 _JACKKNIFE_MAX = 2000
 
 
+#: The standard normal (``statistics.NormalDist``: the same quantile, cdf and pdf as ``scipy.stats.norm``, without
+#: importing scipy, so scoring a run whose predictions all come from the cache stays light).
+_NORMAL = NormalDist()
+
+
+def _ppf(q: float) -> float:
+    """Standard normal quantile, ``-inf``/``inf`` at 0/1 and ``nan`` outside [0, 1] (as ``scipy.stats.norm.ppf``)."""
+    q = float(q)
+    if not 0.0 <= q <= 1.0 or math.isnan(q):
+        return math.nan
+    if q in (0.0, 1.0):
+        return -math.inf if q == 0.0 else math.inf
+    return _NORMAL.inv_cdf(q)
+
+
+def _scipy_stats():
+    """``scipy.stats``, imported on first use (only the Student t quantile of a mean over >= 5 sets needs it)."""
+    from scipy import stats
+
+    return stats
+
+
+def _root(f, lo: float, hi: float, *, xtol: float = 1e-12) -> float:
+    """The root of a continuous ``f`` with a sign change on ``[lo, hi]`` by bisection, to within ``xtol`` (what
+    ``scipy.optimize.brentq`` returns to that tolerance; bisection needs no scipy import)."""
+    f_lo = f(lo)
+    if f_lo == 0:
+        return lo
+    while hi - lo > xtol:
+        mid = 0.5 * (lo + hi)
+        f_mid = f(mid)
+        if f_mid == 0:
+            return mid
+        if (f_mid > 0) == (f_lo > 0):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
 @functools.lru_cache(maxsize=64)
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"Expected level in (0, 1), got {level}.")
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(_ppf(0.5 + level / 2.0))
 
 
 def proportion_interval(k, n, *, level: float = 0.95, method: str = "wilson") -> tuple[float, float]:
@@ -146,9 +184,9 @@ def newcombe_auc_interval(auc: float, n_fake: int, n_real: int, *, level: float 
 
     # gap(auc) = -z^2 V(auc) <= 0 (0 at auc 0 or 1, where the root sits just inside): bracket from a hair inside
     inner = min(auc, 1.0 - 1e-12)
-    lo = 0.0 if auc <= 0.0 or gap(0.0) <= 0 else brentq(gap, 0.0, inner, xtol=1e-12)
+    lo = 0.0 if auc <= 0.0 or gap(0.0) <= 0 else _root(gap, 0.0, inner, xtol=1e-12)
     inner = max(auc, 1e-12)
-    hi = 1.0 if auc >= 1.0 or gap(1.0) <= 0 else brentq(gap, inner, 1.0, xtol=1e-12)
+    hi = 1.0 if auc >= 1.0 or gap(1.0) <= 0 else _root(gap, inner, 1.0, xtol=1e-12)
     return float(min(lo, auc)), float(max(hi, auc))
 
 
@@ -203,12 +241,12 @@ def binormal_ap(auc: float, prevalence: float) -> float:
         return 1.0
     if auc <= 0.0:
         return float(prevalence)
-    d = math.sqrt(2.0) * stats.norm.ppf(auc)
+    d = math.sqrt(2.0) * _ppf(auc)
 
     def integrand(t: float) -> float:
-        tpr, fpr = stats.norm.sf(t - d), stats.norm.sf(t)
+        tpr, fpr = (1.0 - _NORMAL.cdf(t - d)), (1.0 - _NORMAL.cdf(t))
         denom = prevalence * tpr + (1.0 - prevalence) * fpr
-        return (prevalence * tpr / denom if denom > 0 else 1.0) * stats.norm.pdf(t - d)
+        return (prevalence * tpr / denom if denom > 0 else 1.0) * _NORMAL.pdf(t - d)
 
     val, _ = quad(integrand, d - 12.0, d + 12.0, limit=200)
     return float(min(1.0, max(prevalence, val)))
@@ -232,7 +270,7 @@ def bca_interval(replicates, estimate: float, jackknife=None, *, level: float = 
     if finite.size == 0 or finite.size < 0.5 * vals.size or math.isnan(estimate) or np.ptp(finite) == 0:
         return math.nan, math.nan
     below = (np.sum(finite < estimate) + 0.5 * np.sum(finite == estimate)) / finite.size
-    z0 = float(stats.norm.ppf(min(max(below, 0.5 / finite.size), 1.0 - 0.5 / finite.size)))
+    z0 = float(_ppf(min(max(below, 0.5 / finite.size), 1.0 - 0.5 / finite.size)))
     a = 0.0
     if jackknife is not None:
         jk = np.asarray(jackknife, dtype=np.float64)
@@ -244,7 +282,7 @@ def bca_interval(replicates, estimate: float, jackknife=None, *, level: float = 
     qs = []
     for zq in (-z, z):
         shifted = z0 + zq
-        qs.append(float(stats.norm.cdf(z0 + shifted / (1.0 - a * shifted))))
+        qs.append(float(_NORMAL.cdf(z0 + shifted / (1.0 - a * shifted))))
     lo, hi = np.quantile(finite, qs)
     return float(min(lo, estimate)), float(max(hi, estimate))
 
@@ -352,7 +390,7 @@ def set_mean_interval(values, *, level: float = 0.95, min_sets: int = MIN_SETS,
         out["note"] = f"{TOO_FEW_SETS} (K={k} < {max(2, int(min_sets))})"
         return out
     _z(level)
-    t = float(stats.t.ppf(0.5 + level / 2.0, k - 1))
+    t = float(_scipy_stats().t.ppf(0.5 + level / 2.0, k - 1))
     half = t * float(vals.std(ddof=1)) / math.sqrt(k)
     lo, hi = max(bounds[0], mean - half), min(bounds[1], mean + half)
     out["ci"] = (float(min(lo, mean)), float(max(hi, mean)))

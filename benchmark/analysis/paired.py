@@ -33,7 +33,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from fakebench.analysis.bootstrap import (BOOT_METRICS, informative, percentile_interval, resample_counts,
                                           weighted_metrics)
@@ -46,6 +45,33 @@ EXACT_BELOW = 25
 #: DeLong and paired bootstrap: fewest images of each class for a p-value (see the module docstring).
 MIN_PER_CLASS = 10
 
+
+
+def _scipy_stats():
+    """``scipy.stats``, imported on first use: DeLong's interval in every scored set needs only midranks and the
+    normal distribution, so scoring a run whose predictions come from the cache does not import scipy."""
+    from scipy import stats
+
+    return stats
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """Row-wise average ranks of ties (1-based), as ``scipy.stats.rankdata(x, axis=1)`` (pandas' ``rank``)."""
+    import pandas as pd
+
+    return pd.DataFrame(np.atleast_2d(x)).rank(axis=1, method="average").to_numpy(np.float64)
+
+
+def _ppf(q: float) -> float:
+    """Standard normal quantile (``statistics.NormalDist``, as ``scipy.stats.norm.ppf`` on (0, 1))."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(float(q))
+
+
+def _sf(z: float) -> float:
+    """Standard normal survival function ``1 - cdf`` (via ``erfc``, accurate in the tail)."""
+    return 0.5 * math.erfc(float(z) / math.sqrt(2.0))
 
 def too_few(n_real: int, n_fake: int, minimum: int = MIN_PER_CLASS) -> str:
     """The note for a test suppressed for size (``""`` when both classes have ``minimum`` images).
@@ -82,9 +108,9 @@ def _delong_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
     """AUCs ``(K,)`` and structural components V10 ``(K, m)`` (fakes), V01 ``(K, n)`` (reals) by midranks."""
     fake, real = scores[:, y == 1], scores[:, y == 0]
     m, n = fake.shape[1], real.shape[1]
-    tx = stats.rankdata(fake, axis=1)  # midranks (average ranks of ties)
-    ty = stats.rankdata(real, axis=1)
-    tz = stats.rankdata(np.concatenate([fake, real], axis=1), axis=1)
+    tx = _midranks(fake)  # midranks (average ranks of ties)
+    ty = _midranks(real)
+    tz = _midranks(np.concatenate([fake, real], axis=1))
     auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
     v10 = (tz[:, :m] - tx) / n  # fraction of reals below each fake (ties 1/2)
     v01 = 1.0 - (tz[:, m:] - ty) / m  # fraction of fakes above each real (ties 1/2)
@@ -117,7 +143,7 @@ def delong_ci(y, score, *, level: float = 0.95) -> dict[str, float]:
     (s,) = _scores(y, score)
     auc, cov = _delong_cov(y, s[None, :])
     se = math.sqrt(max(float(cov[0, 0]), 0.0))
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = _ppf(0.5 + level / 2.0)
     a = float(auc[0])
     return {"auc": a, "se": se, "ci": (max(0.0, a - z * se), min(1.0, a + z * se))}
 
@@ -156,8 +182,8 @@ def delong_test(y, score_a, score_b, *, level: float = 0.95) -> dict[str, Any]:
         out["note"] = "undefined: the AUC difference has zero variance (identical rankings or separable samples)"
         return out
     z = diff / se
-    q = stats.norm.ppf(0.5 + level / 2.0)
-    out.update(z=float(z), p_value=float(min(1.0, 2.0 * stats.norm.sf(abs(z)))),
+    q = _ppf(0.5 + level / 2.0)
+    out.update(z=float(z), p_value=float(min(1.0, 2.0 * _sf(abs(z)))),
                ci=(float(max(-1.0, diff - q * se)), float(min(1.0, diff + q * se))))
     return out
 
@@ -194,11 +220,11 @@ def normal_p_value(diff: float, diffs, n_min: int | None = None, jackknife_se: f
     if not var > 1e-24:
         return math.nan
     if n_min is None or n_min < 2:
-        return float(min(1.0, 2.0 * stats.norm.sf(abs(diff) / math.sqrt(var))))
+        return float(min(1.0, 2.0 * _sf(abs(diff) / math.sqrt(var))))
     var *= n_min / (n_min - 1.0)
     if jackknife_se is not None and not math.isnan(jackknife_se):
         var = 0.5 * (var + jackknife_se ** 2)
-    return float(min(1.0, 2.0 * stats.t.sf(abs(diff) / math.sqrt(var), n_min - 1)))
+    return float(min(1.0, 2.0 * _scipy_stats().t.sf(abs(diff) / math.sqrt(var), n_min - 1)))
 
 
 def _jackknife_se(y: np.ndarray, sa, sb, ra, rb, threshold: float, metric: str) -> float | None:
@@ -343,9 +369,9 @@ def mcnemar_test(y, decision_a, decision_b, *, exact: bool | None = None) -> dic
         return {"a_only": 0, "b_only": 0, "n_discordant": 0, "statistic": 0.0, "p_value": 1.0,
                 "method": "exact" if use_exact else "chi2_cc"}
     if use_exact:
-        p = stats.binomtest(b, n, 0.5, alternative="two-sided").pvalue
+        p = _scipy_stats().binomtest(b, n, 0.5, alternative="two-sided").pvalue
         return {"a_only": b, "b_only": c, "n_discordant": n, "statistic": float(min(b, c)),
                 "p_value": float(min(1.0, p)), "method": "exact"}
     chi2 = max(abs(b - c) - 1.0, 0.0) ** 2 / n
     return {"a_only": b, "b_only": c, "n_discordant": n, "statistic": float(chi2),
-            "p_value": float(stats.chi2.sf(chi2, 1)), "method": "chi2_cc"}
+            "p_value": float(_scipy_stats().chi2.sf(chi2, 1)), "method": "chi2_cc"}

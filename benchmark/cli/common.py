@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import functools
 import importlib
 from typing import Any, Callable
@@ -145,9 +147,17 @@ def require_detector_extras(names: Any) -> None:
 
 
 def resolve_device(device: str | None) -> str:
-    """``"auto"`` (or ``None``) -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; any other value unchanged."""
+    """``"auto"`` (or ``None``) -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; any other value unchanged.
+
+    On a machine with no NVIDIA driver (no ``/proc/driver/nvidia``, no ``/dev/nvidiactl``) the answer is ``"cpu"``
+    without importing torch, so a run served from the cache stays torch-free; elsewhere torch decides.
+    """
     if device not in (None, "", "auto"):
         return str(device)
+    import sys
+
+    if "torch" not in sys.modules and not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl")):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -228,6 +228,11 @@ class DeferredDetector:
         self.weights = WeightsInfo(**{k: weights.get(k) for k in ("tag", "path", "sha256")})
 
     @property
+    def natural_threshold(self) -> float | None:
+        """The card's decision threshold (``None``: a score-only detector), as the loaded detector would give it."""
+        return self.card.natural_threshold
+
+    @property
     def loaded(self) -> bool:
         """Whether the real detector has been loaded."""
         return self._real is not None

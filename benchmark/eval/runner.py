@@ -186,14 +186,6 @@ def _pixels(size: tuple[int, int], preset: Any) -> int:
     return max(1, width * height)
 
 
-def _natural_threshold(detector: Any) -> float | None:
-    """The detector's decision threshold (``None``: score-only), read from its card when the detector is deferred."""
-    if hasattr(detector, "natural_threshold"):
-        return detector.natural_threshold
-    card = getattr(detector, "card", None)
-    return 0.5 if card is None else card.natural_threshold
-
-
 def _fit_memory(detector: Detector, plan: "BatchPlan", sha_of: dict[str, str], writer: PredictionWriter,
                 stats: RunStats, budget: int, *, batch_size: int) -> "BatchPlan":
     """Before any forward pass (:mod:`fakebench.eval.memory`): cap ``budget`` at what the device has free (a note),
@@ -345,7 +337,7 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
             # a DeferredDetector (fakebench.eval.deferred): load the model now, and check its fingerprint against
             # the recorded one before any cached score is written
             detector = detector.materialize()
-        threshold = _natural_threshold(detector)
+        threshold = detector.natural_threshold  # a DeferredDetector reads it from the card (no load)
         cached_rows = [_row(r, sha_of[r.path], *hits[keys[r.path]][:2], note=hits[keys[r.path]][2],
                             threshold=threshold)
                        for r, _ in todo if keys.get(r.path) in hits]
