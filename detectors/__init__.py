@@ -16,6 +16,7 @@ from fakebench.detectors.catalog import ANTIFAKEPROMPT_CARD, INSTRUCTBLIP_CARD
 from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.catalog import CNNSPOT_CARD, NPR_CARD, UNIVFD_CARD
 from fakebench.detectors.probe import PROBE_CARD
+from fakebench.detectors.catalog_lgrad import LGRAD_CARD  # lgrad (issue #18)
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "antifakeprompt": ("fakebench.detectors.antifakeprompt:AntifakePrompt", ANTIFAKEPROMPT_CARD),
     "instructblip": ("fakebench.detectors.antifakeprompt:InstructBlipZeroShot", INSTRUCTBLIP_CARD),
     "probe": ("fakebench.detectors.probe.model:Probe", PROBE_CARD),
+    # lgrad (issue #18)
+    "lgrad": ("fakebench.detectors.lgrad:LGrad", LGRAD_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
