@@ -20,7 +20,7 @@ def test_listing_imports_no_heavy_module():
             "print(names, [m for m in ('torch', 'transformers', 'open_clip') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO.parent, capture_output=True, text=True,
                          check=True).stdout
-    assert out.strip() == "['antifakeprompt', 'cnnspot', 'instructblip', 'npr', 'probe', 'univfd'] []"
+    assert out.strip() == "['antifakeprompt', 'cnnspot', 'instructblip', 'lgrad', 'npr', 'probe', 'univfd'] []"
 
 
 @pytest.mark.parametrize("name", sorted(detectors.BUILTIN_DETECTORS))
