@@ -98,3 +98,28 @@ def test_parity_with_official_code(shared, detectors, preset):
     assert (out.prob - want).abs().max().item() <= 1e-5
     assert torch.equal(out.prob > 0.5, want > 0.5)
     assert (out.logit - want_logit).abs().max().item() <= 1e-4
+
+
+def test_robustness_sweep_cli_runs_lgrad_with_tiny_weights(image_tree, tmp_path):
+    """``fakebench robustness`` with the fixture weights (the discriminator passed as ``-O discriminator=PATH``)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fakebench.cli.robustness import robustness
+
+    out = tmp_path / "rob"
+    res = CliRunner().invoke(robustness, ["--detector", "lgrad", "--weights", str(CLF), "-O", f"discriminator={DISC}",
+                                          "--data-dir", str(image_tree), "--perturbation", "jpeg:100,75,50",
+                                          "--perturbation", "resize:1,0.5", "--output", str(out), "--limit", "1",
+                                          "--workers", "0", "--batch-size", "2", "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    saved = json.loads((out / "robustness.json").read_text())
+    assert saved["detector"]["name"] == "lgrad"
+    rows = [r for r in saved["rows"] if r["dataset"] != "mean"]
+    assert rows and all(r["n"] == 2 for r in rows)
+    assert {"jpeg", "resize"} <= {r["perturbation"] for r in rows}
+    assert len(rows) >= 2 * 5  # 2 generators x (jpeg 100, 75, 50 + resize 1, 0.5)
+    assert {r["spec"] for r in rows} == {"jpeg:100", "jpeg:75", "jpeg:50", "resize:1", "resize:0.5"}
+    assert all(0.0 <= r["acc"] <= 1.0 for r in rows)
+    assert "5 severities: 20 images scored" in res.output
