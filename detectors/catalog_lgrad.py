@@ -29,12 +29,12 @@ def _sidbench(path: str) -> Source:
     return Source("hf", _SIDBENCH_HF, filename=path, notes=_MIRROR_NOTE)
 
 
-def _classifier(tag: str, filename: str, trained_on: str) -> WeightsSpec:
+def _classifier(tag: str, filename: str, trained_on: str, preset: str = "official") -> WeightsSpec:
     return WeightsSpec(
         tag=tag, filename=filename, sources=(_sidbench(f"lgrad/{filename}"),),
         format="torch.save(state_dict) of CNNDetection resnet50(num_classes=1) (torchvision keys, fc 2048->1); "
                "{'model': state_dict} is accepted too (SIDBench models/LGrad.py tries both)",
-        trained_on=trained_on, licence="none stated (repository has no licence file)", preset="official",
+        trained_on=trained_on, licence="none stated (repository has no licence file)", preset=preset,
         notes="The official host is a Google Drive folder (README 'Testing the detector'); not reachable here.")
 
 
@@ -78,7 +78,8 @@ LGRAD_CARD = DetectorCard(
                     "ForenSynths ProGAN, 2 classes (chair, horse), as gradients"),
         _classifier("progan_1class", "LGrad-1class-Trainon-Progan_horse.pth",
                     "ForenSynths ProGAN, 1 class (horse), as gradients"),
-        _classifier("sidbench", "LGrad.pth", "ProGAN (SIDBench README; which class setting is not stated)"),
+        _classifier("sidbench", "LGrad.pth", "ProGAN (SIDBench README; which class setting is not stated)",
+                    preset="sidbench"),  # SIDBench scores it with its own pipeline
     ),
     presets=(
         Preset("official", resize=256, resize_mode="square", interpolation="bilinear",
