@@ -21,6 +21,7 @@ from fakebench.detectors.catalog_foundation import BFREE_CARD, DRCT_CARD, EFFORT
 from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, COMMFOR_CARD, RINE_CARD
 from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SAFE_CARD
 from fakebench.detectors.catalog_spectral import AEROBLADE_CARD
+from fakebench.detectors.catalog_lgrad import LGRAD_CARD  # lgrad (issue #18)
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +56,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "ladeda": ("fakebench.detectors.ladeda:LaDeDa", LADEDA_CARD),
     # issue #18 part B: artifact / frequency / training-free family (artb)
     "aeroblade": ("fakebench.detectors.aeroblade:AeroBlade", AEROBLADE_CARD),
+    # lgrad (issue #18)
+    "lgrad": ("fakebench.detectors.lgrad:LGrad", LGRAD_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
