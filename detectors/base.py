@@ -45,7 +45,7 @@ from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 from fakebench.detectors.identity import WeightsInfo, fingerprint_of
 from fakebench.core.names import suggest
 
-__all__ = ["WeightsInfo", "DetectorOutput", "Detector", "LogitDetector"]
+__all__ = ["WeightsInfo", "DetectorOutput", "Detector", "LogitDetector", "BackboneLogitDetector"]
 
 
 @dataclass
@@ -326,3 +326,14 @@ class LogitDetector(Detector):
         super().to(device)
         self.model.to(self.device, memory_format=self.memory_format)
         return self
+
+
+class BackboneLogitDetector(LogitDetector):
+    """A :class:`LogitDetector` whose frozen backbone is loaded apart from its official weights (UnivFD, RINE, CLIP-D:
+    a CLIP tower from open_clip plus a trained head); :attr:`backbone` records which tower was used (a dict with at
+    least ``name``; ``{"name": "unknown"}`` when not given), for provenance."""
+
+    def __init__(self, model: torch.nn.Module, *, preset: "Preset | str | None" = None, weights: WeightsInfo,
+                 backbone: dict[str, Any] | None = None, device: "str | torch.device" = "cpu"):
+        super().__init__(model, preset=preset, weights=weights, device=device)
+        self.backbone = backbone or {"name": "unknown"}

@@ -28,7 +28,7 @@ from torch import nn
 
 from fakebench.core.errors import CheckpointError
 
-from fakebench.detectors.base import LogitDetector, WeightsInfo
+from fakebench.detectors.base import BackboneLogitDetector, WeightsInfo
 from fakebench.detectors.card import Preset
 from fakebench.detectors.catalog_clip import CLIPDET_BACKBONE, CLIPDET_CARD
 
@@ -94,7 +94,7 @@ def _commonpool_vit_l14(cache_dir: str | os.PathLike | None) -> nn.Module:
     return build_openclip_visual(folder / filename, model_name=name)
 
 
-class CLIPDet(LogitDetector):
+class CLIPDet(BackboneLogitDetector):
     """CLIP-D detector: frozen CommonPool-XL ViT-L/14 next-to-last features + the official linear head; logit = LLR.
     Preset: ``clip224``.
 
@@ -103,11 +103,6 @@ class CLIPDet(LogitDetector):
 
     name = "clipdet"
     card = CLIPDET_CARD
-
-    def __init__(self, model: CLIPDetNet, *, preset: Preset | str | None = None, weights: WeightsInfo,
-                 backbone: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
-        super().__init__(model, preset=preset, weights=weights, device=device)
-        self.backbone = backbone or {"name": "unknown"}
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,

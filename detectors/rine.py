@@ -35,7 +35,7 @@ from torchvision.transforms import functional as TF
 
 from fakebench.core.errors import CheckpointError
 
-from fakebench.detectors.base import DetectorOutput, LogitDetector, WeightsInfo
+from fakebench.detectors.base import BackboneLogitDetector, DetectorOutput, WeightsInfo
 from fakebench.detectors.card import Preset
 from fakebench.detectors.catalog_clip import RINE_CARD
 
@@ -169,7 +169,7 @@ def ten_crop(batch: torch.Tensor, size: int = TENCROP_SIZE) -> torch.Tensor:
     return torch.stack(crops, dim=1).reshape(-1, batch.shape[1], size, size)
 
 
-class RINE(LogitDetector):
+class RINE(BackboneLogitDetector):
     """RINE detector: frozen CLIP ViT-L/14 + the official trainable part. Presets: ``crop224`` (default),
     ``tencrop224``.
 
@@ -178,11 +178,6 @@ class RINE(LogitDetector):
 
     name = "rine"
     card = RINE_CARD
-
-    def __init__(self, model: RINENet, *, preset: Preset | str | None = None, weights: WeightsInfo,
-                 backbone: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
-        super().__init__(model, preset=preset, weights=weights, device=device)
-        self.backbone = backbone or {"name": "unknown"}
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,

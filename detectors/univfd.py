@@ -23,7 +23,7 @@ from torch import nn
 
 from fakebench.core.errors import CheckpointError, WeightsNotFoundError
 
-from fakebench.detectors.base import LogitDetector, WeightsInfo
+from fakebench.detectors.base import BackboneLogitDetector, WeightsInfo
 from fakebench.detectors.card import Preset
 from fakebench.detectors.catalog import UNIVFD_CARD
 
@@ -104,7 +104,7 @@ def _openai_vit_l14(cache_dir: Path, who: str = "UnivFD") -> nn.Module:
     return model.visual.float().eval()
 
 
-class UnivFD(LogitDetector):
+class UnivFD(BackboneLogitDetector):
     """UnivFD detector: frozen CLIP ViT-L/14 + the official 768->1 head. Presets: ``crop224`` (official), ``clip``.
 
     Besides :attr:`weights` (the head), :attr:`backbone` records which CLIP tower was used.
@@ -112,11 +112,6 @@ class UnivFD(LogitDetector):
 
     name = "univfd"
     card = UNIVFD_CARD
-
-    def __init__(self, model: UnivFDNet, *, preset: Preset | str | None = None, weights: WeightsInfo,
-                 backbone: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
-        super().__init__(model, preset=preset, weights=weights, device=device)
-        self.backbone = backbone or {"name": "unknown"}
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
