@@ -174,7 +174,7 @@ def test_pseudo_word_id_beyond_the_matrix_is_routed_to_the_vector(tmp_path):
     ("missing", "1 missing: llm_model.model.train_embed_tokens.weight"),
     ("unexpected", "1 unexpected: Qformer.bert.encoder.layer.0.attention.self.query.weight"),
     ("width", r"LLM hidden size gives \[1, 48\]"),
-    ("garbage", "Cannot read checkpoint"),
+    ("garbage", "not a torch.save checkpoint but a text file"),
     ("not_a_state_dict", "holds no state dict"),
 ])
 def test_bad_checkpoints_raise_clear_errors(tmp_path, case, match):
