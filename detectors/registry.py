@@ -41,6 +41,7 @@ class _Entry:
     target: "str | type"  # "module:Class" until first use, then the class
     card: DetectorCard | None
     origin: str
+    lazy: str = ""  # the "module:Class" string the class was imported from (kept once resolved)
 
 
 class DetectorRegistry:
@@ -63,7 +64,7 @@ class DetectorRegistry:
         with self._lock:
             existing = self._entries.get(name)
             if existing is not None:
-                if self._same_target(existing.target, target):
+                if self._same_target(existing.target, target) or (isinstance(target, str) and target == existing.lazy):
                     if not isinstance(target, str):
                         existing.target = target
                     return
@@ -131,7 +132,7 @@ class DetectorRegistry:
             except AttributeError as exc:
                 raise FakebenchError(f"Detector {name!r}: module {module_name!r} has no attribute {attr!r}.") from exc
             with self._lock:
-                entry.target = cls
+                entry.lazy, entry.target = entry.target, cls
                 if entry.card is None:
                     entry.card = getattr(cls, "card", None)
         return entry.target  # type: ignore[return-value]
@@ -176,7 +177,7 @@ def register_detector(name: str | None = None) -> Callable[[T], T]:
         name: registry name; defaults to the class attribute ``name``.
 
     Example:
-        >>> from detectors import Detector, register_detector
+        >>> from fakebench.detectors import Detector, register_detector
         >>> @register_detector("my-detector")  # doctest: +SKIP
         ... class MyDetector(Detector):
         ...     ...

@@ -71,3 +71,18 @@ def test_broken_lazy_target_names_the_module():
     reg.register("ghost", "no_such_module_xyz:Ghost")
     with pytest.raises(Exception, match="needs module 'no_such_module_xyz'"):
         reg.get("ghost")
+
+
+def test_registering_the_same_lazy_target_again_after_it_was_imported_is_a_no_op():
+    """A "module:Class" target, once imported (the entry then holds the class), may be registered again under the
+    same name (e.g. the built-ins when a checkout's ``detectors`` folder is imported a second time); a different
+    target still is refused."""
+    from fakebench.detectors.registry import DetectorRegistry
+
+    reg = DetectorRegistry()
+    reg.register("npr", "fakebench.detectors.npr:NPR")
+    cls = reg.get("npr")
+    reg.register("npr", "fakebench.detectors.npr:NPR")
+    assert reg.get("npr") is cls
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("npr", "fakebench.detectors.cnnspot:CNNSpot")
