@@ -49,11 +49,11 @@ from __future__ import annotations
 
 import functools
 import math
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from fakebench.analysis import _normal as normal
 from fakebench.analysis._arrays import labels_and_scores
 
 __all__ = ["MIN_SETS", "TOO_FEW_SETS", "proportion_interval", "auc_interval", "newcombe_auc_interval",
@@ -68,21 +68,6 @@ INTERVAL_METHODS = {"acc": "wilson", "real_acc": "wilson", "fake_acc": "wilson",
                     "ap": "bca+rank-score floor"}
 #: Above this many images the BCa acceleration is taken as 0 (the jackknife would need N evaluations of N images).
 _JACKKNIFE_MAX = 2000
-
-
-#: The standard normal (``statistics.NormalDist``: the same quantile, cdf and pdf as ``scipy.stats.norm``, without
-#: importing scipy, so scoring a run whose predictions all come from the cache stays light).
-_NORMAL = NormalDist()
-
-
-def _ppf(q: float) -> float:
-    """Standard normal quantile, ``-inf``/``inf`` at 0/1 and ``nan`` outside [0, 1] (as ``scipy.stats.norm.ppf``)."""
-    q = float(q)
-    if not 0.0 <= q <= 1.0 or math.isnan(q):
-        return math.nan
-    if q in (0.0, 1.0):
-        return -math.inf if q == 0.0 else math.inf
-    return _NORMAL.inv_cdf(q)
 
 
 def _scipy_stats():
@@ -113,7 +98,7 @@ def _root(f, lo: float, hi: float, *, xtol: float = 1e-12) -> float:
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ValueError(f"Expected level in (0, 1), got {level}.")
-    return float(_ppf(0.5 + level / 2.0))
+    return float(normal.ppf(0.5 + level / 2.0))
 
 
 def proportion_interval(k, n, *, level: float = 0.95, method: str = "wilson") -> tuple[float, float]:
@@ -241,12 +226,12 @@ def binormal_ap(auc: float, prevalence: float) -> float:
         return 1.0
     if auc <= 0.0:
         return float(prevalence)
-    d = math.sqrt(2.0) * _ppf(auc)
+    d = math.sqrt(2.0) * normal.ppf(auc)
 
     def integrand(t: float) -> float:
-        tpr, fpr = (1.0 - _NORMAL.cdf(t - d)), (1.0 - _NORMAL.cdf(t))
+        tpr, fpr = (1.0 - normal.cdf(t - d)), (1.0 - normal.cdf(t))
         denom = prevalence * tpr + (1.0 - prevalence) * fpr
-        return (prevalence * tpr / denom if denom > 0 else 1.0) * _NORMAL.pdf(t - d)
+        return (prevalence * tpr / denom if denom > 0 else 1.0) * normal.pdf(t - d)
 
     val, _ = quad(integrand, d - 12.0, d + 12.0, limit=200)
     return float(min(1.0, max(prevalence, val)))
@@ -270,7 +255,7 @@ def bca_interval(replicates, estimate: float, jackknife=None, *, level: float = 
     if finite.size == 0 or finite.size < 0.5 * vals.size or math.isnan(estimate) or np.ptp(finite) == 0:
         return math.nan, math.nan
     below = (np.sum(finite < estimate) + 0.5 * np.sum(finite == estimate)) / finite.size
-    z0 = float(_ppf(min(max(below, 0.5 / finite.size), 1.0 - 0.5 / finite.size)))
+    z0 = float(normal.ppf(min(max(below, 0.5 / finite.size), 1.0 - 0.5 / finite.size)))
     a = 0.0
     if jackknife is not None:
         jk = np.asarray(jackknife, dtype=np.float64)
@@ -282,7 +267,7 @@ def bca_interval(replicates, estimate: float, jackknife=None, *, level: float = 
     qs = []
     for zq in (-z, z):
         shifted = z0 + zq
-        qs.append(float(_NORMAL.cdf(z0 + shifted / (1.0 - a * shifted))))
+        qs.append(float(normal.cdf(z0 + shifted / (1.0 - a * shifted))))
     lo, hi = np.quantile(finite, qs)
     return float(min(lo, estimate)), float(max(hi, estimate))
 

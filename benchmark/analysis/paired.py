@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from fakebench.analysis import _normal as normal
 from fakebench.analysis.bootstrap import (BOOT_METRICS, informative, percentile_interval, resample_counts,
                                           weighted_metrics)
 
@@ -61,17 +62,6 @@ def _midranks(x: np.ndarray) -> np.ndarray:
 
     return pd.DataFrame(np.atleast_2d(x)).rank(axis=1, method="average").to_numpy(np.float64)
 
-
-def _ppf(q: float) -> float:
-    """Standard normal quantile (``statistics.NormalDist``, as ``scipy.stats.norm.ppf`` on (0, 1))."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(float(q))
-
-
-def _sf(z: float) -> float:
-    """Standard normal survival function ``1 - cdf`` (via ``erfc``, accurate in the tail)."""
-    return 0.5 * math.erfc(float(z) / math.sqrt(2.0))
 
 def too_few(n_real: int, n_fake: int, minimum: int = MIN_PER_CLASS) -> str:
     """The note for a test suppressed for size (``""`` when both classes have ``minimum`` images).
@@ -143,7 +133,7 @@ def delong_ci(y, score, *, level: float = 0.95) -> dict[str, float]:
     (s,) = _scores(y, score)
     auc, cov = _delong_cov(y, s[None, :])
     se = math.sqrt(max(float(cov[0, 0]), 0.0))
-    z = _ppf(0.5 + level / 2.0)
+    z = normal.ppf(0.5 + level / 2.0)
     a = float(auc[0])
     return {"auc": a, "se": se, "ci": (max(0.0, a - z * se), min(1.0, a + z * se))}
 
@@ -182,8 +172,8 @@ def delong_test(y, score_a, score_b, *, level: float = 0.95) -> dict[str, Any]:
         out["note"] = "undefined: the AUC difference has zero variance (identical rankings or separable samples)"
         return out
     z = diff / se
-    q = _ppf(0.5 + level / 2.0)
-    out.update(z=float(z), p_value=float(min(1.0, 2.0 * _sf(abs(z)))),
+    q = normal.ppf(0.5 + level / 2.0)
+    out.update(z=float(z), p_value=float(min(1.0, 2.0 * normal.sf(abs(z)))),
                ci=(float(max(-1.0, diff - q * se)), float(min(1.0, diff + q * se))))
     return out
 
@@ -220,7 +210,7 @@ def normal_p_value(diff: float, diffs, n_min: int | None = None, jackknife_se: f
     if not var > 1e-24:
         return math.nan
     if n_min is None or n_min < 2:
-        return float(min(1.0, 2.0 * _sf(abs(diff) / math.sqrt(var))))
+        return float(min(1.0, 2.0 * normal.sf(abs(diff) / math.sqrt(var))))
     var *= n_min / (n_min - 1.0)
     if jackknife_se is not None and not math.isnan(jackknife_se):
         var = 0.5 * (var + jackknife_se ** 2)
