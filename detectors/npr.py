@@ -29,7 +29,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 from fakebench.detectors.base import LogitDetector
 from fakebench.detectors.catalog import NPR_CARD
 
-__all__ = ["NPRNet", "npr_residual", "odd_size_note", "NPR"]
+__all__ = ["TruncatedResNet50", "NPRNet", "npr_residual", "odd_size_note", "NPR"]
 
 
 def npr_residual(x: torch.Tensor) -> torch.Tensor:
@@ -59,7 +59,48 @@ def odd_size_note(height: int, width: int) -> str:
             f"(NPR README, AIGCDetectBenchmark)")
 
 
-class NPRNet(nn.Module):
+class TruncatedResNet50(nn.Module):
+    """The first two stages of a ResNet-50 behind a 3x3/stride-2 stem, with the state-dict names NPR's and SAFE's
+    official ``networks/resnet.py`` / ``models/resnet.py`` use: ``conv1`` (3x3, stride 2) -> ``bn1`` -> ReLU ->
+    3x3/stride-2 max pool -> ``layer1`` -> ``layer2`` -> global average pool -> ``fc1`` (512 -> ``num_classes``).
+    Subclasses turn the image into the stem's input in :meth:`stem`.
+
+    Args:
+        num_classes: outputs of ``fc1``.
+        base_classes: ``num_classes`` of the torchvision ResNet-50 the stages are taken from (it only changes how
+            far the random-number stream has advanced when ``conv1`` and ``fc1`` are initialised).
+        kaiming_conv1: Kaiming-normal (fan-out) init of ``conv1``, as NPR's file does.
+
+    Input ``(N, 3, H, W)`` float32; output ``(N, num_classes)`` logits.
+    """
+
+    def __init__(self, num_classes: int, *, base_classes: int = 1000, kaiming_conv1: bool = False) -> None:
+        super().__init__()
+        # torchvision's ResNet-50 stages: the same Bottleneck v1.5 blocks and init as the official files
+        base = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=base_classes)
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
+        if kaiming_conv1:
+            nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1 = base.bn1
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = base.layer1
+        self.layer2 = base.layer2
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(512, num_classes)
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of ``conv1`` for images ``x`` (identity here)."""
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(self.stem(x))
+        x = self.maxpool(self.relu(self.bn1(x)))
+        x = self.layer2(self.layer1(x))
+        return self.fc1(torch.flatten(self.avgpool(x), 1))
+
+
+class NPRNet(TruncatedResNet50):
     """The NPR network with the official state-dict names (``conv1``, ``bn1``, ``layer1``, ``layer2``, ``fc1``).
 
     Input ``(N, 3, H, W)`` ImageNet-normalised float32 with ``H, W >= 2``; output ``(N, 1)`` logits.
@@ -67,27 +108,13 @@ class NPRNet(nn.Module):
     """
 
     def __init__(self) -> None:
-        super().__init__()
-        # Reuse torchvision's ResNet-50 stages (same Bottleneck v1.5 blocks and init as the official file), keeping
-        # only what NPR uses and swapping conv1 for the 3x3/stride-2 stem.
-        base = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=1)
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
-        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
-        self.bn1 = base.bn1
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = base.layer1
-        self.layer2 = base.layer2
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Linear(512, 1)
+        super().__init__(1, base_classes=1, kaiming_conv1=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Odd last row/column trimmed, then the NPR residual in the official order: ``(NPR * 2.0) / 3.0``."""
         h, w = x.shape[-2:]
         x = x[..., : h - h % 2, : w - w % 2]
-        x = self.conv1(npr_residual(x) * 2.0 / 3.0)  # official order: (NPR * 2.0) / 3.0
-        x = self.maxpool(self.relu(self.bn1(x)))
-        x = self.layer2(self.layer1(x))
-        return self.fc1(torch.flatten(self.avgpool(x), 1))
+        return npr_residual(x) * 2.0 / 3.0
 
 
 class NPR(LogitDetector):

@@ -19,12 +19,12 @@ import os
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from fakebench.detectors.base import DetectorOutput, LogitDetector, WeightsInfo
 from fakebench.detectors.catalog_artifact import SAFE_CARD
+from fakebench.detectors.npr import TruncatedResNet50
 from fakebench.detectors.wavelets import dwt2_level1
 
 __all__ = ["safe_dwt_input", "SAFENet", "SAFE"]
@@ -44,7 +44,7 @@ def safe_dwt_input(x: torch.Tensor) -> torch.Tensor:
                      antialias=True)
 
 
-class SAFENet(nn.Module):
+class SAFENet(TruncatedResNet50):
     """The SAFE network with the official state-dict names (``conv1``, ``bn1``, ``layer1``, ``layer2``, ``fc1``).
 
     Input ``(N, 3, H, W)`` float32 in [0, 1] (``H, W >= 1``); output ``(N, 2)`` logits ``(real, fake)``.
@@ -52,22 +52,11 @@ class SAFENet(nn.Module):
     """
 
     def __init__(self) -> None:
-        super().__init__()
-        base = ResNet(Bottleneck, [3, 4, 6, 3])  # torchvision's v1.5 Bottlenecks = the official ones
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
-        self.bn1 = base.bn1
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = base.layer1
-        self.layer2 = base.layer2
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Linear(512, 2)
+        super().__init__(2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(safe_dwt_input(x))
-        x = self.maxpool(self.relu(self.bn1(x)))
-        x = self.layer2(self.layer1(x))
-        return self.fc1(torch.flatten(self.avgpool(x), 1))
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The diagonal high-frequency wavelet band the official code feeds ``conv1`` (:func:`safe_dwt_input`)."""
+        return safe_dwt_input(x)
 
 
 class SAFE(LogitDetector):
