@@ -22,6 +22,7 @@ from fakebench.detectors.catalog_clip import C2P_CLIP_CARD, CLIPDET_CARD, COMMFO
 from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SAFE_CARD
 from fakebench.detectors.catalog_spectral import AEROBLADE_CARD
 from fakebench.detectors.catalog_lgrad import LGRAD_CARD  # lgrad (issue #18)
+from fakebench.detectors.catalog_fatformer import FATFORMER_CARD  # fatformer (issue #17, CLIP family)
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +59,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "aeroblade": ("fakebench.detectors.aeroblade:AeroBlade", AEROBLADE_CARD),
     # lgrad (issue #18)
     "lgrad": ("fakebench.detectors.lgrad:LGrad", LGRAD_CARD),
+    # CLIP family, last port (issue #17): catalog_fatformer.py
+    "fatformer": ("fakebench.detectors.fatformer:FatFormer", FATFORMER_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():

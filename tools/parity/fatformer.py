@@ -17,7 +17,7 @@ What it does, all with the official code (``Michel-liu/FatFormer`` @ febc24c):
    ViT-L/14 width) is set to the tiny width 128 through the function's ``__defaults__``;
 3. perturbs every parameter (seeded) so that no LayerNorm is the identity and the adapter's ``freq_scale`` (zero at
    initialisation) is non-zero, rounds every tensor to float16-representable values (so the checkpoint can be stored
-   in float16 losslessly) and zeroes ``clip_model.token_embedding.weight`` (not used in the forward: the prompts come
+   in float16 losslessly; the ``pytorch_wavelets`` filter buffers stay as they are, float32) and zeroes ``clip_model.token_embedding.weight`` (not used in the forward: the prompts come
    from the ``token_prefix``/``token_suffix`` buffers; zeroed so the xz-compressed fixture stays small);
 4. saves ``{'model': model.state_dict()}`` (the format ``main.py`` loads with ``load_state_dict(checkpoint['model'])``,
    strict), rebuilds the official model with another seed, loads the file as ``main.py`` does, and records the
@@ -67,6 +67,12 @@ def _args() -> SimpleNamespace:
                            init_context_embedding="")
 
 
+def _wavelet_filter(key: str) -> bool:
+    """True for the ``pytorch_wavelets`` filter buffers (``...dwt_transform.h0_col``, ``...idwt_transform.g1_row``,
+    ...): they stay float32, as in a real checkpoint, and are neither perturbed nor rounded."""
+    return ".dwt_transform." in key or ".idwt_transform." in key
+
+
 def _half_storage_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Float16 copies of ``state``; aliased entries (``image_encoder.*`` = ``clip_model.visual.*``, ...) keep sharing
     one storage so the file holds each tensor once, as ``torch.save`` of the float32 model would."""
@@ -75,7 +81,7 @@ def _half_storage_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     for key, value in state.items():
         ident = (value.data_ptr(), value.shape)
         if ident not in seen:
-            seen[ident] = value.half() if value.is_floating_point() else value.clone()
+            seen[ident] = value.half() if value.is_floating_point() and not _wavelet_filter(key) else value.clone()
         out[key] = seen[ident]
     return out
 
@@ -128,8 +134,8 @@ def main() -> None:
                 param.add_(torch.randn(param.shape, generator=gen) * 0.05)
                 if name.endswith("freq_scale"):
                     param.fill_(0.8)
-            for value in model.state_dict().values():
-                if value.is_floating_point():
+            for key, value in model.state_dict().items():
+                if value.is_floating_point() and not _wavelet_filter(key):
                     value.copy_(value.half().float())
             model.clip_model.token_embedding.weight.zero_()
         ckpt = work / "fatformer_tiny.pth"
@@ -171,7 +177,7 @@ def main() -> None:
         f"* `fatformer_tiny.pth.xz`: xz of `{{'model': state_dict}}` of the official `CLIPModel` (tiny: ViT width "
         f"{VISION_WIDTH}, {VISION_LAYERS} layers, patch {PATCH} at {RESOLUTION}, one forgery-aware adapter on block 1; "
         f"text width {TEXT_WIDTH}, {TEXT_LAYERS} layer; embed {EMBED}; 8 context embeddings). Tensors are float16 "
-        "(values were rounded to float16 before the logits were computed, so nothing is lost); the unused token "
+        "except the pytorch_wavelets filter buffers (float32, untouched) (values were rounded to float16 before the logits were computed, so nothing is lost); the unused token "
         "embedding is zero.\n"
         "* `expected.csv`: per-image `logit = l_fake - l_real` and `prob = softmax(l)[1]` of the official model after "
         "`load_state_dict(torch.load(file)['model'])`, on the official test transform (Resize((256, 256)), "
