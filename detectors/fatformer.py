@@ -472,13 +472,6 @@ class FatFormer(LogitDetector):
         logit = (logits[:, 1] - logits[:, 0]).cpu()
         return DetectorOutput(prob=torch.sigmoid(logit), logit=logit)
 
-    def gradcam_layer(self) -> tuple[nn.Module, str, tuple[int, int] | None]:
-        """Grad-CAM target: ``ln_1`` of the last visual block, its tokens on the patch grid (as UnivFD/RINE)."""
-        visual = self.model.image_encoder
-        blocks = visual.transformer.resblocks
-        return (blocks[-1].ln_1, f"clip_model.visual.transformer.resblocks.{len(blocks) - 1}.ln_1",
-                tuple(visual.grid_size))
-
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
         cfg = self.model.config
