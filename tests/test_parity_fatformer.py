@@ -182,3 +182,18 @@ def test_fatformer_runs_through_evaluate(tmp_path, fatformer):
     assert len(preds) == 4 and preds["error"].isna().all()
     direct = fatformer.predict_images([Image.open(p).convert("RGB") for p in preds["image"]])
     assert np.allclose(preds["prob"].to_numpy(), direct.prob.numpy(), atol=1e-6)
+
+
+def test_fatformer_full_size_layout_matches_the_official_model():
+    """fakebench's ViT-L/14 network (meta device: no weights) has exactly the keys and shapes of the official
+    full-size CLIPModel (README command: --num_vit_adapter 3, --num_context_embedding 8), as the parity script
+    recorded them; its shapes read back as VIT_L14."""
+    import json
+
+    from fakebench.detectors.fatformer import VIT_L14, FatFormerConfig, FatFormerNet
+
+    official = json.loads((FIXTURE / "full_size_layout.json").read_text())
+    with torch.device("meta"):
+        state = FatFormerNet(VIT_L14).state_dict()
+    assert {k: list(v.shape) for k, v in state.items()} == official
+    assert FatFormerConfig.from_state_dict(state) == VIT_L14

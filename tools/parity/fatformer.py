@@ -27,8 +27,11 @@ What it does, all with the official code (``Michel-liu/FatFormer`` @ febc24c):
 5. records the official ``pytorch_wavelets`` ``DWTForward(J=1, wave='haar')`` / ``DWTInverse(wave='haar')`` outputs
    on a fixed tensor (``wavelets_haar.pt``) for the wavelet test.
 
+6. writes the keys and shapes of the official FULL-SIZE model's state dict (ViT-L/14, 3 adapters, 8 context
+   embeddings; built on the meta device, no weights) to ``full_size_layout.json``.
+
 Outputs in ``tests/fixtures/parity/fatformer/``: ``fatformer_tiny.pth.xz``, ``expected.csv``, ``wavelets_haar.pt``,
-``README.md``.
+``full_size_layout.json``, ``README.md``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,31 @@ def _half_storage_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
             seen[ident] = value.half() if value.is_floating_point() and not _wavelet_filter(key) else value.clone()
         out[key] = seen[ident]
     return out
+
+
+def _write_full_size_layout(models, official) -> None:
+    """Keys and shapes of the official full-size state dict (ViT-L/14, ``--num_vit_adapter 3``,
+    ``--num_context_embedding 8``), built on the meta device (no weights) with the official ``CLIP`` in place of
+    ``clip.load``'s file reading, to ``full_size_layout.json``: what a released checkpoint must hold."""
+    import json
+
+    from models import clip_models
+
+    defaults = list(official.ForgeryAwareAdapterLayer.__init__.__defaults__)
+    defaults[0] = 1024  # back to the upstream default
+    official.ForgeryAwareAdapterLayer.__init__.__defaults__ = tuple(defaults)
+    args = SimpleNamespace(**{**vars(_args()), "num_vit_adapter": 3})
+    load = clip_models.clip.load
+    clip_models.clip.load = lambda name, device="cpu", args=None: (
+        official.CLIP(768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12, args=args), None)
+    try:
+        with torch.device("meta"):
+            full = models.build_model(args)
+    finally:
+        clip_models.clip.load = load
+    layout = {key: list(value.shape) for key, value in full.state_dict().items()}
+    lines = [f"{json.dumps(key)}: {json.dumps(layout[key])}" for key in sorted(layout)]
+    (OUT / "full_size_layout.json").write_text("{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def main() -> None:
@@ -169,6 +197,8 @@ def main() -> None:
     y = DWTInverse(wave="haar")((low + 0.5, [highs[0] * 1.5]))
     torch.save({"x": x, "low": low, "highs": highs[0], "inverse_of_low+0.5_highs*1.5": y}, OUT / "wavelets_haar.pt")
 
+    _write_full_size_layout(models, official)
+
     (OUT / "README.md").write_text(
         "# FatFormer parity fixture\n\n"
         f"Made by `tools/parity/fatformer.py` from the official code, Michel-liu/FatFormer @ {git_head(checkout)} "
@@ -183,7 +213,10 @@ def main() -> None:
         "`load_state_dict(torch.load(file)['model'])`, on the official test transform (Resize((256, 256)), "
         "CenterCrop(224), ImageNet mean/std); images are paths under ../shared/data.\n"
         "* `wavelets_haar.pt`: pytorch_wavelets `DWTForward(J=1, wave='haar')` of a seeded (2, 8, 16, 16) tensor and "
-        "`DWTInverse(wave='haar')` of its modified bands.\n")
+        "`DWTInverse(wave='haar')` of its modified bands.\n"
+        "* `full_size_layout.json`: keys and shapes of the official full-size model's state dict (ViT-L/14, "
+        "--num_vit_adapter 3, --num_context_embedding 8), built on the meta device: the layout of a released "
+        "checkpoint.\n")
     print("wrote", OUT)
 
 
