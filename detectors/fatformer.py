@@ -51,7 +51,8 @@ from fakebench.detectors.base import DetectorOutput, LogitDetector, WeightsInfo
 from fakebench.detectors.card import Preset
 from fakebench.detectors.catalog_fatformer import FATFORMER_CARD
 
-__all__ = ["FatFormerConfig", "haar_idwt2", "check_haar_filters", "ForgeryAwareAdapter", "FatFormerNet", "FatFormer", "VIT_L14"]
+__all__ = ["FatFormerConfig", "haar_idwt2", "check_haar_filters", "ForgeryAwareAdapter", "FatFormerNet", "FatFormer",
+           "VIT_L14"]
 
 #: class names of ``CLIPModel`` (index 1 = fake)
 CLASSNAMES = ("real", "fake")
@@ -90,9 +91,9 @@ class FatFormerConfig:
         Raises:
             CheckpointError: the dict lacks FatFormer's keys (names the first missing one).
         """
-        need = ("clip_model.visual.conv1.weight", "clip_model.visual.positional_embedding", "clip_model.ln_final.weight",
-                "clip_model.text_projection", "clip_model.positional_embedding", "clip_model.token_embedding.weight",
-                "language_guided_alignment.ctx")
+        need = ("clip_model.visual.conv1.weight", "clip_model.visual.positional_embedding",
+                "clip_model.ln_final.weight", "clip_model.text_projection", "clip_model.positional_embedding",
+                "clip_model.token_embedding.weight", "language_guided_alignment.ctx")
         for key in need:
             if key not in state:
                 raise CheckpointError(
@@ -338,8 +339,9 @@ class _TextEncoder(nn.Module):
 
 
 def _cross_ffn(width: int) -> dict[str, nn.Module]:
-    return {"norm1": nn.LayerNorm(width), "linear1": nn.Linear(width, width * 4), "linear2": nn.Linear(width * 4, width),
-            "norm2": nn.LayerNorm(width)}
+    """``norm1``, then the ReLU FFN ``linear1``/``linear2`` and ``norm2`` of the official cross-attention blocks."""
+    return {"norm1": nn.LayerNorm(width), "linear1": nn.Linear(width, width * 4),
+            "linear2": nn.Linear(width * 4, width), "norm2": nn.LayerNorm(width)}
 
 
 class _LanguageGuidedAlignment(nn.Module):

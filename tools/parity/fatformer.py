@@ -12,12 +12,15 @@ What it does, all with the official code (``Michel-liu/FatFormer`` @ febc24c):
    width 128, 2 layers, patch 14 at 224; text tower width 72, 1 layer, context 77, the full 49,408-token vocabulary;
    embed dim 72) to ``<tmp>/pretrained/ViT-L-14.pt``, the path the official ``clip.load`` reads;
 2. builds the official ``models.build_model(args)`` (``CLIPModel``) from it with ``--num_vit_adapter 1`` (one adapter,
-   on block 1, by the official placement rule) and ``--num_context_embedding 8``. The one shim, applied from outside:
+   on block 1, by the official placement rule) and ``--num_context_embedding 8``. Two shims, applied from outside: (a)
    ``ForgeryAwareAdapterLayer()`` is constructed without arguments upstream, so its ``d_model`` default (1024, the
-   ViT-L/14 width) is set to the tiny width 128 through the function's ``__defaults__``;
+   ViT-L/14 width) is set to the tiny width 128 through the function's ``__defaults__``; (b) ``clip.load`` reads
+   ``pretrained/ViT-L-14.pt`` by first trying ``torch.jit.load`` on the open file (OpenAI's file is TorchScript), then ``torch.load`` on the same file object,
+   which torch >= 2 has moved past the start: a wrapper rewinds it after the failed ``jit.load``;
 3. perturbs every parameter (seeded) so that no LayerNorm is the identity and the adapter's ``freq_scale`` (zero at
    initialisation) is non-zero, rounds every tensor to float16-representable values (so the checkpoint can be stored
-   in float16 losslessly; the ``pytorch_wavelets`` filter buffers stay as they are, float32) and zeroes ``clip_model.token_embedding.weight`` (not used in the forward: the prompts come
+   in float16 losslessly; the ``pytorch_wavelets`` filter buffers stay as they are, float32) and zeroes
+   ``clip_model.token_embedding.weight`` (not used in the forward: the prompts come
    from the ``token_prefix``/``token_suffix`` buffers; zeroed so the xz-compressed fixture stays small);
 4. saves ``{'model': model.state_dict()}`` (the format ``main.py`` loads with ``load_state_dict(checkpoint['model'])``,
    strict), rebuilds the official model with another seed, loads the file as ``main.py`` does, and records the
@@ -129,7 +132,7 @@ def main() -> None:
     from torchvision.datasets.folder import pil_loader
     from pytorch_wavelets import DWTForward, DWTInverse
 
-    # the one shim: the adapter is built as ForgeryAwareAdapterLayer() (d_model default 1024 = ViT-L/14 width)
+    # first shim: the adapter is built as ForgeryAwareAdapterLayer() (d_model default 1024 = ViT-L/14 width)
     defaults = list(official.ForgeryAwareAdapterLayer.__init__.__defaults__)
     defaults[0] = VISION_WIDTH
     official.ForgeryAwareAdapterLayer.__init__.__defaults__ = tuple(defaults)
@@ -207,7 +210,8 @@ def main() -> None:
         f"* `fatformer_tiny.pth.xz`: xz of `{{'model': state_dict}}` of the official `CLIPModel` (tiny: ViT width "
         f"{VISION_WIDTH}, {VISION_LAYERS} layers, patch {PATCH} at {RESOLUTION}, one forgery-aware adapter on block 1; "
         f"text width {TEXT_WIDTH}, {TEXT_LAYERS} layer; embed {EMBED}; 8 context embeddings). Tensors are float16 "
-        "except the pytorch_wavelets filter buffers (float32, untouched) (values were rounded to float16 before the logits were computed, so nothing is lost); the unused token "
+        "except the pytorch_wavelets filter buffers (float32, untouched); values were rounded to float16 before the "
+        "logits were computed, so nothing is lost; the unused token "
         "embedding is zero.\n"
         "* `expected.csv`: per-image `logit = l_fake - l_real` and `prob = softmax(l)[1]` of the official model after "
         "`load_state_dict(torch.load(file)['model'])`, on the official test transform (Resize((256, 256)), "
