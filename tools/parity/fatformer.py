@@ -15,8 +15,9 @@ What it does, all with the official code (``Michel-liu/FatFormer`` @ febc24c):
    on block 1, by the official placement rule) and ``--num_context_embedding 8``. Two shims, applied from outside: (a)
    ``ForgeryAwareAdapterLayer()`` is constructed without arguments upstream, so its ``d_model`` default (1024, the
    ViT-L/14 width) is set to the tiny width 128 through the function's ``__defaults__``; (b) ``clip.load`` reads
-   ``pretrained/ViT-L-14.pt`` by first trying ``torch.jit.load`` on the open file (OpenAI's file is TorchScript), then ``torch.load`` on the same file object,
-   which torch >= 2 has moved past the start: a wrapper rewinds it after the failed ``jit.load``;
+   ``pretrained/ViT-L-14.pt`` by first trying ``torch.jit.load`` on the open file (OpenAI's file is TorchScript),
+   then ``torch.load`` on the same file object, which torch >= 2 has moved past the start: a wrapper rewinds it after
+   the failed ``jit.load``;
 3. perturbs every parameter (seeded) so that no LayerNorm is the identity and the adapter's ``freq_scale`` (zero at
    initialisation) is non-zero, rounds every tensor to float16-representable values (so the checkpoint can be stored
    in float16 losslessly; the ``pytorch_wavelets`` filter buffers stay as they are, float32) and zeroes
