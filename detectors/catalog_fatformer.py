@@ -36,8 +36,9 @@ FATFORMER_CARD = DetectorCard(
             "of OpenAI CLIP ViT-L/14 (MIT)",
     architecture="OpenAI CLIP ViT-L/14 (models/clip/model.py) with a forgery-aware adapter added to the residual "
                  "branch of visual blocks 7, 15 and 23: a 1x1-conv bottleneck (64) on the tokens plus a frequency "
-                 "branch (one-level Haar DWT of the 16x16 patch map, GroupNorm, attention within and across the four "
-                 "bands, FFN, inverse DWT) weighted by a learned scale. Language-guided alignment "
+                 "branch (one-level Haar DWT of the 16x16 patch map, GroupNorm, attention across the four bands at "
+                 "each position then over the positions of each band, FFN, inverse DWT) weighted by a learned "
+                 "scale. Language-guided alignment "
                  "(models/clip_models.py): 8 learned context tokens made image-conditioned by cross-attention over "
                  "the image tokens, prompts '<ctx> real.' / '<ctx> fake.' through CLIP's text transformer; logits = "
                  "scaled cosine of the CLS feature with each class text feature plus the same for the mean of the "

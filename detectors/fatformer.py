@@ -9,8 +9,8 @@ Follows ``Michel-liu/FatFormer`` @ febc24c (Apache-2.0):
   0.1) adds ``0.1 * up(relu(down(x)))`` (1x1 ``Conv1d`` over the tokens) and ``freq_scale *`` a frequency branch:
   the patch tokens as a ``(N, C, g, g)`` map, a one-level Haar DWT (``pytorch_wavelets`` ``DWTForward(J=1,
   wave='haar')``; here :func:`fakebench.detectors.wavelets.dwt2_level1` and :func:`haar_idwt2`, equal on the parity
-  fixture's tensors), ``GroupNorm(128, C)`` over the four bands, attention within each band (over its
-  ``(g/2)^2`` positions, ``intra_band``), attention across the four bands at each position (``inter_band``), an FFN,
+  fixture's tensors), ``GroupNorm(128, C)`` over the four bands, attention across the four bands at each position
+  (the module named ``intra_band``), then over the ``(g/2)^2`` positions within each band (``inter_band``), an FFN,
   the inverse DWT, and a zero for the CLS token. The visual tower returns ``ln_post`` of every token ``@ proj``.
 * ``models/clip_models.py`` ``CLIPModel``: the ``LanguageGuidedAlignment`` turns its ``n_ctx`` learned context
   vectors into image-conditioned ones (``patch_basaed_enhancer``: cross-attention over the image tokens, 12 heads,
@@ -221,7 +221,9 @@ class ForgeryAwareAdapter(nn.Module):
         self.norm3 = nn.LayerNorm(width)
 
     def frequency(self, bands: torch.Tensor) -> torch.Tensor:
-        """``(N, 4, P, C)`` normalised bands -> same shape: intra-band, then inter-band self-attention, then FFN."""
+        """``(N, 4, P, C)`` normalised bands -> same shape: self-attention across the 4 bands at each position
+        (``intra_band``), then across the ``P`` positions of each band (``inter_band``), then the FFN; each with a
+        residual and LayerNorm (the official ``forward_freq``)."""
         n, nb, p, c = bands.shape
         seq = bands.transpose(0, 1).flatten(1, 2)  # (4, N * P, C): the official "intra_band" attends over the bands
         bands = self.norm_intra(bands + self.intra_band(seq, seq, seq, need_weights=False)[0]
