@@ -135,7 +135,7 @@ def test_audit_command(tmp_path):
     _write_set(tmp_path / "data" / "biased", 12, "JPEG", "PNG")
     _write_set(tmp_path / "data" / "fair", 12, "PNG", "PNG", seed=3)
     res = CliRunner().invoke(audit, ["--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "out"),
-                                     "--n-boot", "100"], catch_exceptions=False)
+                                     "--n-boot", "200"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     saved = json.loads((tmp_path / "out" / "bias_audit.json").read_text())
     assert saved["schema"] == "fakebench.bias_audit/1"
@@ -204,7 +204,7 @@ def test_audit_reports_decompression_bombs_and_continues(tmp_path):
         assert name in errors[str(fake / name)] and errors[str(fake / name)], errors
     assert sum(bool(e) for e in errors.values()) == 3
     res = CliRunner().invoke(audit, ["--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "out"),
-                                     "--n-boot", "50"], catch_exceptions=False)
+                                     "--n-boot", "200"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     (row,) = json.loads((tmp_path / "out" / "bias_audit.json").read_text())["sets"]
     assert row["unreadable"] == 3 and row["n_real"] == 12 and row["n_fake"] == 12

@@ -306,3 +306,26 @@ def test_list_detectors_shows_every_licence(run):
     for name, word in (("bfree", "NONPROFIT"), ("effort", "NC"), ("ladeda", "research")):
         i = next(k for k, line in enumerate(blocks) if line.startswith(name + " "))
         assert "RESTRICTIVE" in blocks[i + 2] and word in blocks[i + 2], blocks[i + 2]
+
+
+def test_one_n_boot_minimum():
+    """Issue #20: every command's ``--n-boot`` has the same minimum (``MIN_N_BOOT``: BCa/percentile intervals are
+    not meaningful from a few dozen resamples), says it the same way in ``--help``, and refuses fewer; 0 turns the
+    bootstrap off where a command can run without it."""
+    import click
+
+    from fakebench.cli.common import MIN_N_BOOT
+
+    found = {}
+    for name, command in _commands():
+        for p in command.params:
+            if isinstance(p, click.Option) and p.name == "n_boot":
+                found[name] = p
+    assert {"evaluate", "compare", "audit"} <= set(found), sorted(found)
+    for name, option in found.items():
+        assert f"at least {MIN_N_BOOT}" in option.help, (name, option.help)
+        ctx = click.Context(click.Command("x"))
+        with pytest.raises(click.BadParameter):
+            option.type.convert(MIN_N_BOOT - 1, option, ctx)
+        assert option.type.convert(MIN_N_BOOT, option, ctx) == MIN_N_BOOT
+    assert found["evaluate"].type.convert(0, found["evaluate"], click.Context(click.Command("x"))) == 0

@@ -118,7 +118,7 @@ def test_refuses_when_the_image_sets_differ(runs, tmp_path):
     message = str(info.value)
     assert str(a) in message and str(b) in message and "sd2" in message
     assert dropped["sha256"].iloc[0][:16] in message and "3" in message
-    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "10"])
+    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "200"])
     assert result.exit_code != 0 and "sd2" in result.output and "Traceback" not in result.output
 
 
@@ -232,7 +232,7 @@ def test_mean_is_answered_for_both_questions_and_p_values_are_adjusted(tmp_path)
     table = comparison_table(out)
     assert {"dataset", "test", "diff", "ci_lo", "ci_hi", "p_value", "p_holm", "p_bh", "note"} <= set(table.columns)
     assert set(table["dataset"]) == {f"g{i}" for i in range(6)} | {"mean (images)", "mean (sets)"}
-    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "100"])
+    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "200"])
     assert result.exit_code == 0 and "Holm" in result.output and "BH" in result.output
     assert "mean (sets)" in result.output and "population of test sets" in result.output
 
@@ -272,5 +272,5 @@ def test_a_cut_predictions_csv_is_named_as_damaged(runs):
     message = str(info.value)
     assert not isinstance(info.value, RunMismatchError)
     assert str(b / "predictions.csv") in message and "damaged" in message and "results.json" in message
-    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "10"])
+    result = CliRunner().invoke(compare, [str(a), str(b), "--n-boot", "200"])
     assert result.exit_code == 1 and "damaged" in result.output and "not the same images" not in result.output

@@ -49,7 +49,7 @@ def _cli(args: list[str], cwd: Path) -> tuple[list[str], str]:
 
 def _evaluate_args(checkpoint: Path, data: Path, output: Path) -> list[str]:
     return ["evaluate", "--detector", "npr", "--weights", str(checkpoint), "--data-dir", str(data), "--output",
-            str(output), "--quiet", "--workers", "0", "--n-boot", "50"]
+            str(output), "--quiet", "--workers", "0", "--n-boot", "200"]
 
 
 def _only_run(output: Path) -> Path:

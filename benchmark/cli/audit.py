@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import user_errors
+from fakebench.cli.common import n_boot_option, user_errors
 from fakebench.cli.robustness import data_options, sets_from_options
 
 __all__ = ["audit"]
@@ -22,8 +22,7 @@ Examples:
 @data_options
 @click.option("--output", default="results/audit", show_default=True, type=click.Path(file_okay=False),
               help="Folder for bias_audit.json/.csv/.md.")
-@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(10),
-              help="Bootstrap resamples for the AUC confidence interval.")
+@n_boot_option("the AUC confidence interval")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the CV folds and the bootstrap.")
 @click.option("--align-format", type=click.Choice(["jpeg96", "png"]),
               help="Audit the images as `fakebench evaluate --align-format` scores them: every image re-encoded in "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fakebench.cli.common import user_errors
+from fakebench.cli.common import n_boot_option, user_errors
 
 _EXAMPLES = """
 \b
@@ -17,8 +17,7 @@ Examples:
 @click.command("compare", epilog=_EXAMPLES)
 @click.argument("run_a", type=click.Path(exists=True, file_okay=False))
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False))
-@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(1),
-              help="Paired bootstrap resamples (AP, and the mean over sets).")
+@n_boot_option("the paired tests of AP and of the mean over sets")
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False),
               help="Also write the comparison to this JSON file.")

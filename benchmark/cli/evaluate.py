@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from fakebench.cli.common import (import_plugins, parse_crop_box, parse_key_values, require_detector_extras,
-                                  require_extra, resolve_device, user_errors, DEVICE_HELP)
+from fakebench.cli.common import (import_plugins, n_boot_option, parse_crop_box, parse_key_values,
+                                  require_detector_extras, require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 _EXAMPLES = """
 \b
@@ -62,8 +62,7 @@ _SHOWN = 10
                    "set is also scored at it (repeatable).")
 @click.option("--calibration-target", default="eer", show_default=True,
               help="What the calibrated threshold achieves on the split: eer, balanced_acc or fpr:X (e.g. fpr:0.05).")
-@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0),
-              help="Bootstrap resamples for the 95% confidence intervals (0 = none).")
+@n_boot_option("the 95% confidence intervals", allow_off=True)
 @click.option("--report", "report", is_flag=True, help="Also write the HTML report of each run (<run>/report/).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @user_errors
