@@ -124,3 +124,48 @@ def test_table_held_out_marks_a_held_in_set(tmp_path):
     bad = _GOOD.replace("held_in: [npr.paper],", "held_in: [npr.paper], held_out_in_table: [npr.progan_4class],")
     with pytest.raises(ManifestError, match=r"field 'held_out_in_table': \['npr.progan_4class'\] are not in held_in"):
         load_manifest(_write(tmp_path, bad))
+
+
+def _many_sets_manifest(tmp_path, n=30):
+    manifest = tmp_path / "many.yaml"
+    rows = "\n".join(f"  - {{name: set-{k:02d}-with-a-rather-long-name, suite: big, generator: G{k}, family: gan, "
+                     f"labels: mixed, layout: real_fake, path: big/set{k:02d}}}" for k in range(n))
+    manifest.write_text("schema_version: 1\nsuites: {big: {title: Big, path: big}}\ndatasets:\n" + rows + "\n")
+    return manifest
+
+
+def test_missing_suite_data_is_a_short_message(tmp_path):
+    """Issue #20: 30 missing sets give a few short lines (count, the first names, one command for the suite, where
+    the full list is), not one line with a download command per set."""
+    from fakebench.core.errors import DataError
+    from fakebench.data.manifest import load_manifest
+    from fakebench.eval.harness import check_data_folders
+
+    manifest = load_manifest(_many_sets_manifest(tmp_path))
+    (tmp_path / "root").mkdir()
+    with pytest.raises(DataError) as info:
+        check_data_folders(manifest, list(manifest.datasets.values()), tmp_path / "root")
+    message = str(info.value)
+    assert "30 dataset folder(s) missing" in message and "set-00-with-a-rather-long-name" in message
+    assert "fakebench download --suite big" in message and "fakebench list datasets" in message
+    assert "set-29" not in message and message.count("fakebench download") == 1, message
+    short = message.replace(str(tmp_path / "root"), "ROOT")  # the user's own path may be long
+    assert len(short) < 500 and max(len(line) for line in short.splitlines()) <= 120, message
+
+
+def test_data_root_one_level_too_high_is_named(tmp_path):
+    """Issue #20: ``--data-root ../shared`` where ``../shared/data`` holds the sets -> "did you mean
+    --data-root .../data", not a download command per set."""
+    from fakebench.core.errors import DataError
+    from fakebench.data.manifest import load_manifest
+    from fakebench.eval.harness import check_data_folders
+
+    manifest = load_manifest(_many_sets_manifest(tmp_path, n=3))
+    for k in range(3):
+        (tmp_path / "shared" / "data" / "big" / f"set{k:02d}").mkdir(parents=True)
+    with pytest.raises(DataError) as info:
+        check_data_folders(manifest, list(manifest.datasets.values()), tmp_path / "shared")
+    message = str(info.value)
+    assert f"--data-root {tmp_path / 'shared' / 'data'}" in message and "did you mean" in message, message
+    assert "fakebench download" not in message, message
+    check_data_folders(manifest, list(manifest.datasets.values()), tmp_path / "shared" / "data")  # the suggestion works

@@ -69,9 +69,42 @@ def check_data_folders(manifest: Manifest, entries: Sequence[DatasetEntry],
     root = Path(data_root).expanduser() if data_root else default_data_root()
     missing = [e for e in manifest.with_references(list(entries)) if not (root / e.path).is_dir()]
     if missing:
-        listing = "; ".join(f"{e.name} ({root / e.path}): fakebench download --dataset {e.name}" for e in missing)
-        raise DataError(f"{len(missing)} dataset folder(s) missing under {root}: {listing}. Download them, or point "
-                        f"--data-root (or FAKEBENCH_DATA) at the folder that holds them.")
+        raise DataError(_missing_folders_message(root, missing))
+
+
+def _holding_folder(root: Path, missing: Sequence[DatasetEntry]) -> Path | None:
+    """A folder next to ``root`` (one of its children, or its parent) under which every missing set exists: the
+    data root the user most likely meant (``../shared`` given where ``../shared/data`` holds the sets)."""
+    candidates: list[Path] = []
+    try:
+        candidates = sorted(p for p in root.iterdir() if p.is_dir())[:200] if root.is_dir() else []
+    except OSError:
+        pass
+    candidates.append(root.parent)
+    for folder in candidates:
+        if folder != root and all((folder / e.path).is_dir() for e in missing):
+            return folder
+    return None
+
+
+def _missing_folders_message(root: Path, missing: Sequence[DatasetEntry]) -> str:
+    """A few short lines: how many sets are missing, the first names, one command to fetch them, where to look."""
+    names, shown = [e.name for e in missing], ""
+    for k, name in enumerate(names):
+        if len(shown) + len(name) > 90:
+            shown += f"and {len(names) - k} more"
+            break
+        shown += name + (", " if k < len(names) - 1 else "")
+    head = f"{len(missing)} dataset folder(s) missing under {root}\n  {shown}"
+    holder = _holding_folder(root, missing)
+    if holder is not None:
+        return f"{head}\nThey are under {holder}: did you mean --data-root {holder}?"
+    suites = list(dict.fromkeys(e.suite for e in missing))
+    fetch = (" ".join(f"--suite {s}" for s in suites) if len(suites) <= 3 else
+             " ".join(f"--dataset {e.name}" for e in missing[:3]) + " ...")
+    return (f"{head}\nFetch them: fakebench download {fetch} --data-root {root}\n"
+            f"What is on disk: fakebench list datasets --data-root {root}\n"
+            f"Or point --data-root (or FAKEBENCH_DATA) at the folder that holds them.")
 
 
 def published_numbers(entry: DatasetEntry, detector: str, weights_tag: str | None, preset: str | None,
