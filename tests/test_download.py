@@ -566,6 +566,9 @@ def test_offline_dataset_download_says_where_to_put_the_archive(loopback, monkey
         download_dataset(manifest.get("toy-gan"), suite=manifest.suites["toy"], data_root=tmp_path / "data")
     assert url in str(info.value) and str(cache / "downloads" / "toy") in str(info.value)
     assert not (cache / "downloads").exists()  # nothing was attempted
+    # issue #20: a short list (one mirror per item, its path on its own line), never one long line
+    lines = str(info.value).replace(str(cache), "CACHE").replace(str(tmp_path), "TMP").replace(url, "URL").splitlines()
+    assert len(lines) >= 3 and max(len(line) for line in lines) <= 120, str(info.value)
     (cache / "downloads" / "toy").mkdir(parents=True)
     (cache / "downloads" / "toy" / "toy.zip").write_bytes(SUITE_ARCHIVE)  # fetched by hand, as told
     download_dataset(manifest.get("toy-gan"), suite=manifest.suites["toy"], data_root=tmp_path / "data")

@@ -254,7 +254,7 @@ def _fetch_first(plan: _Plan, cache: Path, options: FetchOptions) -> tuple[Sourc
         except SourceUnavailable as exc:
             if source.kind != "manual":
                 slash = "/" if source.kind == "gdrive_folder" or source.is_snapshot else ""
-                tried.append(f"{source.url} ({exc.reason}) -> {downloads / _default_name(source)}{slash}")
+                tried.append(f"  - {source.url}\n    ({exc.reason})\n    save as {downloads / _default_name(source)}{slash}")
                 rest = [f"{s.kind} {s.url}" for s in plan.sources[k + 1:]]
                 if rest:
                     log.warning("%s: mirror %s %s failed (%s); trying the other mirror(s): %s.", plan.name,
@@ -275,9 +275,10 @@ def _fetch_first(plan: _Plan, cache: Path, options: FetchOptions) -> tuple[Sourc
             f"{plan.target}{_expected_counts(plan)}, then run the download again to verify them.",
             name=plan.name, target=plan.target, where=where)
     raise SourceUnavailable(
-        f"Cannot download {plan.name} now. Fetch one of these by hand and save it at the path given, then run the "
-        f"download again to verify and extract it: {'; '.join(tried)}. Or extract it into {plan.target} "
-        f"yourself{_expected_counts(plan)}.", reason="; ".join(tried))
+        f"Cannot download {plan.name} now. Fetch one of these by hand and save it as given; a rerun verifies and "
+        f"extracts it:\n" + "\n".join(tried) +
+        f"\nOr extract it into {plan.target} yourself{_expected_counts(plan)}.",
+        reason="; ".join(" ".join(t.split()) for t in tried))
 
 
 def _install(plan: _Plan, cache: Path, options: FetchOptions, keep_archives: bool) -> Path:
