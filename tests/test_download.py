@@ -248,6 +248,8 @@ def test_offline_cache_miss_says_what_where_and_from_where(loopback, monkeypatch
     for part in ("toy.v1", "toy.pth", sha(PAYLOAD), str(cache / "weights" / "toy" / "toy.pth"), url, flag):
         assert part in message
     assert loopback.count() == 0
+    lines = message.replace(str(cache), "CACHE").replace(url, "URL").replace(sha(PAYLOAD), "SHA").splitlines()
+    assert len(lines) >= 3 and max(len(line) for line in lines) <= 120, message  # issue #20: a short list
 
 
 def test_offline_cache_hit_is_used_without_network(loopback, monkeypatch):

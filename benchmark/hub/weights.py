@@ -94,10 +94,11 @@ def fetch_weights(card: "DetectorCard", spec: "WeightsSpec", *, cache_dir: str |
         except SourceUnavailable as exc:
             reasons.append(exc.reason)
     sha = spec.sha256 or next((s.sha256 for s in spec.sources if s.sha256), None)
-    urls = " or ".join(s.url for s in spec.sources) or card.repo
+    urls = "".join(f"\n  {s.url}" for s in spec.sources) or f"\n  {card.repo}"
     raise WeightsNotFoundError(
-        f"Weights {card.name}.{spec.tag} ({spec.filename}, sha256 {sha or 'not pinned'}) are not in the cache and "
-        f"cannot be downloaded: {'; '.join(dict.fromkeys(reasons))}. Download {spec.filename} by hand from {urls} and "
-        f"save it as {dest}, or pass a checkpoint file with --weights PATH.")
+        f"Weights {card.name}.{spec.tag} are not in the cache and cannot be downloaded:\n"
+        f"  {'; '.join(dict.fromkeys(reasons))}\n"
+        f"Download {spec.filename} (sha256 {sha or 'not pinned'}) by hand from:{urls}\n"
+        f"and save it as {dest}, or pass a checkpoint file with --weights PATH.")
 
 
