@@ -604,7 +604,7 @@ def test_cli_fetches_weights(toy_detector, cache):
 def test_cli_errors_are_one_line_messages(toy_detector, monkeypatch):
     monkeypatch.setenv("FAKEBENCH_OFFLINE", "1")
     result = CliRunner().invoke(download, ["--weights", "toy-dl.v1"])
-    assert result.exit_code == 1 and result.output.startswith("Error: Weights toy-dl.v1 (toy.pth")
+    assert result.exit_code == 1 and result.output.startswith("Error: Weights toy-dl.v1 are not in the cache")
     assert "Traceback" not in result.output
     unknown = CliRunner().invoke(download, ["--weights", "npr.progan"])
     assert unknown.exit_code == 1 and "Did you mean 'progan_4class'" in unknown.output
