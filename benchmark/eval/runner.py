@@ -493,4 +493,6 @@ def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: di
             bar.set_postfix(failed=errors)
     finally:
         bar.close()
+        if hasattr(loader, "close"):  # the thread prefetcher: stop decoding ahead at once (an error, Ctrl-C)
+            loader.close()
     return scored, errors
