@@ -407,6 +407,25 @@ def test_mean_over_two_sets_is_too_few_for_an_interval():
     assert set_mean_interval([0.99, 1.0, 1.0, 0.98, 1.0])["ci"][1] == 1.0  # clipped to the metric's range
 
 
+@pytest.mark.parametrize("q", [0.9, 0.95, 0.975, 0.995])
+def test_student_t_quantile_matches_scipy_without_importing_it(q):
+    """The scipy-free t quantile of set-mean intervals (A&S 26.7.3/4) against ``scipy.stats.t.ppf``, df 1..200."""
+    from scipy import stats
+
+    from fakebench.analysis import _student_t
+
+    for df in range(1, 201):
+        expected = stats.t.ppf(q, df)
+        assert _student_t.ppf(q, df) == pytest.approx(expected, rel=1e-9, abs=1e-9), df
+        assert _student_t.ppf(1 - q, df) == pytest.approx(-expected, rel=1e-9, abs=1e-9), df
+    assert _student_t.ppf(0.5, 7) == 0.0
+    assert (_student_t.ppf(0.0, 3), _student_t.ppf(1.0, 3)) == (-math.inf, math.inf)
+    assert math.isnan(_student_t.ppf(1.5, 3)) and math.isnan(_student_t.ppf(math.nan, 3))
+    for bad in (0, 2.5, -1):
+        with pytest.raises(ValueError, match="integer df"):
+            _student_t.ppf(0.975, bad)
+
+
 def stats_t_half(values) -> float:
     from scipy import stats
 

@@ -70,6 +70,24 @@ def test_fully_cached_evaluate_imports_no_torch_sklearn_scipy(tmp_path, npr_chec
         assert a[key] == b[key], key
 
 
+def test_fully_cached_evaluate_over_five_sets_imports_no_torch_sklearn_scipy(tmp_path, npr_checkpoint):
+    """With >= 5 test sets the mean gets a Student t interval: its quantile is scipy-free too
+    (:mod:`fakebench.analysis._student_t`)."""
+    root = tmp_path / "five"
+    for g in range(5):
+        for i in range(2):
+            make_image(root / f"gen{g}" / "0_real" / f"r{i}.png", "real", seed=100 * g + i)
+            make_image(root / f"gen{g}" / "1_fake" / f"f{i}.png", "fake", seed=100 * g + 50 + i)
+    _cli(_evaluate_args(npr_checkpoint, root, tmp_path / "first"), tmp_path)
+    heavy, out = _cli(_evaluate_args(npr_checkpoint, root, tmp_path / "second"), tmp_path)
+    assert "0 scored, 20 from cache" in out, out
+    assert heavy == [], f"a fully cached evaluate over 5 sets imported {heavy}"
+    mean = json.loads((_only_run(tmp_path / "second") / "results.json").read_text())["metrics"]["mean"]
+    assert mean["n_datasets"] == 5 and mean["ci_method"] == "student-t over test sets"
+    lo, hi = mean["ci"]["acc"]
+    assert lo <= mean["acc"] <= hi  # an interval (NaN below 5 sets), computed with the t quantile
+
+
 def test_fully_skipped_matrix_run_imports_no_torch_sklearn_scipy(tmp_path, npr_checkpoint, image_tree):
     config = tmp_path / "matrix.yaml"
     config.write_text(yaml.safe_dump({

@@ -10,12 +10,13 @@ Two modes (``--mode``, default both):
     and stacked per size; then only :meth:`Detector.predict` is timed over those batches. This is the ceiling: the
     pipeline cannot be faster than its own forward passes.
   - **pipeline**: :func:`fakebench.eval.runner.collect_predictions` on the same images (prediction cache off): hashing,
-    size sniffing, decoding and preprocessing in DataLoader workers, the same forward passes, writing
+    size sniffing, decoding and the preset's PIL steps in decode threads (:mod:`fakebench.eval.prefetch`; DataLoader
+    worker processes for a detector with its own transform), the same forward passes, writing
     ``predictions.csv``.
 
   Rounds are interleaved and the best of ``--repeats`` counts (every time is kept in the JSON: on a shared machine
   the spread is the honest error bar). The ratio pipeline / forward-only is at most 1; 1 means the data path is
-  completely hidden behind the model. Peak host memory is the summed resident set of the process and its DataLoader
+  completely hidden behind the model. Peak host memory is the summed resident set of the process and any DataLoader
   workers (:func:`fakebench.eval.cost.measure_cost`); peak GPU memory is ``torch.cuda.max_memory_allocated``.
 
 * ``process`` -- paired whole-process runs, interleaved: ``fakebench evaluate`` (a fresh interpreter: imports, model
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--images", type=int, default=128, help="images per scenario (default 128)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many interleaved rounds (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="fakebench batch size (default 32)")
-    parser.add_argument("--workers", type=int, help="fakebench DataLoader workers (default: cores - 1)")
+    parser.add_argument("--workers", type=int, help="fakebench decoding workers (default: cores - 1)")
     parser.add_argument("--max-pixels", type=int, help="pixel budget of one forward pass (default: the runner's)")
     parser.add_argument("--device", default="cpu", help="torch device of the ceiling mode (default cpu)")
     parser.add_argument("--json", help="also write the rows to this file")

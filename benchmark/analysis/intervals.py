@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from fakebench.analysis import _normal as normal
+from fakebench.analysis import _student_t
 from fakebench.analysis._arrays import labels_and_scores
 
 __all__ = ["MIN_SETS", "TOO_FEW_SETS", "proportion_interval", "auc_interval", "newcombe_auc_interval",
@@ -68,13 +69,6 @@ INTERVAL_METHODS = {"acc": "wilson", "real_acc": "wilson", "fake_acc": "wilson",
                     "ap": "bca+rank-score floor"}
 #: Above this many images the BCa acceleration is taken as 0 (the jackknife would need N evaluations of N images).
 _JACKKNIFE_MAX = 2000
-
-
-def _scipy_stats():
-    """``scipy.stats``, imported on first use (only the Student t quantile of a mean over >= 5 sets needs it)."""
-    from scipy import stats
-
-    return stats
 
 
 def _root(f, lo: float, hi: float, *, xtol: float = 1e-12) -> float:
@@ -375,7 +369,7 @@ def set_mean_interval(values, *, level: float = 0.95, min_sets: int = MIN_SETS,
         out["note"] = f"{TOO_FEW_SETS} (K={k} < {max(2, int(min_sets))})"
         return out
     _z(level)
-    t = float(_scipy_stats().t.ppf(0.5 + level / 2.0, k - 1))
+    t = _student_t.ppf(0.5 + level / 2.0, k - 1)  # scipy-free (A&S 26.7.3/4), as scipy.stats.t.ppf
     half = t * float(vals.std(ddof=1)) / math.sqrt(k)
     lo, hi = max(bounds[0], mean - half), min(bounds[1], mean + half)
     out["ci"] = (float(min(lo, mean)), float(max(hi, mean)))

@@ -47,7 +47,9 @@ _SHOWN = 10
 @click.option("--max-pixels-per-batch", type=click.IntRange(1),
               help="Pixel budget of one forward pass (sum of H*W), bounding memory with native-size presets "
                    "(default: 2**17 = 131,072 on the CPU, 48,000,000 on a GPU; capped at what the device has free).")
-@click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding workers: threads (DataLoader processes for a detector with its own transform; "
+                   "default: cores - 1).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--limit", type=click.IntRange(1), help="At most N images per label per test set (smoke runs).")
 @click.option("--align-format", type=click.Choice(["jpeg96", "png"]),

@@ -98,7 +98,9 @@ def data_options(func: Any) -> Any:
 @click.option("--output", default="results/robustness", show_default=True, type=click.Path(file_okay=False),
               help="Folder for robustness.json/.csv/.md; per-severity run folders go under OUTPUT/runs.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
-@click.option("--workers", type=click.IntRange(0), help="DataLoader worker processes (default: cores - 1).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding workers: threads (DataLoader processes for a detector with its own transform; "
+                   "default: cores - 1).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--no-cache", is_flag=True, help="Do not read or fill the prediction cache.")
 @click.option("--plugin", "plugins", multiple=True, help="Import a module that registers a detector.")

@@ -6,9 +6,10 @@
    used by resume and the cache;
 2. **cache** lookup: images already scored by the same detector fingerprint (name, code revision, weights sha256,
    preset) are written without model work, with their notes;
-3. **score** the rest with a ``DataLoader`` (decoding and the preset's PIL steps in worker processes, which hand
-   over ``uint8`` tensors; ToTensor's scaling and Normalize run on the whole batch here, bit-identical to the
-   per-image transform, see :func:`fakebench.detectors.preprocess.split_transform`; pinned memory on CUDA; batches
+3. **score** the rest: decoding and the preset's PIL steps in ``num_workers`` threads that hand over ``uint8``
+   tensors (:func:`fakebench.eval.prefetch.prefetch`; a detector with its own transform: DataLoader worker
+   processes); ToTensor's scaling and Normalize run on the whole batch here, bit-identical to the per-image
+   transform, see :func:`fakebench.detectors.preprocess.split_transform`; pinned memory on CUDA; batches
    bounded by a count and a pixel budget, stacked per image size, images sorted by size) and append each batch's rows
    to ``predictions.csv`` (flushed), and to the cache.
 
@@ -25,6 +26,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -34,6 +36,7 @@ from tqdm.auto import tqdm
 
 from fakebench.eval import memory
 from fakebench.eval.cache import PredictionCache, cache_key
+from fakebench.eval.prefetch import prefetch
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
                                         sort_file)
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
@@ -68,7 +71,8 @@ class RunStats:
 
 
 def default_num_workers() -> int:
-    """DataLoader workers: one per spare core (at least 1, at most 8)."""
+    """Decoding workers (threads, or DataLoader processes for a detector's own transform): one per spare core (at
+    least 1, at most 8)."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
@@ -286,7 +290,9 @@ def collect_predictions(detector: Detector, records: Sequence[ImageRecord], pred
         records: the images.
         predictions_csv: where rows are appended (created if missing).
         batch_size: at most this many images per forward pass (native-size presets batch images of equal size).
-        num_workers: DataLoader worker processes (default :func:`default_num_workers`; 0 decodes in this process).
+        num_workers: decoding workers (default :func:`default_num_workers`; 0 decodes in the calling thread): threads
+            for the preset transform (:mod:`fakebench.eval.prefetch`), DataLoader worker processes for a detector
+            with its own :meth:`~fakebench.detectors.base.Detector.transform`.
         cache: prediction cache to read and fill (``None`` disables it).
         progress: show a tqdm bar (current test set; counts pixels, so its ETA holds when images are sorted by size).
         max_pixels_per_batch: pixel budget of one forward pass (sum of ``H * W`` of its input tensors), bounding
@@ -411,6 +417,15 @@ def _note_fn(detector: Detector) -> Callable[[torch.Tensor], str] | None:
     return detector.input_note
 
 
+def _load_batch(dataset: ImageDataset, indices: list[int], *, pin: bool = False) -> dict[str, Any]:
+    """One batch of the preset path: its items decoded and collated (:func:`collate_by_shape`), each stacked group
+    in pinned memory when ``pin`` (CUDA: asynchronous host-to-device copies)."""
+    batch = collate_by_shape([dataset[i] for i in indices])
+    if pin:
+        batch["groups"] = [(group, images.pin_memory()) for group, images in batch["groups"]]
+    return batch
+
+
 def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: dict[str, str],
            writer: PredictionWriter, cache: PredictionCache | None, *, num_workers: int,
            progress: bool) -> tuple[int, int]:
@@ -424,17 +439,21 @@ def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: di
 
     note_fn = _note_fn(detector)
     normalize = None
-    if type(detector).transform is Detector.transform:  # the preset's transform: uint8 from workers, normalised here
+    cuda = getattr(detector.device, "type", str(detector.device)) == "cuda"
+    if type(detector).transform is Detector.transform:
+        # the preset's transform: PIL steps to uint8 in decode threads (C code that releases the GIL; no fork, no
+        # hand-off between processes, see fakebench.eval.prefetch), normalised on the batch here
         from fakebench.detectors.preprocess import split_transform
 
         per_image, normalize = split_transform(detector.preset)
         dataset = ImageDataset(records, per_image, pad_below=detector.preset.pads_below)
-    else:  # a detector with its own transform: float tensors from the workers, as it makes them
+        load = partial(_load_batch, dataset, pin=cuda and num_workers > 0)
+        loader = prefetch(load, plan.batches, workers=num_workers, depth=4)
+    else:  # a detector with its own (possibly Python-heavy) transform: float tensors from worker processes
         dataset = ImageDataset(records, detector.transform(), pad_below=detector.preset.pads_below, note_fn=note_fn)
-    cuda = getattr(detector.device, "type", str(detector.device)) == "cuda"
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=plan.batches, num_workers=num_workers, pin_memory=cuda and num_workers > 0,
-        collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=plan.batches, num_workers=num_workers, pin_memory=cuda and num_workers > 0,
+            collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
     bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,
                dynamic_ncols=True)
@@ -474,4 +493,6 @@ def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: di
             bar.set_postfix(failed=errors)
     finally:
         bar.close()
+        if hasattr(loader, "close"):  # the thread prefetcher: stop decoding ahead at once (an error, Ctrl-C)
+            loader.close()
     return scored, errors
