@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from fakebench.eval import memory
 from fakebench.eval.cache import PredictionCache, cache_key
 from fakebench.eval.prefetch import prefetch
+from fakebench.eval.progress import RateMeter
 from fakebench.eval.predictions import (PRED_COLUMNS, PredictionWriter, keep_rows, read_predictions,
                                         sort_file)
 from fakebench.data.images import ImageDataset, ImageRecord, collate_by_shape
@@ -455,8 +456,11 @@ def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: di
             dataset, batch_sampler=plan.batches, num_workers=num_workers, pin_memory=cuda and num_workers > 0,
             collate_fn=collate_by_shape, persistent_workers=False, prefetch_factor=4 if num_workers else None)
     scored = errors = 0
-    bar = tqdm(total=sum(pixels), desc=f"scoring {detector.name}", unit="px", unit_scale=True, disable=not progress,
-               dynamic_ncols=True)
+    total_pixels = sum(pixels)
+    meter = RateMeter(len(pixels), total_pixels)  # images/s, px/s and an ETA measured past the warm-up batches
+    bar = tqdm(total=total_pixels, desc=f"scoring {detector.name}: ", unit="px", unit_scale=True, disable=not progress,
+               dynamic_ncols=True, bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} px "
+                                                "[{elapsed}{postfix}]", postfix=meter.postfix())
     try:
         for batch in loader:
             rows, cache_rows = [], []
@@ -489,8 +493,10 @@ def _score(detector: Detector, plan: BatchPlan, sha_of: dict[str, str], keys: di
             if cache is not None and cache_rows:
                 cache.put_many(cache_rows)
             scored += len(cache_rows)
-            bar.update(sum(pixels[i] for i in indices))
-            bar.set_postfix(failed=errors)
+            done_pixels = sum(pixels[i] for i in indices)
+            meter.update(len(indices), done_pixels)
+            bar.set_postfix_str(f"{meter.postfix()}, failed {errors}", refresh=False)
+            bar.update(done_pixels)
     finally:
         bar.close()
         if hasattr(loader, "close"):  # the thread prefetcher: stop decoding ahead at once (an error, Ctrl-C)
