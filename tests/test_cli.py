@@ -279,13 +279,12 @@ def test_console_table_of_a_fake_only_set_shows_no_real_acc(run, image_tree, tmp
               "--data-root", image_tree, "--output", tmp_path / "runs", "--workers", "0", "-q")
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    header = lines[0].split()
     (renders,) = [ln for ln in lines if ln.split()[:1] == ["renders"]]
     (photos,) = [ln for ln in lines if ln.split()[:1] == ["photos"]]
-    assert "real_acc" in header
-    column = lines[0].index("real_acc")
-    assert renders[column:column + len("real_acc")].strip() == ""  # blank for the fake-only set
-    assert photos[column:column + len("real_acc")].strip() != ""
+    assert "real acc" in lines[0]
+    column = lines[0].index("real acc")
+    assert renders[column:column + len("real acc")].strip() == ""  # blank for the fake-only set
+    assert photos[column:column + len("real acc")].strip() != ""
     import re
 
     numbers = re.findall(r"\d+\.\d+", "\n".join(lines[1:5]))
@@ -329,3 +328,27 @@ def test_one_n_boot_minimum():
             option.type.convert(MIN_N_BOOT - 1, option, ctx)
         assert option.type.convert(MIN_N_BOOT, option, ctx) == MIN_N_BOOT
     assert found["evaluate"].type.convert(0, found["evaluate"], click.Context(click.Command("x"))) == 0
+
+
+def test_console_table_fits_120_columns_with_paper_columns():
+    """Issue #20: the final console table fits 120 columns with two decimals throughout, even with long set names
+    and published (paper) columns; every value stays visible (paper columns move to a second table if needed)."""
+    import pandas as pd
+
+    from fakebench.eval.tables import console_table
+
+    rows = [{"dataset": f"shared-sentry-mpbench-stylegan3-t-metfaces-1024x1024-{k}",
+             "generator": f"stylegan3-t-metfaces-1024x1024 (mpbench) {k}", "held_in": k == 0, "n_real": 1000,
+             "n_fake": 1000, "acc": 91.234 + k, "real_acc": 88.5, "fake_acc": 93.9, "ap": 97.25, "auc": 96.0,
+             "paper_acc": 90.1, "paper_ap": 99.4} for k in range(12)]
+    rows.append({"dataset": "mean", "generator": "12 sets", "acc": 92.0, "real_acc": 88.5, "fake_acc": 93.9,
+                 "ap": 97.25, "auc": 96.0})
+    text = console_table(pd.DataFrame(rows), width=120)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120, "\n".join(line for line in lines if len(line) > 120)
+    assert "91.23" in text and "102.23" in text and "90.10" in text and "99.40" in text and "mean" in text
+    assert "91.234" not in text  # two decimals
+    shown = [line.split()[0] for line in lines if line.startswith("shared")]
+    assert len(set(shown)) == len(shown)  # shortened names stay distinct
+    narrow = console_table(pd.DataFrame(rows).drop(columns=["paper_acc", "paper_ap"]), width=200)
+    assert "shared-sentry-mpbench-stylegan3-t-metfaces-1024x1024-11" in narrow  # nothing cut when it fits

@@ -379,7 +379,8 @@ def test_all_missing_dataset_folders_are_listed_before_the_model_loads(tmp_path,
     res = CliRunner().invoke(main, ["evaluate", "--detector", "npr", "--weights", "paper", "--manifest",
                                     str(manifest), "--suite", "toy", "--data-root", str(tmp_path / "data")])
     assert res.exit_code == 1
-    assert "fakebench download --dataset toy-a" in res.output and "fakebench download --dataset toy-b" in res.output
+    assert "2 dataset folder(s) missing" in res.output and "toy-a, toy-b" in res.output  # every missing set named
+    assert "fakebench download --suite toy" in res.output  # one command that fetches them all
     assert "NPR.pth" not in res.output
 
 

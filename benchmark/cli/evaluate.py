@@ -136,6 +136,7 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
 def _print_run(res) -> None:
     """Print one run's table, counts, warnings and skipped files."""
     from fakebench.eval.harness import metrics_table
+    from fakebench.eval.tables import console_table
 
     results, run_dir = res.record, res.run_dir
     table = metrics_table(results.metrics)
@@ -146,7 +147,7 @@ def _print_run(res) -> None:
         for key in ("acc", "real_acc", "fake_acc"):
             if key in table:
                 table[key] = "n/a"
-    click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.2f}"))
+    click.echo(console_table(table))
     run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")

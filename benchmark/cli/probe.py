@@ -165,6 +165,7 @@ def _evaluate_head(head: str, probe: Any, backbone: str | None, random_init: boo
     """Reload the saved head as a ``probe`` detector and score the test folders with the ordinary harness."""
     from fakebench.detectors.probe.model import Probe
     from fakebench.eval.harness import metrics_table, run_evaluation, sets_from_data_dir, sets_from_real_fake_dirs
+    from fakebench.eval.tables import console_table
 
     det = Probe.load(head, backbone=backbone, pretrained=False if random_init else None, seed=backbone_seed,
                      device=device)
@@ -179,5 +180,5 @@ def _evaluate_head(head: str, probe: Any, backbone: str | None, random_init: boo
         return
     run_dir, results = run_evaluation(det, sets, output=output, data_label="test", batch_size=batch_size,
                                       num_workers=0, progress=not quiet)
-    click.echo(metrics_table(results["metrics"]).to_string(index=False, na_rep=""))
+    click.echo(console_table(metrics_table(results["metrics"])))
     click.echo(f"runner results: {run_dir / 'results.json'}")
