@@ -352,3 +352,23 @@ def test_console_table_fits_120_columns_with_paper_columns():
     assert len(set(shown)) == len(shown)  # shortened names stay distinct
     narrow = console_table(pd.DataFrame(rows).drop(columns=["paper_acc", "paper_ap"]), width=200)
     assert "shared-sentry-mpbench-stylegan3-t-metfaces-1024x1024-11" in narrow  # nothing cut when it fits
+
+
+def test_evaluate_label_names_the_run_and_a_bad_label_is_refused_before_loading(run, image_tree, tmp_path):
+    """Issue #20: ``evaluate --label`` records a readable run name (results.json ``run.label``) that the leaderboard
+    shows; the canonical ``name.weights@preset`` stays in the results; a multi-line label is refused up front."""
+    import json
+
+    res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--data-dir", image_tree, "--output",
+              tmp_path / "runs", "--workers", "0", "-q", "--label", "toy, first try", "--n-boot", "0")
+    assert res.exit_code == 0, res.output
+    (path,) = (tmp_path / "runs").rglob("results.json")
+    results = json.loads(path.read_text())
+    assert results["run"]["label"] == "toy, first try" and results["detector"]["name"] == "toy-hf"
+    board = run("leaderboard", str(tmp_path / "runs"), "--output", tmp_path / "board")
+    assert board.exit_code == 0, board.output
+    assert "toy, first try" in (tmp_path / "board" / "leaderboard.md").read_text()
+    bad = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--data-dir", image_tree, "--output",
+              tmp_path / "runs2", "--label", "two\nlines")
+    assert bad.exit_code == 2 and "--label" in bad.output and "one line" in bad.output
+    assert not (tmp_path / "runs2").exists()

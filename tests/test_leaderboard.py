@@ -203,3 +203,51 @@ def test_a_later_limit_run_never_replaces_a_full_run(image_tree, tmp_path):
     long = leaderboard_frame(load_results(runs))
     acc = long[(long["metric"] == "acc") & (long["dataset"] == "gen_a")]
     assert acc["ours"].iloc[0] == 87.5
+
+
+def test_label_names_the_run_in_leaderboard_report_and_compare(image_tree, tmp_path):
+    """Issue #20: ``label=`` (``--label``) is a readable run name: results.json keeps it under ``run.label`` beside
+    the canonical ``name.weights@preset`` (kept for provenance); the leaderboard, the report and compare show it."""
+    from fakebench.eval.results import read_results
+    from fakebench.report.data import collect_inputs
+
+    out = tmp_path / "runs"
+    ToyHF.calls, ToyHF.fail_after = 0, None
+    run_dir, results = run_evaluation(ToyHF.load(preset="native"), sets_from_data_dir(image_tree), output=out,
+                                      data_label="toyset", num_workers=0, use_cache=False, progress=False,
+                                      n_boot=0, label="my retrained NPR")
+    assert results["run"]["label"] == "my retrained NPR"
+    record = read_results(run_dir / "results.json")
+    assert record.display_label == "my retrained NPR" and record.label == "toy-hf.none@native"
+    other = _evaluate(image_tree, out, preset="resize32", n_boot=0)
+    board = load_results([run_dir, other])
+    long = leaderboard_frame(board)
+    assert set(long["detector"]) == {"my retrained NPR", "toy-hf.none@resize32"}
+    write_leaderboard(board, tmp_path / "board")
+    assert "my retrained NPR" in (tmp_path / "board" / "leaderboard.md").read_text()
+    assert [r.label for r in collect_inputs([run_dir, other]).runs] == ["my retrained NPR", "toy-hf.none@resize32"]
+
+
+def test_the_same_label_on_two_detectors_is_told_apart_by_the_canonical_name(image_tree, tmp_path):
+    """Two different detectors given the same label are never merged: each shows ``label (name.weights@preset)``."""
+    out = tmp_path / "runs"
+    runs = []
+    for preset in ("native", "resize32"):
+        ToyHF.calls, ToyHF.fail_after = 0, None
+        runs.append(run_evaluation(ToyHF.load(preset=preset), sets_from_data_dir(image_tree), output=out,
+                                   data_label="toyset", num_workers=0, use_cache=False, progress=False, n_boot=0,
+                                   label="mine")[0])
+    long = leaderboard_frame(load_results(runs))
+    assert set(long["detector"]) == {"mine (toy-hf.none@native)", "mine (toy-hf.none@resize32)"}
+    from fakebench.report.data import collect_inputs
+
+    assert sorted(r.label for r in collect_inputs(runs).runs) == ["mine (toy-hf.none@native)",
+                                                                 "mine (toy-hf.none@resize32)"]
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "a\nb", "x" * 81])
+def test_a_bad_label_is_refused(bad):
+    from fakebench.eval.results import check_run_label
+
+    with pytest.raises(DataError, match="label"):
+        check_run_label(bad)

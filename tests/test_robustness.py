@@ -123,3 +123,16 @@ def test_cli_command(image_tree, npr_checkpoint, tmp_path):
     bad = CliRunner().invoke(robustness, ["--detector", "npr", "--weights", str(npr_checkpoint), "--data-dir",
                                           str(image_tree), "--perturbation", "jpeg:0", "--output", str(out)])
     assert bad.exit_code != 0 and "jpeg:0" in bad.output and "Traceback" not in bad.output
+
+
+def test_label_names_the_sweep_and_its_runs(toy, image_tree, tmp_path):
+    """Issue #20: ``robustness --label`` names the detector in the summary, its Markdown and every severity's run."""
+    from fakebench.analysis.robustness import robustness_markdown
+
+    path, summary = run_robustness(toy, sets_from_data_dir(image_tree), ["jpeg:90"], output=tmp_path,
+                                   data_label="testset", num_workers=0, use_cache=False, progress=False, n_boot=0,
+                                   label="toy under JPEG")
+    assert summary["detector"]["label"] == "toy under JPEG"
+    assert robustness_markdown(summary).splitlines()[0].startswith("# Robustness of toy under JPEG: toy-hf")
+    labels = {json.loads(p.read_text())["run"].get("label") for p in (tmp_path / "runs").rglob("results.json")}
+    assert labels == {"toy under JPEG"}

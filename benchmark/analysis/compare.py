@@ -52,7 +52,7 @@ from fakebench.analysis.paired import (_jackknife_se, capped_interval, delong_te
                                        paired_accuracy_ci, too_few)
 from fakebench.eval.predictions import read_predictions
 from fakebench.core.errors import DataError
-from fakebench.eval.results import ResultsRecord, read_results
+from fakebench.eval.results import ResultsRecord, display_labels, read_results
 
 __all__ = ["RunMismatchError", "load_run", "compare_runs", "format_comparison", "comparison_table", "COMPARE_SCHEMA",
            "adjust_p_values", "QUESTIONS"]
@@ -240,6 +240,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
     path_a, path_b = Path(run_a), Path(run_b)
     rec_a, pred_a = load_run(path_a)
     rec_b, pred_b = load_run(path_b)
+    shown = display_labels([(rec_a.label, rec_a.user_label), (rec_b.label, rec_b.user_label)])
     rows_a = {r["dataset"]: r for r in rec_a.metrics["per_dataset"]}
     rows_b = {r["dataset"]: r for r in rec_b.metrics["per_dataset"]}
     if set(rows_a) != set(rows_b):
@@ -351,7 +352,8 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
         mean[k]["sets"] = _sets_entry([row[k]["diff"] for row in out_rows], level)
     mean["mcnemar"] = mcnemar_test(y, dec_a, dec_b)
     return {"schema": COMPARE_SCHEMA,
-            "run_a": {"label": rec_a.label, "path": str(path_a)}, "run_b": {"label": rec_b.label, "path": str(path_b)},
+            "run_a": {"label": shown[0], "name": rec_a.label, "path": str(path_a)},
+            "run_b": {"label": shown[1], "name": rec_b.label, "path": str(path_b)},
             "n_boot": int(n_boot), "seed": int(seed), "level": float(level), "thresholds": [thr_a, thr_b],
             "per_dataset": out_rows, "mean": mean}
 

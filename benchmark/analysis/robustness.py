@@ -157,7 +157,7 @@ def _sweeps(perturbations: Sequence[str | Sequence[Perturbation]]) -> tuple[list
 
 def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Sequence[str | Sequence[Perturbation]], *,
                    output: str | os.PathLike, data_label: str = "data", metrics: Sequence[str] = METRIC_KEYS,
-                   **eval_kwargs: Any) -> tuple[Path, dict[str, Any]]:
+                   label: str | None = None, **eval_kwargs: Any) -> tuple[Path, dict[str, Any]]:
     """Score ``sets`` under every perturbation severity and write the robustness summary.
 
     Args:
@@ -170,6 +170,8 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
             ``<output>/runs/<detector>.<weights>@<preset>+<spec>/<data_label>/``.
         data_label: name of the data (run folder name).
         metrics: metric keys that get an area row.
+        label: a readable name of the detector (``--label``): the summary's ``detector.label``, its title and the
+            ``run.label`` of every severity's run.
         **eval_kwargs: passed to :func:`fakebench.eval.harness.run_evaluation` (``batch_size``, ``num_workers``,
             ``use_cache``, ``progress``, ``limit``, ``manifest``, ``data_root``).
 
@@ -184,6 +186,10 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
     from fakebench.eval.harness import run_evaluation
 
     specs, sweeps = _sweeps(perturbations)
+    if label is not None:
+        from fakebench.eval.results import check_run_label
+
+        eval_kwargs["label"] = label = check_run_label(label)
     output = Path(output)
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
@@ -222,7 +228,7 @@ def run_robustness(detector: Detector, sets: Sequence[Any], perturbations: Seque
     summary = {
         "schema": ROBUSTNESS_SCHEMA,
         "detector": {"name": detector.name, "weights": detector.weights.to_dict(), "preset": detector.preset.name,
-                     "fingerprint": detector.fingerprint()},
+                     "fingerprint": detector.fingerprint(), **({"label": label} if label else {})},
         "data": {"label": data_label, "sets": [s.group.dataset for s in sets],
                  "limit_per_label": eval_kwargs.get("limit")},
         "perturbations": specs,
@@ -314,7 +320,8 @@ def _cell(row: pd.Series, metric: str) -> str:
 def robustness_markdown(summary: dict[str, Any], metrics: Sequence[str] = ("acc", "auc")) -> str:
     """Markdown tables (percent): for each perturbation kind and metric, test set x severity plus the area."""
     det = summary["detector"]
-    lines = [f"# Robustness of {det['name']} ({det['weights'].get('tag')}, preset {det['preset']})", "",
+    named = f"{det['label']}: " if det.get("label") else ""
+    lines = [f"# Robustness of {named}{det['name']} ({det['weights'].get('tag')}, preset {det['preset']})", "",
              ("Percent. Columns: severities in the order given (mildest first); `area` = normalised area under the "
               "curve (trapezoid over severity index, x in [0, 1]). A cell is `value [95% CI]`, then "
               "`(change vs clean, p)` on the same images: McNemar (acc), DeLong (AUC), paired bootstrap (AP) per "

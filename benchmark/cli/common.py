@@ -13,7 +13,8 @@ import click
 from fakebench.core.errors import FakebenchError
 
 __all__ = ["user_errors", "parse_crop_box", "parse_key_values", "import_plugins", "training_data_options",
-           "image_failure", "require_extra", "require_detector_extras", "resolve_device", "DEVICE_HELP"]
+           "image_failure", "require_extra", "require_detector_extras", "resolve_device", "DEVICE_HELP",
+           "n_boot_option", "label_option"]
 
 #: The --device help shared by every command (default ``auto``).
 DEVICE_HELP = "torch device: auto (CUDA when present, else the CPU), cpu, cuda or cuda:1."
@@ -196,3 +197,22 @@ def n_boot_option(what: str, *, allow_off: bool = False, default: int = 1000) ->
     off = "; 0 = no bootstrap" if allow_off else ""
     return click.option("--n-boot", default=default, show_default=True, type=NBoot(allow_off),
                         help=f"Bootstrap resamples for {what} (at least {MIN_N_BOOT}{off}).")
+
+
+def _check_label(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from fakebench.core.errors import DataError
+    from fakebench.eval.results import check_run_label
+
+    if value is None:
+        return None
+    try:
+        return check_run_label(value)
+    except DataError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+#: ``--label``: a readable run name for tables and reports (checked before any work starts).
+label_option = click.option(
+    "--label", callback=_check_label,
+    help="Readable run name shown in tables, leaderboards and reports instead of name.weights@preset (which stays "
+         "in results.json); runs of different detectors given the same label show it with their name.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fakebench.cli.common import (import_plugins, n_boot_option, parse_crop_box, parse_key_values,
+from fakebench.cli.common import (import_plugins, label_option, n_boot_option, parse_crop_box, parse_key_values,
                                   require_detector_extras, require_extra, resolve_device, user_errors, DEVICE_HELP)
 
 _EXAMPLES = """
@@ -43,6 +43,7 @@ _SHOWN = 10
               help="Where run folders go.")
 @click.option("--name", help="Name of the run folder (default: the data label plus a hash of detector and data). A "
                              "folder of that name holding another run is refused.")
+@label_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--max-pixels-per-batch", type=click.IntRange(1),
               help="Pixel budget of one forward pass (sum of H*W), bounding memory with native-size presets "
@@ -71,7 +72,7 @@ _SHOWN = 10
 def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str | None, datasets: tuple[str, ...],
              suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
              manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, output: str, name: str | None,
-             batch_size: int, max_pixels_per_batch: int | None, workers: int | None, device: str, limit: int | None,
+             label: str | None, batch_size: int, max_pixels_per_batch: int | None, workers: int | None, device: str, limit: int | None,
              align_format: str | None, no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], calibrate_on: tuple[str, ...],
              calibration_target: str, n_boot: int, report: bool, quiet: bool) -> None:
     """Evaluate detectors across test sets and write predictions, metrics and results.json (one run folder each).
@@ -117,7 +118,7 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
                                         options=kwargs, output=output, name=name, batch_size=batch_size,
                                         num_workers=workers, use_cache=not no_cache, progress=not quiet,
                                         max_pixels_per_batch=max_pixels_per_batch, calibrate_on=calibrate_on,
-                                        calibration_target=calibration_target, n_boot=n_boot):
+                                        calibration_target=calibration_target, n_boot=n_boot, label=label):
                 _print_run(results)
                 if report:
                     from fakebench.report import write_report

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from fakebench.cli.common import (DEVICE_HELP, import_plugins, parse_crop_box, parse_key_values, resolve_device,
+from fakebench.cli.common import (DEVICE_HELP, import_plugins, label_option, parse_crop_box, parse_key_values, resolve_device,
                                   user_errors)
 
 __all__ = ["robustness", "sets_from_options"]
@@ -97,6 +97,7 @@ def data_options(func: Any) -> Any:
               help="KIND:V1,V2,... e.g. jpeg:100,90,75 (repeatable, each kind once).")
 @click.option("--output", default="results/robustness", show_default=True, type=click.Path(file_okay=False),
               help="Folder for robustness.json/.csv/.md; per-severity run folders go under OUTPUT/runs.")
+@label_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--workers", type=click.IntRange(0),
               help="Decoding workers: threads (DataLoader processes for a detector with its own transform; "
@@ -111,7 +112,7 @@ def data_options(func: Any) -> Any:
 def robustness(detector: str, weights: str | None, preset: str | None, datasets: tuple[str, ...],
                suites: tuple[str, ...], data_dir: str | None, real_dir: str | None, fake_dir: str | None,
                manifests: tuple[str, ...], data_root: str | None, crop_box: str | None, limit: int | None,
-               perturbations: tuple[str, ...], output: str, batch_size: int, workers: int | None, device: str,
+               perturbations: tuple[str, ...], output: str, label: str | None, batch_size: int, workers: int | None, device: str,
                no_cache: bool, plugins: tuple[str, ...], options: tuple[str, ...], quiet: bool) -> None:
     """Score one detector under perturbation sweeps; write robustness.json/.csv/.md and one run folder per severity."""
     from fakebench.analysis.perturb import parse_perturbation
@@ -131,7 +132,7 @@ def robustness(detector: str, weights: str | None, preset: str | None, datasets:
         weights_tag=det.weights.tag, preset=det.preset.name)
     path, summary = run_robustness(det, sets, list(perturbations), output=output, data_label=label,
                                    manifest=manifest, data_root=root, batch_size=batch_size, num_workers=workers,
-                                   use_cache=not no_cache, progress=not quiet, limit=limit)
+                                   use_cache=not no_cache, progress=not quiet, limit=limit, label=label)
     click.echo(robustness_markdown(summary))
     computed = sum(r["computed"] for r in summary["runs"])
     cached = sum(r["cached"] + r["resumed"] for r in summary["runs"])

@@ -391,7 +391,8 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
                    batch_size: int = 32, num_workers: int | None = None, use_cache: bool = True,
                    progress: bool = True, limit: int | None = None, name: str | None = None,
                    max_pixels_per_batch: int | None = None, calibrate_on: Sequence[str] = (),
-                   calibration_target: str = "eer", n_boot: int = 1000, seed: int = 0) -> tuple[Path, dict[str, Any]]:
+                   calibration_target: str = "eer", n_boot: int = 1000, seed: int = 0,
+                   label: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Run ``detector`` over ``sets``, score them and write the result files.
 
     Args:
@@ -410,6 +411,8 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
             (``calibration_target``: ``eer``, ``balanced_acc`` or ``fpr:X``) and every other set is also scored at it
             (``results["calibration"]``, :func:`fakebench.analysis.calibrate.calibrate`).
         n_boot, seed: bootstrap resamples for the 95% CIs (0 = none) and their seed.
+        label: a readable run name (``--label``) recorded as ``results["run"]["label"]`` and shown in tables and
+            reports instead of ``name.weights@preset`` (see :func:`fakebench.eval.results.check_run_label`).
 
     Returns:
         ``(run_dir, results)``: the folder written and the results dict (as in ``results.json``).
@@ -418,6 +421,11 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
         DataError: the run folder holds another run; a file is both real and fake; no image could be read or scored
             (the reasons are listed); a damaged prediction cache.
     """
+    if label is not None:
+        from fakebench.eval.results import check_run_label
+
+        label = check_run_label(label)
+    user_label = label  # ``label`` is reused below for real/fake
     records = [r for s in sets for r in s.records]
     refuse_overlaps(records)
     run_dir, run_record = run_folder(detector, sets, output=output, data_label=data_label, name=name)
@@ -488,7 +496,7 @@ def run_evaluation(detector: Any, sets: Sequence[TestSet], *, output: str | os.P
                  "selection_sha256": run_record["selection"], "images": len(records)},
         "run_key": run_record["key"],
         "threshold": threshold,
-        "run": stats.to_dict(),
+        "run": {**({"label": user_label} if user_label else {}), **stats.to_dict()},
         "cost": cost,
         "warnings": warnings,
         "unreadable": [{"image": r.image, "error": r.error} for r in unreadable.itertuples()],

@@ -28,7 +28,7 @@ import pandas as pd
 
 from fakebench.analysis.intervals import MIN_SETS, TOO_FEW_SETS, set_mean_interval
 from fakebench.core.errors import DataError
-from fakebench.eval.results import ResultsRecord, read_results
+from fakebench.eval.results import ResultsRecord, display_labels, read_results
 from fakebench.eval.scoring import METRIC_KEYS
 from fakebench.core.files import atomic_write_text
 from fakebench.eval.tables import fmt_cell, percent, to_markdown
@@ -76,13 +76,39 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
         record = read_results(path)  # validates the schema version and the required keys
         data = json.loads(path.read_text(encoding="utf-8"))
         data["_path"] = str(path)
-        data["_label"] = record.label
+        data["_key"], data["_user_label"] = record.label, record.user_label
         results.append(data)
+    _assign_labels(results)
     return results
 
 
+def _assign_labels(results: list[dict[str, Any]]) -> None:
+    """Give every result ``_key`` (canonical ``name.weights@preset``: what cells are merged on) and ``_label`` (the
+    name shown: the user's ``--label`` of the latest run of that detector, told apart from other detectors by
+    :func:`~fakebench.eval.results.display_labels`)."""
+    for result in results:
+        if "_key" not in result:
+            record = ResultsRecord.from_dict(result)
+            result["_key"], result["_user_label"] = record.label, record.user_label
+    chosen: dict[str, str | None] = {}
+    for result in sorted(results, key=lambda r: (not _limited(r), r.get("date", ""))):  # as cells: the winner last
+        chosen[result["_key"]] = result.get("_user_label") or chosen.get(result["_key"])
+    keys = list(chosen)
+    shown = dict(zip(keys, display_labels([(k, chosen[k]) for k in keys])))
+    for result in results:
+        result["_label"] = shown[result["_key"]]
+
+
 def _label(result: dict[str, Any]) -> str:
-    return result.get("_label") or ResultsRecord.from_dict(result).label
+    if "_label" not in result:
+        _assign_labels([result])
+    return result["_label"]
+
+
+def _key(result: dict[str, Any]) -> str:
+    if "_key" not in result:
+        _assign_labels([result])
+    return result["_key"]
 
 
 def _limited(result: dict[str, Any]) -> bool:
@@ -115,6 +141,8 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     (:func:`fakebench.analysis.intervals.set_mean_interval`), NaN with fewer than 5 sets. Other extra keys in the
     result rows (``operating``, ...) are ignored.
     """
+    if any("_label" not in r for r in results):
+        _assign_labels(results)
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: (not _limited(r), r.get("date", ""))):  # full runs last: they win
         label = _label(result)
@@ -127,7 +155,7 @@ def leaderboard_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
             for metric in METRIC_KEYS:
                 value = row.get(metric)
                 lo, hi = _row_ci(row, metric) if percent(value) is not None else (None, None)
-                cells[(label, row["dataset"], metric)] = {
+                cells[(_key(result), row["dataset"], metric)] = {
                     "detector": label, "dataset": row["dataset"], "generator": row["generator"],
                     "held_in": bool(row.get("held_in")), "metric": metric, "ours": percent(value),
                     "paper": (row.get("published") or {}).get(metric), "n": int(n), "n_sets": 1,

@@ -15,7 +15,7 @@ A config file::
     detectors:
       - {name: npr, weights: progan_4class, preset: native}
       - {name: cnnspot, weights: blur_jpg_prob0.1, preset: crop224, device: cuda}
-      - {name: univfd, options: {backbone: clip.pt}}
+      - {name: univfd, options: {backbone: clip.pt}, label: UnivFD (my CLIP copy)}
     data:
       - {suites: [forensynths]}
       - {datasets: [gangen-began], manifest: shared-samples, data_root: ../shared/data}
@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 from fakebench.core.errors import FakebenchError
 from fakebench.core.files import atomic_write_json, sha256_file
-from fakebench.eval.results import parse_schema
+from fakebench.eval.results import check_run_label, parse_schema
 
 __all__ = [
     "DataSpec",
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 _TOP_KEYS = {"output", "leaderboard", "batch_size", "max_pixels_per_batch", "workers", "cache", "limit", "plugins",
              "manifest", "data_root", "detectors", "data"}
-_DET_KEYS = {"name", "weights", "preset", "options", "device"}
+_DET_KEYS = {"name", "weights", "preset", "options", "device", "label"}
 _DATA_KEYS = {"datasets", "suites", "data_dir", "real_dir", "fake_dir", "crop_box", "manifest", "data_root", "label"}
 #: Sidecar written next to results.json by a matrix run: the config entries the run came from.
 SIDECAR = "matrix.json"
@@ -85,6 +85,7 @@ class DetectorSpec:
     device: str = "cpu"
     weights_path: Path | None = None
     preset_info: dict[str, Any] | None = None  # the card's preset (to_dict), when the card is known
+    label: str | None = None  # readable run name (results.json run.label), see fakebench.eval.results.check_run_label
 
     @property
     def key(self) -> str:
@@ -94,7 +95,7 @@ class DetectorSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "weights": self.weights, "preset": self.preset, "options": self.options,
-                "device": self.device}
+                "device": self.device, "label": self.label}
 
 
 @dataclass
@@ -336,6 +337,11 @@ def parse_config(raw: Any, *, source: str = "<config>", base: str | os.PathLike 
             problems.add(f"{key}.options", f"expected a mapping of load() keyword arguments, got {options!r}")
             options = {}
         spec.options = {str(k).replace("-", "_"): v for k, v in options.items()}
+        if item.get("label") is not None:
+            try:
+                spec.label = check_run_label(str(item["label"]))
+            except FakebenchError as exc:
+                problems.add(f"{key}.label", str(exc))
         if name not in det_pkg.REGISTRY:
             try:
                 det_pkg.REGISTRY.card(name)
@@ -569,6 +575,8 @@ def _existing(config: MatrixConfig, det: DetectorSpec, data: DataSpec, sha_cache
             continue
         if d.get("name") != det.name or info.get("label") != data.label:
             continue
+        if det.label and (results.get("run") or {}).get("label") != det.label:
+            continue  # re-run (served from the prediction cache) so the results carry the new label
         if info.get("limit_per_label") != config.limit:
             continue
         if det.preset_info is not None and d.get("preset") != det.preset_info:
@@ -698,7 +706,7 @@ def run_matrix(config: MatrixConfig | str | os.PathLike | Mapping[str, Any], *, 
                     "manifest": pair.data.manifest if on_manifest else None,
                     "data_root": pair.data.data_root if on_manifest else None, "batch_size": config.batch_size,
                     "num_workers": config.workers, "use_cache": config.cache, "progress": progress and main_rank,
-                    "limit": config.limit}
+                    "limit": config.limit, "label": det.label}
                 if config.max_pixels_per_batch:
                     kwargs["max_pixels_per_batch"] = config.max_pixels_per_batch
                 if distributed.is_distributed():

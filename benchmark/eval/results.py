@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from fakebench.core.errors import DataError
 
 __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "RESULTS_SCHEMA", "DECISION_THRESHOLD", "METRIC_KEYS", "SchemaError",
-           "parse_schema", "run_label", "DetectorRecord", "DataRecord", "ResultsRecord", "Results", "read_results",
+           "parse_schema", "run_label", "check_run_label", "display_labels", "DetectorRecord", "DataRecord", "ResultsRecord", "Results", "read_results",
            "is_missing"]
 
 SCHEMA_NAME = "fakebench.results"
@@ -85,6 +85,42 @@ def run_label(name: str, weights_label: str, preset: str) -> str:
     'npr.progan_4class@native'
     """
     return f"{name}.{weights_label}@{preset}"
+
+
+#: Longest user label of a run (``--label``), in characters.
+MAX_LABEL = 80
+
+
+def check_run_label(label: str) -> str:
+    """A user's run label (``--label``), stripped: a readable name shown in tables and reports in place of
+    ``name.weights@preset`` (which stays in the provenance).
+
+    Raises:
+        DataError: empty, longer than :data:`MAX_LABEL` characters, or holding a line break or control character.
+    """
+    text = str(label).strip()
+    if not text or len(text) > MAX_LABEL or any(not ch.isprintable() for ch in text):
+        raise DataError(f"Run label {label!r}: give 1-{MAX_LABEL} printable characters on one line "
+                        f"(e.g. --label 'NPR retrained on SDv1.4').")
+    return text
+
+
+def display_labels(pairs: "list[tuple[str, str | None]]") -> list[str]:
+    """What tables and reports call each run: its user label, or its canonical ``name.weights@preset``.
+
+    Args:
+        pairs: ``(canonical label, user label or None)`` per run.
+
+    Returns:
+        One name per pair. A user label that names more than one canonical run (two detectors given the same
+        ``--label``, or a label equal to another run's canonical name) becomes ``label (canonical)``, so different
+        detectors never share a column; runs of the same canonical detector keep one name.
+    """
+    owners: dict[str, set[str]] = {}
+    for canonical, user in pairs:
+        owners.setdefault(user or canonical, set()).add(canonical)
+    return [f"{user} ({canonical})" if user and len(owners[user]) > 1 else (user or canonical)
+            for canonical, user in pairs]
 
 
 def _weights_label(weights: Mapping[str, Any]) -> str:
@@ -155,8 +191,19 @@ class ResultsRecord:
 
     @property
     def label(self) -> str:
-        """The run's name (see :func:`run_label`)."""
+        """The run's canonical name ``name.weights@preset`` (see :func:`run_label`): what identifies the detector."""
         return self.detector.label
+
+    @property
+    def user_label(self) -> str | None:
+        """The label the user gave the run (``--label``; ``results["run"]["label"]``), or ``None``."""
+        value = self.run.get("label") if isinstance(self.run, Mapping) else None
+        return str(value) if value else None
+
+    @property
+    def display_label(self) -> str:
+        """The name tables show: the user label when given, else :attr:`label`."""
+        return self.user_label or self.label
 
     @property
     def limited(self) -> bool:

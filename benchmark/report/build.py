@@ -424,7 +424,7 @@ class _Report:
             det = doc.get("detector") or {}
             preset = det.get("preset")
             preset = preset.get("name") if isinstance(preset, dict) else preset
-            who = (run_label({"detector": {**det, "preset": {"name": preset}}}) if det.get("name")
+            who = (det.get("label") or run_label({"detector": {**det, "preset": {"name": preset}}}) if det.get("name")
                    else f"robustness run {i + 1}")
             if not doc.get("rows"):
                 out.append(f'<p class="note">{esc(doc["_path"])} has no rows.</p>')

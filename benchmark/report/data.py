@@ -24,7 +24,7 @@ import pandas as pd
 from fakebench.core.errors import DataError
 from fakebench.eval.metrics import roc_auc
 from fakebench.eval.predictions import read_predictions
-from fakebench.eval.results import SCHEMA_NAME, SCHEMA_VERSION, ResultsRecord
+from fakebench.eval.results import SCHEMA_NAME, SCHEMA_VERSION, ResultsRecord, display_labels
 
 __all__ = ["SetScores", "RunData", "ReportInputs", "collect_inputs", "run_label", "calibrated_threshold",
            "ROBUSTNESS_SCHEMA", "BIAS_SCHEMA"]
@@ -74,7 +74,8 @@ class RunData:
     """One run folder: its results, predictions and per-set scores.
 
     Attributes:
-        label: unique display name, ``detector.weights@preset`` (plus the data label when two runs share it).
+        label: unique display name: the run's ``--label``, else ``detector.weights@preset`` (plus the data label
+            when two runs share it; see :func:`fakebench.eval.results.display_labels`).
         results: the parsed ``results.json``.
         results_path: where it was read from.
         predictions: the scored rows of ``predictions.csv`` (unreadable images dropped).
@@ -110,6 +111,11 @@ def run_label(results: dict[str, Any]) -> str:
     if tag == "file" and weights.get("sha256"):
         tag = f"file-{weights['sha256'][:8]}"
     return f"{det['name']}.{tag}@{(det.get('preset') or {}).get('name', '?')}"
+
+
+def _user_label(results: dict[str, Any]) -> str | None:
+    run = results.get("run")
+    return str(run["label"]) if isinstance(run, dict) and run.get("label") else None
 
 
 def calibrated_threshold(results: dict[str, Any]) -> float | None:
@@ -256,6 +262,9 @@ def collect_inputs(paths: Iterable[str | os.PathLike], *, bias_audits: Iterable[
         return list(dict.fromkeys(f.resolve() for f in files))
 
     runs = [_load_run(p) for p in unique(results_files)]
+    shown = display_labels([(run.label, _user_label(run.results)) for run in runs])  # --label, told apart
+    for run, name in zip(runs, shown):
+        run.label = name
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.label] = counts.get(run.label, 0) + 1
