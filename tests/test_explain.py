@@ -454,7 +454,16 @@ def test_cli_explain_llava(tmp_path, tiny_llava_dir):
     assert first["model"] == str(tiny_llava_dir) and first["fakebench_version"] == __version__
     assert first["decoding"]["max_new_tokens"] == 4 and first["decoding"]["mode"] == "greedy"
     assert first["verdict"] == rows[0]["verdict"] and first["rationale"] == rows[0]["rationale"]
-    assert "USER: <image>" in first["prompt"]
+    # the folder's name has no "v1": LLaVA's scripts (and so the CS545 study) query it with llava_v0
+    assert first["template"] == "llava_v0" and "###Human: <image>\n" in first["prompt"]
+    assert first["prompt"].endswith("###Assistant:") and "conversation template: llava_v0" in res.output
+    again = CliRunner().invoke(explain, ["--explainer", "llava", "--model", str(tiny_llava_dir), "--max-new-tokens",
+                                         "2", "--device", "cpu", str(imgs[0]), "--output", str(tmp_path / "v1"),
+                                         "--template", "llava_v1"])
+    assert again.exit_code == 0, again.output
+    (rec,) = [json.loads(line) for line in (tmp_path / "v1" / "explanations.jsonl").read_text().splitlines()]
+    assert rec["template"] == "llava_v1" and " USER: <image>\n" in rec["prompt"]
+    assert rec["prompt"].endswith(" ASSISTANT:")
 
 
 def test_cli_explain_gradcam(tmp_path, npr_checkpoint):
@@ -517,3 +526,27 @@ def test_lora_adapter_bin_with_a_pickle_payload_is_refused_by_name(tmp_path, tin
         message = str(info.value)
         assert "adapter_model.bin" in message and "would execute code" in message
         assert "weights_only=False" not in message
+
+
+@pytest.mark.parametrize("path, template", [
+    ("llava-hf/llava-v1.6-vicuna-7b-hf", "llava_v1"),  # the default model: LLaVA's v1 template
+    ("checkpoints/llava-7b-real-fake-500/checkpoint-690", "llava_v0"),  # the CS545 fine-tuned checkpoint
+    ("llava-hf/llava-v1.6-mistral-7b-hf", "mistral_instruct"),
+    ("/data/my-lora", "llava_v0"),
+])
+def test_template_follows_llavas_rule_for_the_checkpoint_name(path, template):
+    """Issue #20: the template is the one LLaVA's run_llava.py picks from the checkpoint name (the CS545 checkpoint
+    has no "v1" in its name, so the study asked with llava_v0), and the prompts are LLaVA's own layouts."""
+    from fakebench.explain.llava import TEMPLATES, template_for
+
+    assert template_for(path) == template
+    assert TEMPLATES["llava_v0"].format(question="Q?") == (
+        "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+        "detailed, and polite answers to the human's questions.###Human: <image>\nQ?###Assistant:")
+
+
+def test_template_llava_does_not_offer_here_is_refused():
+    from fakebench.explain.llava import template_for
+
+    with pytest.raises(FakebenchError, match="llava_llama_2"):
+        template_for("liuhaotian/llava-llama-2-13b-chat-lightning-preview")

@@ -23,8 +23,8 @@ def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
 
 
 def _run_llava(images: tuple[str, ...], output: Path, *, model: str | None, adapter: str | None,
-               max_new_tokens: int, temperature: float, top_p: float | None, seed: int, dtype: str | None,
-               device: str | None) -> int:
+               template: str | None, max_new_tokens: int, temperature: float, top_p: float | None, seed: int,
+               dtype: str | None, device: str | None) -> int:
     from fakebench import __version__
     from fakebench.core.errors import DataError
     from fakebench.core.files import atomic_write_text
@@ -38,7 +38,9 @@ def _run_llava(images: tuple[str, ...], output: Path, *, model: str | None, adap
     decoding = DecodingSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     explainer = LlavaExplainer.load(model or DEFAULT_MODEL, adapter=adapter, dtype=dtype,
                                     device=None if device in (None, "auto") else device,
-                                    decoding=decoding)
+                                    decoding=decoding, template=None if template in (None, "auto") else template)
+    how = " (picked from the checkpoint name as LLaVA does; --template overrides)" if template in (None, "auto") else ""
+    click.echo(f"conversation template: {explainer.template}{how}")
     rows, records, failed = [], [], 0
     for path in images:
         try:
@@ -48,6 +50,7 @@ def _run_llava(images: tuple[str, ...], output: Path, *, model: str | None, adap
             click.echo(f"{path}\terror: {exc}", err=True)
             rows.append({"image": path, "error": str(exc)})
             records.append({"image": path, "error": str(exc), "model": explainer.model_id,
+                            "template": explainer.template,
                             "adapter": explainer.adapter, "adapter_sha256": explainer.adapter_sha256,
                             "fakebench_version": __version__})
             continue
@@ -138,6 +141,11 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
               help="Output folder.")
 @click.option("--model", help="[llava] Hub id or local folder (default llava-hf/llava-v1.6-vicuna-7b-hf).")
 @click.option("--adapter", type=click.Path(file_okay=False), help="[llava] LoRA adapter folder (peft).")
+@click.option("--template", default="auto", show_default=True,
+              type=click.Choice(["auto", "llava_v0", "llava_v1", "vicuna_v1", "mistral_instruct"]),
+              help="[llava] Conversation template; auto = what LLaVA's scripts pick from the checkpoint name (the "
+                   "adapter folder when given, else --model): llava_v1 for a 'v1' name, mistral_instruct for "
+                   "Mistral, else llava_v0 (the CS545 fine-tuned checkpoint).")
 @click.option("--max-new-tokens", default=200, show_default=True, type=int, help="[llava] Generated-token limit.")
 @click.option("--temperature", default=0.0, show_default=True, type=float, help="[llava] 0 = greedy decoding.")
 @click.option("--top-p", type=float, help="[llava] Nucleus sampling mass (sampling only).")
@@ -154,7 +162,7 @@ def _run_gradcam(images: tuple[str, ...], output: Path, *, detector: str, weight
               help="[gradcam] KEY=VALUE for the detector's load().")
 @user_errors
 def explain(images: tuple[str, ...], explainer: str, output: Path, model: str | None, adapter: str | None,
-            max_new_tokens: int, temperature: float, top_p: float | None, seed: int, dtype: str | None,
+            template: str, max_new_tokens: int, temperature: float, top_p: float | None, seed: int, dtype: str | None,
             detector: str | None, weights: str | None, preset: str | None, target: str, device: str | None,
             plugins: tuple[str, ...], options: tuple[str, ...]) -> None:
     """Explain the verdicts on IMAGES.
@@ -177,8 +185,9 @@ def explain(images: tuple[str, ...], explainer: str, output: Path, model: str | 
         failed = _run_gradcam(images, output, detector=detector, weights=weights, preset=preset, target=target,
                               device=device, plugins=plugins, options=options)
     else:
-        failed = _run_llava(images, output, model=model, adapter=adapter, max_new_tokens=max_new_tokens,
-                            temperature=temperature, top_p=top_p, seed=seed, dtype=dtype, device=device)
+        failed = _run_llava(images, output, model=model, adapter=adapter, template=template,
+                            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                            dtype=dtype, device=device)
     if failed:
         raise click.ClickException(f"{failed} of {len(images)} images could not be read or explained (see above); the "
                                    f"others are in {output}.")

@@ -5,9 +5,11 @@ with the Vicuna-7B LLM (``liuhaotian/llava-v1.6-vicuna-7b`` in ``llava_train_dat
 category-guided training explanations); its Hugging Face transformers conversion is
 ``llava-hf/llava-v1.6-vicuna-7b-hf`` (:data:`DEFAULT_MODEL`), so the Vicuna variant, not the Mistral one, is the
 default. The study fine-tuned that model with LoRA (PEFT) and asked every test image the unguided question
-:data:`CS545_QUESTION` in LLaVA's ``llava_v1`` conversation template (chosen by the LLaVA code for a ``v1`` model
-name), with greedy decoding (temperature 0, one beam) and at most 200 new tokens, in fp16 on a GPU. Those are the
-defaults here (:class:`DecodingSettings`, :data:`TEMPLATES`).
+:data:`CS545_QUESTION` in LLaVA's ``llava_v0`` conversation template (LLaVA's scripts pick the template from the
+checkpoint name, and the study's fine-tuned ``llava-7b-real-fake-500/checkpoint-690`` has no "v1" in it; the base
+``llava-v1.6-vicuna-7b`` gets ``llava_v1``: :func:`template_for`), with greedy decoding (temperature 0, one beam)
+and at most 200 new tokens, in fp16 on a GPU. Those are the defaults here (:class:`DecodingSettings`,
+:func:`template_for`; both templates are offered and the one used is recorded with every explanation).
 
 The model runs through transformers' ``LlavaNextForConditionalGeneration`` and ``LlavaNextProcessor`` (anyres image
 tiling of LLaVA 1.6); a LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``/``.bin``, as
@@ -44,6 +46,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "MISTRAL_MODEL",
     "TEMPLATES",
+    "checkpoint_name",
+    "template_for",
     "VERDICT_RULE",
     "DecodingSettings",
     "Explanation",
@@ -70,14 +74,59 @@ CS545_QUESTION = (
     "'Answer: real' or 'Answer: fake'"
 )
 
-#: Conversation templates of the LLaVA code base (``llava/conversation.py``), with ``{question}`` in place of the
-#: user turn; the image placeholder ``<image>`` and a newline precede the question, as LLaVA inserts them.
+#: Conversation templates of the LLaVA code base (haotian-liu/LLaVA @ c121f04, ``llava/conversation.py``,
+#: ``conv_templates``), with ``{question}`` in place of the user turn; the image placeholder ``<image>`` and a newline
+#: precede the question, as LLaVA inserts them. ``llava_v0`` is ``conv_llava_v0`` (separator style SINGLE, ``###``),
+#: ``llava_v1`` is ``conv_llava_v1`` (style TWO, roles USER/ASSISTANT), ``vicuna_v1`` is ``conv_vicuna_v1`` (as
+#: ``llava_v1`` but a "user" system prompt), ``mistral_instruct`` is ``conv_mistral_instruct``.
 TEMPLATES = {
-    "vicuna_v1": ("A chat between a curious human and an artificial intelligence assistant. The assistant gives "
-                  "helpful, detailed, and polite answers to the human's questions. USER: <image>\n{question} "
+    "llava_v0": ("A chat between a curious human and an artificial intelligence assistant. The assistant gives "
+                 "helpful, detailed, and polite answers to the human's questions.###Human: <image>\n{question}"
+                 "###Assistant:"),
+    "llava_v1": ("A chat between a curious human and an artificial intelligence assistant. The assistant gives "
+                 "helpful, detailed, and polite answers to the human's questions. USER: <image>\n{question} "
+                 "ASSISTANT:"),
+    "vicuna_v1": ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+                  "helpful, detailed, and polite answers to the user's questions. USER: <image>\n{question} "
                   "ASSISTANT:"),
     "mistral_instruct": "[INST] <image>\n{question} [/INST]",
 }
+
+
+def checkpoint_name(path: str | os.PathLike) -> str:
+    """The model name LLaVA derives from a checkpoint path (``llava/mm_utils.py`` ``get_model_name_from_path``):
+    the last path component, or ``<parent>_<last>`` when the last is a ``checkpoint-N`` folder.
+
+    >>> checkpoint_name("checkpoints/llava-7b-real-fake-500/checkpoint-690")
+    'llava-7b-real-fake-500_checkpoint-690'
+    """
+    parts = str(path).strip("/").split("/")
+    return f"{parts[-2]}_{parts[-1]}" if parts[-1].startswith("checkpoint-") and len(parts) > 1 else parts[-1]
+
+
+def template_for(path: str | os.PathLike) -> str:
+    """The conversation template LLaVA's own scripts pick for a checkpoint (``llava/eval/run_llava.py``, also the
+    CS545 study's ``llava_test.py``), from :func:`checkpoint_name`: ``mistral`` -> ``mistral_instruct``, ``v1`` ->
+    ``llava_v1``, otherwise ``llava_v0``. So ``llava-hf/llava-v1.6-vicuna-7b-hf`` gets ``llava_v1`` and the study's
+    fine-tuned ``llava-7b-real-fake-500/checkpoint-690`` gets ``llava_v0`` (its name has no "v1").
+
+    Raises:
+        FakebenchError: a name for which LLaVA picks a template fakebench does not offer (``llama-2``, ``mpt``,
+            ``v1.6-34b``): pass ``template=`` explicitly.
+
+    >>> template_for("llava-hf/llava-v1.6-vicuna-7b-hf"), template_for("runs/llava-7b-real-fake-500/checkpoint-690")
+    ('llava_v1', 'llava_v0')
+    """
+    name = checkpoint_name(path).lower()
+    for marker, conv_mode in (("llama-2", "llava_llama_2"), ("mistral", "mistral_instruct"),
+                              ("v1.6-34b", "chatml_direct"), ("v1", "llava_v1"), ("mpt", "mpt")):
+        if marker in name:
+            if conv_mode not in TEMPLATES:
+                raise FakebenchError(f"LLaVA would query {name!r} with its {conv_mode!r} template, which fakebench "
+                                     f"does not offer; pass a template explicitly ({', '.join(TEMPLATES)}).")
+            return conv_mode
+    return "llava_v0"
+
 
 #: Identifier of the verdict rule, recorded with every explanation.
 VERDICT_RULE = "last 'Answer: real|fake' in the generated text, else unknown"
@@ -174,6 +223,7 @@ class Explanation:
         text: the full generated text (special tokens removed, stripped).
         prompt: the full prompt given to the processor (template + question, with ``<image>``).
         question: the question inside the prompt.
+        template: the key of :data:`TEMPLATES` the prompt was built with.
         decoding: :meth:`DecodingSettings.to_dict`.
         model: model id or folder.
         adapter: LoRA adapter folder, if any.
@@ -190,6 +240,7 @@ class Explanation:
     question: str
     decoding: dict[str, Any]
     model: str
+    template: str = "llava_v1"
     adapter: str | None = None
     adapter_sha256: str | None = None
     image: str | None = None
@@ -312,7 +363,8 @@ class LlavaExplainer:
         processor: its ``LlavaNextProcessor``.
         model_id: hub id or folder, recorded with each explanation.
         question: the user question (default :data:`CS545_QUESTION`).
-        template: a key of :data:`TEMPLATES` (``vicuna_v1`` for the Vicuna model, ``mistral_instruct`` for Mistral).
+        template: a key of :data:`TEMPLATES` (default ``llava_v1``, what LLaVA uses for the default model; see
+            :func:`template_for`).
         decoding: :class:`DecodingSettings` (default: CS545's greedy, 200 new tokens).
         adapter, adapter_sha256: the applied LoRA adapter folder and the sha256 of its weights, if any.
 
@@ -321,7 +373,7 @@ class LlavaExplainer:
     """
 
     def __init__(self, model: Any, processor: Any, *, model_id: str, question: str = CS545_QUESTION,
-                 template: str = "vicuna_v1", decoding: DecodingSettings | None = None, adapter: str | None = None,
+                 template: str = "llava_v1", decoding: DecodingSettings | None = None, adapter: str | None = None,
                  adapter_sha256: str | None = None) -> None:
         if template not in TEMPLATES:
             raise FakebenchError(f"Unknown conversation template {template!r}; use one of {', '.join(TEMPLATES)}.")
@@ -346,8 +398,9 @@ class LlavaExplainer:
             dtype: ``fp16``/``bf16``/``fp32``; default fp16 on CUDA (as the study ran), fp32 on the CPU.
             device: default CUDA when available.
             cache_dir: fakebench cache root whose ``huggingface/`` folder is the fallback hub cache.
-            kwargs: ``question``, ``template``, ``decoding`` for :class:`LlavaExplainer`; the template defaults to
-                ``mistral_instruct`` when the model id names Mistral.
+            kwargs: ``question``, ``template``, ``decoding`` for :class:`LlavaExplainer`; the template defaults
+                (``template=None`` or absent) to the one LLaVA picks for the checkpoint, :func:`template_for` of the
+                adapter folder when one is given (the fine-tuned checkpoint), else of ``model``.
 
         Raises:
             WeightsNotFoundError: the model is neither cached nor downloadable (message: id, command, licence).
@@ -379,8 +432,8 @@ class LlavaExplainer:
         sha = None
         if adapter is not None:
             net, sha = apply_lora(net, adapter)
-        if "template" not in kwargs and "mistral" in model_id.lower():
-            kwargs["template"] = "mistral_instruct"
+        if kwargs.get("template") is None:
+            kwargs["template"] = template_for(adapter if adapter is not None else model_id)
         return cls(net, processor, model_id=model_id, adapter=None if adapter is None else str(adapter),
                    adapter_sha256=sha, **kwargs)
 
@@ -413,7 +466,8 @@ class LlavaExplainer:
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         verdict, rationale = parse_verdict(text)
         return Explanation(verdict=verdict, rationale=rationale, text=text, prompt=prompt, question=self.question,
-                           decoding=self.decoding.to_dict(), model=self.model_id, adapter=self.adapter,
+                           decoding=self.decoding.to_dict(), model=self.model_id, template=self.template,
+                           adapter=self.adapter,
                            adapter_sha256=self.adapter_sha256, image=image_id)
 
 
