@@ -310,3 +310,34 @@ def test_feature_cache_key_includes_the_backbone_library_version():
     assert a.feature_identity()["library_version"] == a.backbone["library_version"]
     b.backbone = {**b.backbone, "library_version": "0.0.1"}
     assert a.feature_key() != b.feature_key()
+
+
+def test_torchvision_vit_file_with_the_older_mlp_key_names_loads(tmp_path, monkeypatch):
+    """Issue #20: torchvision's own ViT weight files name the MLP layers ``mlp.linear_1``/``mlp.linear_2`` (the
+    layout before torchvision's MLPBlock version 2); torchvision renames them to ``mlp.0``/``mlp.3`` while loading,
+    so the strict key check must see the renamed keys, not refuse the file. Other unknown keys are still refused."""
+    import torchvision.models
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    from fakebench.detectors.probe.model import build_backbone
+
+    def tiny(name, weights=None):  # vit_b_16's module layout at a tiny width (no 86M-parameter model in a test)
+        assert name == "vit_b_16" and weights is None
+        return VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16)
+
+    monkeypatch.setattr(torchvision.models, "get_model", tiny)
+    torch.manual_seed(5)
+    net = tiny("vit_b_16").eval()
+    old = {k.replace(".mlp.0.", ".mlp.linear_1.").replace(".mlp.3.", ".mlp.linear_2."): v
+           for k, v in net.state_dict().items()}
+    assert sum(".mlp.linear_1." in k for k in old) == 4  # 2 layers x (weight, bias)
+    torch.save(old, tmp_path / "vit_old.pth")
+    built = build_backbone("tv:vit_b_16", backbone=tmp_path / "vit_old.pth")
+    net.heads = torch.nn.Identity()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(built.module(x), net(x))
+    old["encoder.layers.encoder_layer_0.mlp.linear_9.weight"] = torch.zeros(1)
+    torch.save(old, tmp_path / "vit_bad.pth")
+    with pytest.raises(CheckpointError, match="linear_9"):
+        build_backbone("tv:vit_b_16", backbone=tmp_path / "vit_bad.pth")

@@ -176,6 +176,28 @@ def _set_module(model: nn.Module, dotted: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
 
 
+def _torchvision_legacy_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with torchvision's own renaming of older ViT key names applied, so the strict check sees what
+    torchvision would load.
+
+    torchvision's ViT weight files name each encoder MLP's layers ``mlp.linear_1``/``mlp.linear_2``; since its
+    ``MLPBlock`` became an ``MLP`` (module version 2) they are ``mlp.0``/``mlp.3``, and
+    ``MLPBlock._load_from_state_dict`` renames the old keys while loading (torchvision
+    ``models/vision_transformer.py``). The same renaming happens here, for exactly those keys of ``MLPBlock``
+    modules of ``model``; every other key is left for the strict check.
+    """
+    try:
+        from torchvision.models.vision_transformer import MLPBlock
+    except ImportError:  # pragma: no cover - torchvision without ViT
+        return state
+    renames = {f"{name}.linear_{i + 1}.{kind}": f"{name}.{3 * i}.{kind}"
+               for name, module in model.named_modules() if isinstance(module, MLPBlock)
+               for i in range(2) for kind in ("weight", "bias")}
+    if not renames.keys() & state.keys():
+        return state
+    return {renames.get(k, k): v for k, v in state.items()}
+
+
 def _torchvision(spec: ArchSpec, file: Path | None, pretrained: bool, seed: int, cache: Path) -> Backbone:
     import torchvision
     from torchvision.models import get_model, get_model_weights
@@ -219,7 +241,8 @@ def _torchvision(spec: ArchSpec, file: Path | None, pretrained: bool, seed: int,
     dim = head.in_features
     _set_module(model, head_name, nn.Identity())
     if file is not None:
-        _load_headless(model, _read_state(file), head_name, file, f"torchvision {spec.model} backbone")
+        state = _torchvision_legacy_keys(model, _read_state(file))
+        _load_headless(model, state, head_name, file, f"torchvision {spec.model} backbone")
         if "init" not in info:
             info["init"] = "file"
     return Backbone(model, dim, preset, info)
