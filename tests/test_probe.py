@@ -222,6 +222,14 @@ def test_train_probe_then_evaluate_through_the_runner(tmp_path, image_tree):
     data = json.loads(results.read_text())
     assert data["detector"]["identity"]["backbone"]["init"] == "random-init"  # the random init is in the record
     assert data["detector"]["identity"]["backbone"]["seed"] == 0
+    # issue #20: the console, the leaderboard and the report say the backbone is random-init
+    assert "random-init backbone" in res.output
+    from fakebench.eval.leaderboard import leaderboard_frame, load_results
+    from fakebench.report.data import run_label
+
+    (shown,) = set(leaderboard_frame(load_results([results]))["detector"])
+    assert shown.startswith("probe.file-") and shown.endswith(" [random-init backbone]")
+    assert run_label(data) == shown
     pred = list(csv.DictReader(open(results.parent / "predictions.csv")))
     assert len(pred) == 16
     probe = Probe.load(head, pretrained=False)

@@ -137,6 +137,7 @@ def evaluate(detector_names: tuple[str, ...], weights: str | None, preset: str |
 def _print_run(res) -> None:
     """Print one run's table, counts, warnings and skipped files."""
     from fakebench.eval.harness import metrics_table
+    from fakebench.eval.results import RANDOM_BACKBONE
     from fakebench.eval.tables import console_table
 
     results, run_dir = res.record, res.run_dir
@@ -149,6 +150,8 @@ def _print_run(res) -> None:
             if key in table:
                 table[key] = "n/a"
     click.echo(console_table(table))
+    if results.label.endswith(RANDOM_BACKBONE):
+        click.echo(f"note: {results.label}: the backbone is RANDOMLY INITIALISED (not pretrained features).")
     run = results.run
     click.echo(f"\n{run['total']} images: {run['computed']} scored, {run['cached']} from cache, "
                f"{run['resumed']} resumed, {run['unreadable']} unreadable, {run['seconds']:.1f}s")

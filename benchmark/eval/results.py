@@ -87,6 +87,9 @@ def run_label(name: str, weights_label: str, preset: str) -> str:
     return f"{name}.{weights_label}@{preset}"
 
 
+#: Marker after the name of a run whose backbone was randomly initialised (see :attr:`DetectorRecord.label`).
+RANDOM_BACKBONE = "[random-init backbone]"
+
 #: Longest user label of a run (``--label``), in characters.
 MAX_LABEL = 80
 
@@ -145,8 +148,13 @@ class DetectorRecord:
 
     @property
     def label(self) -> str:
-        """:func:`run_label` of this detector (user checkpoints named by their sha256 prefix)."""
-        return run_label(self.name, _weights_label(self.weights), str(self.preset.get("name", "?")))
+        """:func:`run_label` of this detector (user checkpoints named by their sha256 prefix), followed by
+        `` [random-init backbone]`` when its recorded backbone was randomly initialised (a probe trained on random
+        features), so no table shows such a run as if it were on pretrained features."""
+        base = run_label(self.name, _weights_label(self.weights), str(self.preset.get("name", "?")))
+        backbone = (self.identity or {}).get("backbone") if isinstance(self.identity, Mapping) else None
+        random_init = isinstance(backbone, Mapping) and backbone.get("init") == "random-init"
+        return f"{base} {RANDOM_BACKBONE}" if random_init else base
 
 
 @dataclass(frozen=True)

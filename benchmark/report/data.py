@@ -24,7 +24,7 @@ import pandas as pd
 from fakebench.core.errors import DataError
 from fakebench.eval.metrics import roc_auc
 from fakebench.eval.predictions import read_predictions
-from fakebench.eval.results import SCHEMA_NAME, SCHEMA_VERSION, ResultsRecord, display_labels
+from fakebench.eval.results import SCHEMA_NAME, SCHEMA_VERSION, DetectorRecord, ResultsRecord, display_labels
 
 __all__ = ["SetScores", "RunData", "ReportInputs", "collect_inputs", "run_label", "calibrated_threshold",
            "ROBUSTNESS_SCHEMA", "BIAS_SCHEMA"]
@@ -104,13 +104,11 @@ class ReportInputs:
 
 
 def run_label(results: dict[str, Any]) -> str:
-    """``detector.weights@preset`` as the leaderboard names a run (``file-<sha8>`` for a user weights file)."""
+    """``detector.weights@preset`` as the leaderboard names a run (``file-<sha8>`` for a user weights file, and
+    `` [random-init backbone]`` after it for a probe on random features: :attr:`DetectorRecord.label`)."""
     det = results["detector"]
-    weights = det.get("weights") or {}
-    tag = weights.get("tag", "?")
-    if tag == "file" and weights.get("sha256"):
-        tag = f"file-{weights['sha256'][:8]}"
-    return f"{det['name']}.{tag}@{(det.get('preset') or {}).get('name', '?')}"
+    fields = {k: det[k] for k in DetectorRecord.__dataclass_fields__ if k in det}
+    return DetectorRecord(**{"weights": {}, "preset": {}, **fields}).label
 
 
 def _user_label(results: dict[str, Any]) -> str | None:
