@@ -362,6 +362,7 @@ def test_evaluate_label_names_the_run_and_a_bad_label_is_refused_before_loading(
     res = run("evaluate", "--plugin", "_toy", "--detector", "toy-hf", "--data-dir", image_tree, "--output",
               tmp_path / "runs", "--workers", "0", "-q", "--label", "toy, first try", "--n-boot", "0")
     assert res.exit_code == 0, res.output
+    assert "run: toy, first try (toy-hf.none@" in res.output
     (path,) = (tmp_path / "runs").rglob("results.json")
     results = json.loads(path.read_text())
     assert results["run"]["label"] == "toy, first try" and results["detector"]["name"] == "toy-hf"

@@ -172,4 +172,6 @@ def _print_run(res) -> None:
     if len(results.unreadable) > _SHOWN:
         click.echo(f"skipped: ... and {len(results.unreadable) - _SHOWN} more (see {run_dir / 'results.json'})",
                    err=True)
+    if results.user_label:
+        click.echo(f"run: {results.user_label} ({results.label})")
     click.echo(f"results: {run_dir / 'results.json'}")
