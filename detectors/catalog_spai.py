@@ -50,8 +50,8 @@ SPAI_CARD = DetectorCard(
             tag="ldm",
             filename="spai.pth",
             sources=(Source("gdrive", SPAI_DRIVE_ID, filename="spai.pth",
-                            notes="README 'Weights Checkpoint': one Google Drive link, to be placed as weights/spai.pth "
-                                  "(the default --model of 'python -m spai infer')."),),
+                            notes="README 'Weights Checkpoint': one Google Drive link, to be placed as "
+                                  "weights/spai.pth (the default --model of 'python -m spai infer')."),),
             sha256=None,
             format=_FORMAT,
             trained_on="Latent-diffusion training set of Corvi et al. (DMimageDetection) with COCO and LSUN real "
@@ -73,10 +73,11 @@ SPAI_CARD = DetectorCard(
                            "than 4"),
     ),
     default_preset="native",
-    memory="~100 M parameters (ViT-B/16, 12 per-block projectors of 768->1024->1024, head). Every image runs 3 ViT "
-           "passes per 224px patch (a 12 MP photo: ~230 patches, ~700 ViT-B passes); patches go through the encoder "
-           "32 at a time (patch_batch), so memory is the image plus one group's activations (~1 GB for ViT-B, fp32), "
-           "whatever the image size.",
+    memory="~140 M parameters in the file (0.56 GB fp32; ViT-B/16, 12 per-block projectors 768->1024->1024, the "
+           "head, and ~7 M of unused ViT modules). Every image runs 3 ViT-B passes per 224px patch (a 12 MP photo: "
+           "~230 patches); measured on the CPU, 1 thread: 1.1 s per patch. Patches go through the encoder 16 at a "
+           "time (patch_batch), so memory is the image plus one group's activations (~0.1 GB per patch, fp32: "
+           "~1.7 GB), whatever the image size.",
     notes="Native resolution: the remainder of an image that is not a multiple of 224 (right and bottom) is not "
           "seen, as upstream. Images with fewer than 4 full patches (e.g. 256x256, 224x447) are scored on their five "
           "224px crops (torchvision five_crop; the centre offset uses Python's round). The official infer/test "

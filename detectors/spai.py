@@ -31,9 +31,9 @@ Follows ``mever-team/spai`` @ 8ff7b3b (Apache-2.0), ``configs/spai.yaml`` on top
 
 Memory: ``PatchBasedMFViT`` materialises every patch of the batch (``patchify_image``) and runs them through the
 model in groups of ``MODEL.FEATURE_EXTRACTION_BATCH`` (400). Here the patches of one image are cut out of it group
-by group (:attr:`SPAINet.patch_batch`, default 32), so memory is the input image plus one group's activations
-whatever the image size; every patch goes through the same per-patch maths, so the logits do not depend on the group
-size (tested) and equal the official ones.
+by group (:attr:`SPAINet.patch_batch`, default 16), so memory is the input image plus one group's activations
+(ViT-B/16, fp32: about 0.1 GB per patch, measured on the CPU) whatever the image size; every patch goes through
+the same per-patch maths, so the logits do not depend on the group size (tested) and equal the official ones.
 
 The checkpoint is the official ``save_checkpoint`` dict ``{'model': PatchBasedMFViT.state_dict(), 'optimizer',
 'lr_scheduler', 'max_accuracy', 'epoch', 'config' (a yacs ``CfgNode``), ['amp']}``; ``load_pretrained`` reads
@@ -216,7 +216,8 @@ def spai_pad(image: np.ndarray, size: int = 224) -> np.ndarray:
     return np.pad(image, widths, mode="reflect")
 
 
-def spai_patches(image: torch.Tensor, size: int, stride: int, minimum: int) -> tuple[int, Callable[[int, int], torch.Tensor]]:
+def spai_patches(image: torch.Tensor, size: int, stride: int,
+                 minimum: int) -> tuple[int, Callable[[int, int], torch.Tensor]]:
     """The patches ``PatchBasedMFViT`` scores for one image, without materialising them all.
 
     ``utils.patchify_image`` (``unfold`` with ``size``/``stride``, row-major order) when that gives at least
@@ -373,8 +374,9 @@ class _MFViT(nn.Module):
 class _ClassificationHead(nn.Module):
     def __init__(self, dim: int, ratio: int) -> None:
         super().__init__()
-        self.head = nn.Sequential(nn.Linear(dim, dim * ratio), nn.ReLU(), nn.Dropout(), nn.Linear(dim * ratio, dim * ratio),
-                                  nn.ReLU(), nn.Dropout(), nn.Linear(dim * ratio, 1))
+        hidden = dim * ratio
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                  nn.Dropout(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x)
@@ -391,7 +393,7 @@ class SPAINet(nn.Module):
     ``()`` logit (``sigmoid`` = P(fake)).
     """
 
-    def __init__(self, cfg: SPAIConfig = SPAI_VIT_B16, patch_batch: int = 32) -> None:
+    def __init__(self, cfg: SPAIConfig = SPAI_VIT_B16, patch_batch: int = 16) -> None:
         super().__init__()
         if cfg.attn_embed_dim % cfg.attn_heads:
             raise ValueError(f"attn_embed_dim must be a multiple of attn_heads, got {cfg}")
@@ -502,7 +504,7 @@ class SPAI(LogitDetector):
     @classmethod
     def load(cls, weights: str | os.PathLike | None = None, *, preset: Preset | str | None = None,
              device: str | torch.device = "cpu", cache_dir: str | os.PathLike | None = None,
-             patch_batch: int = 32) -> "SPAI":
+             patch_batch: int = 16) -> "SPAI":
         """Load an official SPAI checkpoint (tag or path): spai's ``save_checkpoint`` dict (``'model'`` plus
         optimizer/scheduler/epoch/yacs config), ``{'model': state_dict}`` or the bare state dict; shapes are read
         from it and every key must match.

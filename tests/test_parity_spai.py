@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
-import io
 import lzma
 from pathlib import Path
 
@@ -78,8 +77,8 @@ def test_spai_patch_selection_is_the_official_rule():
     from fakebench.detectors.spai import spai_patches
 
     gen = torch.Generator().manual_seed(0)
-    for height, width, count in ((683, 1024, 12), (448, 448, 4), (1141, 640, 10), (224, 224, 5), (447, 1000, 4), (447, 800, 5),
-                                 (481, 321, 5), (256, 256, 5)):
+    for height, width, count in ((683, 1024, 12), (448, 448, 4), (1141, 640, 10), (224, 224, 5), (447, 1000, 4),
+                                 (447, 800, 5), (481, 321, 5), (256, 256, 5)):
         img = torch.rand(3, height, width, generator=gen)
         n, take = spai_patches(img, 224, 224, 4)
         assert n == count

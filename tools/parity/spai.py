@@ -45,7 +45,6 @@ import argparse
 import json
 import logging
 import lzma
-import os
 import shutil
 import sys
 import tempfile
