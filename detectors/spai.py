@@ -210,10 +210,12 @@ def spai_pad(image: np.ndarray, size: int = 224) -> np.ndarray:
     if height >= size and width >= size:
         return image
     pad_h, pad_w = max(size - height, 0), max(size - width, 0)
-    widths = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
-    if min(height, width) == 1:  # a 1-pixel side: reflect-101 repeats the pixel (numpy's reflect needs 2)
-        return np.pad(image, widths, mode="edge")
-    return np.pad(image, widths, mode="reflect")
+    for axis, (length, pad) in enumerate(((height, pad_h), (width, pad_w))):
+        if pad:  # a 1-pixel side: reflect-101 repeats the pixel (numpy's "reflect" needs 2)
+            widths = [(0, 0)] * image.ndim
+            widths[axis] = (pad // 2, pad - pad // 2)
+            image = np.pad(image, widths, mode="edge" if length == 1 else "reflect")
+    return image
 
 
 def spai_patches(image: torch.Tensor, size: int, stride: int,

@@ -113,7 +113,8 @@ def test_spai_pad_is_reflect_101_centred():
     from fakebench.detectors.spai import spai_pad
 
     rng = np.random.default_rng(0)
-    for height, width in ((37, 201), (1, 300), (223, 225), (2, 2), (30, 493), (224, 224), (500, 600)):
+    for height, width in ((37, 201), (1, 300), (1, 50), (60, 1), (1, 1), (223, 225), (2, 2), (30, 493), (224, 224),
+                          (500, 600)):
         img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         top, left = max(224 - height, 0) // 2, max(224 - width, 0) // 2
         ref = cv2.copyMakeBorder(img, top, max(224 - height, 0) - top, left, max(224 - width, 0) - left,

@@ -4,7 +4,7 @@ Usage (the official code's imports: ``pip install einops yacs albumentations==1.
 seaborn``; timm >= 1.0 works for the modules used)::
 
     mkdir /tmp/spai_official && git --git-dir=/work/.mirror/mever-team+spai/repo archive 8ff7b3b -- spai configs \\
-        | tar -x -C /tmp/spai_official
+        | tar -x -C /tmp/spai_official   # (the mirror lacks docs/overview.svg; git's error about it is harmless)
     NO_ALBUMENTATIONS_UPDATE=1 python tools/parity/spai.py /tmp/spai_official [--shared ../shared/data]
 
 What it does, all with the official code (``mever-team/spai`` @ 8ff7b3b), from a temporary copy of the checkout:
@@ -160,10 +160,11 @@ def main() -> None:
     ours = _SPAITransform(config.DATA.IMG_SIZE)
     same = all(torch.equal(ours(img), tensor) for _, img, tensor in inputs)
     base = inputs[4][1]  # more padding cases: odd, 1-pixel and barely-short sides, from crops of a 1024x683 photo
-    for box in [(0, 0, 37, 201), (5, 9, 6, 309), (100, 50, 323, 275), (3, 3, 228, 226), (0, 0, 2, 2), (7, 1, 500, 30)]:
+    for box in [(0, 0, 37, 201), (5, 9, 6, 309), (100, 50, 323, 275), (3, 3, 228, 226), (0, 0, 2, 2), (7, 1, 500, 30),
+                (10, 10, 11, 60), (10, 10, 70, 11)]:
         crop = base.crop(box)
         same &= torch.equal(ours(crop), transform(image=np.array(crop))["image"])
-    print("fakebench transform bit-identical to the official one (12 images + 6 padded crops):", same)
+    print("fakebench transform bit-identical to the official one (12 images + 8 padded crops):", same)
     assert same
 
     full = _config(copy, tiny=False)
@@ -187,8 +188,8 @@ def main() -> None:
         "`spai.utils.load_pretrained`, on the official test transform (`build_transform(is_train=False)`: "
         "PadIfNeeded(224), Normalize(0, 1)), all images in one arbitrary-resolution call with "
         "FEATURE_EXTRACTION_BATCH 400; images are paths under ../shared/data. fakebench's transform gave the same "
-        f"tensors bit for bit on them and on 6 crops that need padding (37x201, 1x300, 223x225, 225x223, 2x2, "
-        f"493x29): {same}.\n"
+        f"tensors bit for bit on them and on 8 crops that need padding (37x201, 1x300, 223x225, 225x223, 2x2, "
+        f"493x29, 1x50, 60x1): {same}.\n"
         "* `full_size_layout.json`: keys and shapes of the official full-size model's state dict (configs/spai.yaml): "
         "the layout of a released checkpoint.\n")
     print("wrote", OUT)
