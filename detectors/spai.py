@@ -8,7 +8,8 @@ Follows ``mever-team/spai`` @ 8ff7b3b (Apache-2.0), ``configs/spai.yaml`` on top
   centre, on the grid ``[H/2-1 .. 0, 0 .. H/2-1]``, is below ``MODEL.FRE.MASKING_RADIUS`` 16) into a low band
   ``ifft2(F * mask).real`` and a high band ``ifft2(F * (1 - mask)).real``, each clamped to [0, 1]; ``x`` and both bands
   are ImageNet-normalised and go through the ViT-B/16 (``spai/models/vision_transformer.py``, BEiT-style blocks:
-  ``qkv`` without bias plus ``q_bias``/``v_bias``, absolute position embeddings, LayerNorm eps 1e-6), which returns
+  ``qkv`` without bias plus ``q_bias``/``v_bias``, absolute position embeddings, LayerNorm eps 1e-6; here timm's
+  ``beit.Block``, same maths and parameter names), which returns
   the patch tokens (CLS dropped) of every block listed in ``INTERMEDIATE_LAYERS`` (all 12): ``(B, N, L, D)``.
 * ``FrequencyRestorationEstimator``: a per-layer ``Projector`` (LayerNorm, ``Linear``-GELU-``Linear`` to
   ``PROJECTION_DIM`` 1024, no last activation, LayerNorm) on each of the three token sets; per layer the cosine
@@ -25,7 +26,8 @@ Follows ``mever-team/spai`` @ 8ff7b3b (Apache-2.0), ``configs/spai.yaml`` on top
   logit. ``spai/__main__.py`` ``validate`` reports ``sigmoid(logit)``.
 * Test transform (``spai/data/data_finetune.py`` ``build_transform(is_train=False)`` with ``TEST.ORIGINAL_RESOLUTION``
   True): the PIL RGB image at its native size, ``A.PadIfNeeded(224, 224)`` (albumentations 1.4.14 defaults:
-  ``cv2.BORDER_REFLECT_101``, centred, the odd pixel at the bottom/right), ``A.Normalize(mean=0, std=1)`` (``/ 255``).
+  ``cv2.BORDER_REFLECT_101``, centred, the odd pixel at the bottom/right), ``A.Normalize(mean=0, std=1)`` (``*
+  float32(1/255)``); the parity script checks fakebench's transform against it bit for bit.
   So an image smaller than 224 on a side is reflect-padded to 224 there, and an image with fewer than 4 full patches
   (e.g. 256 x 256, 321 x 481) is scored on its five crops.
 
