@@ -23,6 +23,7 @@ from fakebench.detectors.catalog_artifact import CORVI2023_CARD, LADEDA_CARD, SA
 from fakebench.detectors.catalog_spectral import AEROBLADE_CARD
 from fakebench.detectors.catalog_lgrad import LGRAD_CARD  # lgrad (issue #18)
 from fakebench.detectors.catalog_fatformer import FATFORMER_CARD  # fatformer (issue #17, CLIP family)
+from fakebench.detectors.catalog_aide import AIDE_CARD  # aide (issue #18)
 from fakebench.detectors.catalog_spai import SPAI_CARD  # spai (issue #18)
 from fakebench.detectors.registry import REGISTRY, DetectorRegistry, register_detector
 
@@ -64,6 +65,8 @@ BUILTIN_DETECTORS: dict[str, tuple[str, DetectorCard]] = {
     "fatformer": ("fakebench.detectors.fatformer:FatFormer", FATFORMER_CARD),
     # spai (issue #18)
     "spai": ("fakebench.detectors.spai:SPAI", SPAI_CARD),
+    # aide (issue #18)
+    "aide": ("fakebench.detectors.aide:AIDE", AIDE_CARD),
 }
 
 for _name, (_target, _card) in BUILTIN_DETECTORS.items():
