@@ -152,6 +152,19 @@ def test_checkpoint_layouts(tmp_path, ckpt):
         AIDE.load(tmp_path / "code.pth")
 
 
+def test_state_dict_layout_is_the_official_one():
+    """AIDENet's keys, shapes and dtypes equal the official AIDE_Model's (same tiny trunk), so the official save_model
+    files load strictly; the weights the test writes therefore have the official layout too."""
+    import json
+
+    from fakebench.detectors.aide import AIDEConfig, AIDENet
+
+    official = json.loads((FIXTURE / "official_layout.json").read_text())
+    ours = {k: [list(v.shape), str(v.dtype).replace("torch.", "")]
+            for k, v in AIDENet(AIDEConfig(**aide_tool.TINY)).state_dict().items()}
+    assert ours == official
+
+
 def test_network_shapes_and_published_trunk():
     from fakebench.detectors.aide import AIDE_CONVNEXT_XXL, AIDEConfig, AIDENet
 

@@ -24,7 +24,8 @@ What it does:
    torchvision would antialias. The official model scores all images in one batch (CPU, float32, no grad) and
    ``softmax[:, 1]`` gives the fake probability (``engine_finetune.evaluate``): ``expected.csv``.
 5. The four windows ``DCT_base_Rec_Module`` returns for three images are kept in ``dct_cases.pt`` (bit-for-bit test
-   of :func:`fakebench.detectors.aide.aide_windows`).
+   of :func:`fakebench.detectors.aide.aide_windows`), and the official state dict's keys, shapes and dtypes in
+   ``official_layout.json`` (the port's network must have exactly these).
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ def main() -> None:
         datasets.transform_train.transforms[0].antialias = False  # torchvision 0.12's tensor Resize
         model = aide_module.AIDE_Model(resnet_path=None, convnext_path=None)
         shapes = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+        layout = {k: [list(shape), str(dtype).replace("torch.", "")] for k, (shape, dtype) in shapes.items()}
         buf = io.BytesIO()
         torch.save(official_checkpoint(tiny_state(shapes)), buf)
         buf.seek(0)
@@ -197,6 +199,7 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     torch.save(cases, OUT / "dct_cases.pt")
+    (OUT / "official_layout.json").write_text(json.dumps(layout) + "\n")
     with open(OUT / "expected.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "label", "z_real", "z_fake", "prob"])
