@@ -134,12 +134,14 @@ def _tiny_create_model_and_transforms(name, pretrained=None, **kwargs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("official", type=Path, help="checkout of shilinyan99/AIDE at 6725b71")
+    parser.add_argument("--commit", help="the commit the files come from, when OFFICIAL is an extracted copy (no .git)")
     args = parser.parse_args()
     shared = ROOT.parent / "shared" / "data"
     if not shared.is_dir():
         sys.exit(f"{shared} not found: the fixture images live in ../shared/data")
     commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown (not a git checkout)"
+                            text=True).stdout.strip() or (f"{args.commit} (extracted copy, as given by --commit)"
+                                                          if args.commit else "unknown (not a git checkout)")
     torch.set_grad_enabled(False)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
