@@ -26,7 +26,7 @@ Follows ``shilinyan99/AIDE`` @ 6725b71 (MIT):
   Here ``logit = output[1] - output[0]`` so ``sigmoid(logit)`` is that probability.
 
 The checkpoint is ``utils.py`` ``save_model``'s dict (``'model'`` plus optimizer, epoch, scaler and the argparse
-``args``, read as plain data by :func:`read_aide_checkpoint`); ``'model'`` holds the whole network including the
+``args``, allow-listed by :func:`read_aide_checkpoint`); ``'model'`` holds the whole network including the
 frozen ConvNeXt trunk, so nothing else is fetched. The trunk's shape (stage depths and widths) is read from the keys.
 
 Memory: the official code scores all ``L`` windows at once (``L ~ H W / 256``; about 200 bytes per image pixel). Up
@@ -37,15 +37,16 @@ block the larger batched products differently in the last bit).
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 
 from fakebench.core.errors import CheckpointError, DataError
 from fakebench.detectors.base import DetectorOutput, LogitDetector, WeightsInfo
@@ -291,53 +292,30 @@ class AIDENet(nn.Module):
 
 
 # -- checkpoint --------------------------------------------------------------------------------------------------------
-class _NamespaceAsObject:
-    """Stand-in for ``argparse.Namespace`` (the ``'args'`` entry of ``save_model``) when reading with
-    ``weights_only=True``: plain attributes, nothing imported or run."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-
 def read_aide_checkpoint(path: str | os.PathLike) -> Any:
-    """:func:`fakebench.detectors.checkpoints.read_checkpoint` (``weights_only=True``, ``.xz`` allowed) with the
-    ``'args'`` Namespace of AIDE's ``save_model`` read as plain data.
+    """:func:`fakebench.detectors.checkpoints.read_checkpoint` (``weights_only=True``, ``.xz`` allowed) with
+    ``argparse.Namespace`` (the ``'args'`` entry of AIDE's ``save_model``: plain attributes) allow-listed, as for
+    SAFE's files; nothing else is.
 
     Raises:
         CheckpointError: as ``read_checkpoint``.
     """
     from fakebench.detectors.checkpoints import read_checkpoint
 
-    with torch.serialization.safe_globals([(_NamespaceAsObject, "argparse.Namespace")]):
+    with torch.serialization.safe_globals([argparse.Namespace]):
         return read_checkpoint(path)
 
 
 def _find_member(folder: os.PathLike, name: str) -> str | None:
-    from pathlib import Path
-
     hits = sorted(p for p in Path(folder).rglob(name) if p.is_file())
     return str(hits[0]) if hits else None
 
 
 # -- detector ----------------------------------------------------------------------------------------------------------
-class _AIDETransform:
-    """PIL image -> ``(3, H, W)`` float32 in [0, 1], ``ToTensor`` exactly (uint8 / 255). A class so DataLoader
-    workers can pickle it."""
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        array = np.array(img.convert("RGB"))
-        return torch.from_numpy(array).permute(2, 0, 1).contiguous().float().div(255)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(ToTensor)"
-
-
 class AIDE(LogitDetector):
-    """AIDE detector. Preset ``native_dct`` (the official test transform): the native-size image in [0, 1]; the
-    detector picks its four DCT windows and squashes it to 256x256 itself (:func:`aide_inputs`).
+    """AIDE detector. Preset ``native_dct`` (the official test transform): the native-size image in [0, 1]
+    (``ToTensor``: the preset's mean 0, std 1, through the runner's ordinary transform); the detector picks its four
+    DCT windows, squashes the image to 256x256 and applies the ImageNet statistics itself (:func:`aide_inputs`).
 
     Output: ``logit = z_fake - z_real`` of the two-way head, so ``sigmoid(logit)`` equals the official
     ``softmax[:, 1]``; decision ``> 0.5``.
@@ -355,15 +333,13 @@ class AIDE(LogitDetector):
 
     @classmethod
     def resolve_weights(cls, weights: str | os.PathLike | None,
-                        cache_dir: str | os.PathLike | None = None) -> tuple["os.PathLike | Any", WeightsSpec | None]:
+                        cache_dir: str | os.PathLike | None = None) -> tuple[Path, WeightsSpec | None]:
         """A file path is used as is; a tag is looked for at ``<cache>/weights/aide/<file>`` (put there by hand) and
         otherwise taken from the official Drive folder, downloaded once.
 
         Raises:
             WeightsNotFoundError: the folder cannot be fetched, or holds no file of that name (its files listed).
         """
-        from pathlib import Path
-
         from fakebench.core.errors import WeightsNotFoundError
         from fakebench.hub.fetch import SourceUnavailable, fetch
         from fakebench.hub.weights import weights_path
@@ -415,10 +391,6 @@ class AIDE(LogitDetector):
         model.requires_grad_(False)
         info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
         return cls(model, preset=preset, weights=info, device=device)
-
-    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        """PIL image -> ``(3, H, W)`` float32 in [0, 1] (``ToTensor``); the rest is :func:`aide_inputs`."""
-        return _AIDETransform()
 
     @torch.inference_mode()
     def predict(self, batch: torch.Tensor) -> DetectorOutput:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fakebench.hub.sources import Source
 
-from fakebench.detectors.card import IMAGENET_MEAN, IMAGENET_STD, DetectorCard, Preset, WeightsSpec
+from fakebench.detectors.card import DetectorCard, Preset, WeightsSpec
 
 __all__ = ["AIDE_CARD", "AIDE_DRIVE_FOLDER"]
 
@@ -69,13 +69,14 @@ AIDE_CARD = DetectorCard(
                  "otherwise, the error lists the files it holds: pass that file with --weights."),
     ),
     presets=(
-        Preset("native_dct", mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        Preset("native_dct", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
                source="data/datasets.py TestDataset: ToTensor at native size, DCT_base_Rec_Module (data/dct.py, "
                       "window 32, stride 16, 6 grades) on it, then transform_train = Resize([256, 256]) (bilinear, "
                       "no antialiasing: torchvision 0.12 of requirements.txt on tensors) + ImageNet Normalize on the "
                       "four windows and on the whole image",
-               description="native size in; the detector picks the 4 DCT windows and squashes the whole image to "
-                           "256x256 itself (bilinear, no antialiasing); ImageNet mean/std; images need 32 px a side"),
+               description="native size in, values in [0, 1] (ToTensor); the detector picks the 4 DCT windows, "
+                           "squashes the whole image to 256x256 (bilinear, no antialiasing) and applies ImageNet "
+                           "mean/std itself; images need 32 px a side"),
     ),
     default_preset="native_dct",
     memory="~0.9 B parameters (ConvNeXt-XXL 846 M, two ResNet-50 of 23.5 M, head 2.4 M): 3.6 GB in fp32; a GPU is "
