@@ -68,13 +68,24 @@ def _console_cell(column: str, value: Any) -> str:
     return fmt_cell(value)
 
 
-def _fit(frame: pd.DataFrame, width: int) -> str:
+def _layout(frame: pd.DataFrame) -> tuple[list[str], dict[str, list[str]], dict[str, str], dict[str, int]]:
+    """Columns, cell texts, headers and uncut widths of a console table."""
     cols = [str(c) for c in frame.columns]
     cells = {c: [_console_cell(c, v) for v in frame[c]] for c in cols}
     heads = {c: _CONSOLE_HEADERS.get(c, c.replace("paper_", "paper ").replace("_", " ")) for c in cols}
     widths = {c: max([len(heads[c]), *map(len, cells[c])]) for c in cols}
+    return cols, cells, heads, widths
+
+
+def _line_width(widths: dict[str, int]) -> int:
+    """Characters of a table line with these column widths (two spaces between columns)."""
+    return sum(widths.values()) + 2 * (len(widths) - 1)
+
+
+def _fit(frame: pd.DataFrame, width: int) -> str:
+    cols, cells, heads, widths = _layout(frame)
     text = [c for c in cols if c in _TEXT_COLUMNS]
-    over = lambda: sum(widths.values()) + 2 * (len(cols) - 1) - width  # noqa: E731
+    over = lambda: _line_width(widths) - width  # noqa: E731
     while over() > 0 and any(widths[c] > _MIN_TEXT for c in text):
         widest = max(text, key=lambda c: widths[c])  # shorten the widest text column first
         widths[widest] -= min(over(), widths[widest] - _MIN_TEXT)
@@ -107,8 +118,7 @@ def console_table(frame: pd.DataFrame, *, width: int = 120) -> str:
     """
     paper = [c for c in frame.columns if str(c).startswith("paper_")]
     whole = _fit(frame, width)
-    uncut = _fit(frame, 10**6)
-    if not paper or max(map(len, uncut.splitlines())) <= width:  # nothing to cut: one table
+    if not paper or _line_width(_layout(frame)[3]) <= width:  # nothing to cut: one table
         return whole
     ours = _fit(frame.drop(columns=paper), width)
     rows = frame[frame[paper].notna().any(axis=1)]
