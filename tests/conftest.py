@@ -57,6 +57,36 @@ def make_image(path: Path, kind: str, size: int = 64, seed: int = 0, mode: str =
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests (tiny models run faster on one thread than fighting for a shared
+    CPU; outputs agree to float rounding). Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def evaluate_sized_folder(root: Path, out: Path, detector: str, weights: Path | str, sizes, *extra: str):
+    """Write one real and one fake synthetic image per size in ``sizes`` under ``root/gen/{0_real,1_fake}`` (next to
+    whatever is already there), run ``fakebench evaluate --detector DETECTOR --weights WEIGHTS --data-dir ROOT`` with
+    ``--workers 0 --quiet --no-cache`` plus ``extra`` into ``out``, assert it succeeded and return its
+    ``predictions.csv`` as a DataFrame."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from cli import main
+
+    for i, size in enumerate(sizes):
+        make_image(root / "gen" / "0_real" / f"r{i}.png", "real", size=size, seed=i)
+        make_image(root / "gen" / "1_fake" / f"f{i}.png", "fake", size=size, seed=10 + i)
+    res = CliRunner().invoke(main, ["evaluate", "--detector", detector, "--weights", str(weights), "--data-dir",
+                                    str(root), "--output", str(out), "--workers", "0", "--quiet", "--no-cache",
+                                    *extra], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return pd.read_csv(next(out.rglob("predictions.csv")))
+
+
 @pytest.fixture
 def image_tree(tmp_path) -> Path:
     """``root/<gen>/{0_real,1_fake}/*.png`` for two generators, 4 real + 4 fake each, 64x64."""

@@ -28,12 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "parity")
 import aide as aide_tool  # noqa: E402 - the fixture script: TINY and tiny_state
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny_checkpoint_bytes() -> bytes:
@@ -226,23 +221,11 @@ def test_tag_offline_says_where_to_put_the_file(monkeypatch, tmp_path):
 def test_aide_runs_through_evaluate(tmp_path, ckpt, aide):
     """`fakebench evaluate --detector aide --weights <file>`: native sizes, a 20 px image refused alone with a
     message, every other image scored and equal to direct scoring."""
-    import pandas as pd
-    from click.testing import CliRunner
-
-    from cli import main
-    from conftest import make_image
+    from conftest import evaluate_sized_folder, make_image
 
     root = tmp_path / "set"
-    for i, size in enumerate((48, 97)):
-        make_image(root / "gen" / "0_real" / f"r{i}.png", "real", size=size, seed=i)
-        make_image(root / "gen" / "1_fake" / f"f{i}.png", "fake", size=size, seed=10 + i)
     make_image(root / "gen" / "1_fake" / "tiny.png", "fake", size=20, seed=5)
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(main, ["evaluate", "--detector", "aide", "--weights", str(ckpt), "--data-dir",
-                                    str(root), "--output", str(out), "--workers", "0", "--quiet", "--no-cache",
-                                    "--n-boot", "0"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    preds = pd.read_csv(next(out.rglob("predictions.csv")))
+    preds = evaluate_sized_folder(root, tmp_path / "runs", "aide", ckpt, (48, 97), "--n-boot", "0")
     assert len(preds) == 5
     bad = preds[preds["image"].str.endswith("tiny.png")]
     assert bad["prob"].isna().all() and "at least 32x32" in bad["error"].iloc[0]

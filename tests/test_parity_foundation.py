@@ -22,13 +22,7 @@ from fakebench.core.errors import CheckpointError
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run faster on one thread than fighting for a shared CPU (outputs agree to float rounding)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rows(name: str, **match) -> list[dict]:
@@ -335,22 +329,9 @@ def test_effort_card_states_the_nc_licence():
 # -- through the runner ------------------------------------------------------------------------------------------------
 def test_bfree_runs_through_evaluate_with_mixed_native_sizes(tmp_path, bfree):
     """`fakebench evaluate` batches native-size images by size; its predictions equal one-by-one scoring."""
-    import pandas as pd
-    from click.testing import CliRunner
+    from conftest import evaluate_sized_folder
 
-    from cli import main
-    from conftest import make_image
-
-    root = tmp_path / "set"
-    for i, size in enumerate((40, 64, 64, 530)):
-        make_image(root / "gen" / "0_real" / f"r{i}.png", "real", size=size, seed=i)
-        make_image(root / "gen" / "1_fake" / f"f{i}.png", "fake", size=size, seed=10 + i)
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(main, ["evaluate", "--detector", "bfree", "--weights", str(BFREE_CKPT), "--data-dir",
-                                    str(root), "--output", str(out), "--workers", "0", "--quiet", "--no-cache"],
-                             catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    preds = pd.read_csv(next(out.rglob("predictions.csv")))
+    preds = evaluate_sized_folder(tmp_path / "set", tmp_path / "runs", "bfree", BFREE_CKPT, (40, 64, 64, 530))
     assert len(preds) == 8 and preds["error"].isna().all()
     singles = bfree.predict_images([Image.open(p) for p in preds["image"]])
     assert np.allclose(preds["prob"].to_numpy(), singles.prob.numpy(), atol=1e-6)

@@ -28,12 +28,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "parity" / "spai"
 CKPT = FIXTURE / "spai_tiny.pth.xz"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -244,22 +239,9 @@ def test_spai_tag_downloads_from_drive_and_refuses_a_non_vit_b_file(drive):
 def test_spai_runs_through_evaluate(tmp_path, spai):
     """`fakebench evaluate --detector spai --weights <fixture>`: native sizes (40 px padded, 301 px on five crops),
     every image scored, equal to direct scoring."""
-    import pandas as pd
-    from click.testing import CliRunner
+    from conftest import evaluate_sized_folder
 
-    from cli import main
-    from conftest import make_image
-
-    root = tmp_path / "set"
-    for i, size in enumerate((40, 301)):
-        make_image(root / "gen" / "0_real" / f"r{i}.png", "real", size=size, seed=i)
-        make_image(root / "gen" / "1_fake" / f"f{i}.png", "fake", size=size, seed=10 + i)
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(main, ["evaluate", "--detector", "spai", "--weights", str(CKPT), "--data-dir",
-                                    str(root), "--output", str(out), "--workers", "0", "--quiet", "--no-cache"],
-                             catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    preds = pd.read_csv(next(out.rglob("predictions.csv")))
+    preds = evaluate_sized_folder(tmp_path / "set", tmp_path / "runs", "spai", CKPT, (40, 301))
     assert len(preds) == 4 and preds["error"].isna().all()
     direct = spai.predict_images([Image.open(p).convert("RGB") for p in preds["image"]])
     assert np.allclose(preds["prob"].to_numpy(), direct.prob.numpy(), atol=1e-6)
