@@ -31,7 +31,6 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import argparse as _argparse
 import csv
 import importlib
 import io
@@ -48,11 +47,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _artifact_common import shared_data  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "parity" / "aide"
 #: The tiny ConvNeXt trunk of the fixture (``convnext_xxlarge`` is depths (3, 4, 30, 3), widths (384, ..., 3072)).
 TINY = {"depths": (1, 1, 1, 0), "dims": (8, 16, 32, 3072)}
-#: Fixture images, relative to ``../shared/data``: mixed sizes, odd, non-square, one at the 32 px minimum.
+#: Fixture images, relative to ``../shared/data``: the artifact family's list (``_artifact_common.IMAGES``) with a
+#: second 32 px image (AIDE's minimum: a single DCT window) in place of the second 321x481 photo.
 IMAGES = (
     "cifake/1_fake/1000 (10).jpg",                    # 32x32 JPEG: one window
     "cifake/0_real/0000 (10).jpg",                    # 32x32
@@ -116,7 +119,7 @@ def tiny_state(shapes: dict[str, tuple[tuple[int, ...], torch.dtype]], seed: int
 
 def official_checkpoint(state: dict[str, torch.Tensor]) -> dict:
     """``utils.py save_model``'s dict around ``state`` (optimizer and scaler states empty, argparse ``args``)."""
-    args = _argparse.Namespace(model="AIDE", batch_size=64, resnet_path=None, convnext_path=None, eval=True)
+    args = argparse.Namespace(model="AIDE", batch_size=64, resnet_path=None, convnext_path=None, eval=True)
     return {"model": state, "optimizer": {"state": {}, "param_groups": []}, "epoch": "best", "scaler": {},
             "args": args}
 
@@ -136,9 +139,7 @@ def main() -> None:
     parser.add_argument("official", type=Path, help="checkout of shilinyan99/AIDE at 6725b71")
     parser.add_argument("--commit", help="the commit the files come from, when OFFICIAL is an extracted copy (no .git)")
     args = parser.parse_args()
-    shared = ROOT.parent / "shared" / "data"
-    if not shared.is_dir():
-        sys.exit(f"{shared} not found: the fixture images live in ../shared/data")
+    shared = shared_data()
     commit = subprocess.run(["git", "-C", str(args.official), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or (f"{args.commit} (extracted copy, as given by --commit)"
                                                           if args.commit else "unknown (not a git checkout)")
