@@ -104,12 +104,11 @@ def _tables() -> _DCTTables:
 def _grades(windows: torch.Tensor, t: _DCTTables) -> torch.Tensor:
     """``(L, C, 32, 32)`` windows -> ``(L,)`` float32 grades, the official operations in their order."""
     x_dct = t.d @ windows @ t.dt
+    log_dct = torch.log(torch.abs(x_dct) + 1)  # the official loop recomputes it per band; the values are the same
     grade = torch.zeros(windows.shape[0])
     w, k = 1, 2
     for band, size in zip(t.bands, t.sizes):
-        part = torch.log(torch.abs(x_dct) + 1)
-        part = part * band / size
-        grade += w * torch.sum(part, dim=[1, 2, 3])
+        grade += w * torch.sum(log_dct * band / size, dim=[1, 2, 3])
         w *= k
     return grade
 
