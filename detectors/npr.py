@@ -24,10 +24,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.resnet import Bottleneck, ResNet
 
 from fakebench.detectors.base import LogitDetector
 from fakebench.detectors.catalog import NPR_CARD
+from fakebench.detectors.resnet import resnet50_stages
 
 __all__ = ["TruncatedResNet50", "NPRNet", "npr_residual", "odd_size_note", "NPR"]
 
@@ -79,8 +79,9 @@ class TruncatedResNet50(nn.Module):
 
     def __init__(self, num_classes: int, *, base_classes: int = 1000, kaiming_conv1: bool = False) -> None:
         super().__init__()
-        # torchvision's ResNet-50 stages: the same Bottleneck v1.5 blocks and init as the official files
-        base = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=base_classes)
+        # ResNet-50 stages built and initialised as torchvision's (the official files' blocks and init), without
+        # importing torchvision (fakebench.detectors.resnet)
+        base = resnet50_stages(num_classes=base_classes)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
         if kaiming_conv1:
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")

@@ -9,23 +9,23 @@ same pixels as the official code.
 scaling and Normalize on the whole batch (:class:`BatchNormalize`). Both halves run the same float32 operations in
 the same order as ``ToTensor`` + ``Normalize`` (``x / 255``, ``- mean``, ``/ std``, each correctly rounded), so the
 result is bit-identical to :func:`build_transform` (tested for every preset of every card).
+
+torchvision is imported only for the steps that need it (``Resize``, ``CenterCrop``, and :func:`build_transform`'s
+``ToTensor`` + ``Normalize``): the runner's half for a preset that keeps native sizes (:func:`split_transform`)
+needs none, and importing torchvision costs about 1.8 s of a scoring process (it pulls in ``torch._dynamo``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
-from torchvision import transforms as T
-from torchvision.transforms import InterpolationMode
 
 from fakebench.detectors.card import Preset
 
-__all__ = ["TranslateDuplicate", "build_transform", "split_transform", "BatchNormalize", "ToUint8"]
-
-_INTERP = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
-           "nearest": InterpolationMode.NEAREST}
+__all__ = ["TranslateDuplicate", "build_transform", "split_transform", "BatchNormalize", "ToUint8", "Steps"]
 
 
 class TranslateDuplicate:
@@ -54,25 +54,60 @@ class TranslateDuplicate:
         return f"{type(self).__name__}(size={self.size})"
 
 
+class Steps:
+    """Apply callables in order (torchvision's ``Compose``, without importing torchvision); picklable when its steps
+    are.
+
+    Args:
+        transforms: the steps, each taking the previous one's output.
+    """
+
+    def __init__(self, transforms: Sequence[Callable]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, value):
+        for step in self.transforms:
+            value = step(value)
+        return value
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n    {step}" for step in self.transforms)
+        return f"{type(self).__name__}({inner}\n)"
+
+
 def _pil_steps(preset: Preset) -> list[Callable]:
     steps: list[Callable] = []
     if preset.resize is not None:
+        from torchvision import transforms as T
+        from torchvision.transforms import InterpolationMode
+
+        interpolation = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
+                         "nearest": InterpolationMode.NEAREST}[preset.interpolation]
         size = (preset.resize, preset.resize) if preset.resize_mode == "square" else preset.resize
-        steps.append(T.Resize(size, interpolation=_INTERP[preset.interpolation], antialias=True))
+        steps.append(T.Resize(size, interpolation=interpolation, antialias=True))
     if preset.tile is not None:
         steps.append(TranslateDuplicate(preset.tile))
     if preset.crop is not None:
+        from torchvision import transforms as T
+
         steps.append(T.CenterCrop(preset.crop))
     return steps
 
 
 class ToUint8:
-    """PIL RGB image ``(W, H)`` -> ``(3, H, W)`` ``uint8`` tensor, the pixel values unchanged (``pil_to_tensor``)."""
+    """PIL image ``(W, H)`` -> ``(C, H, W)`` ``uint8`` tensor, the pixel values unchanged (torchvision's
+    ``pil_to_tensor``: the array of the image, channels first; ``C`` = 3 for RGB, 1 for ``L``). Images of other
+    pixel types (16-bit, float) go through torchvision's ``pil_to_tensor`` itself.
+    """
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
-        from torchvision.transforms.functional import pil_to_tensor
+        array = np.array(img, copy=True)
+        if array.dtype != np.uint8 or array.ndim not in (2, 3):
+            from torchvision.transforms.functional import pil_to_tensor
 
-        return pil_to_tensor(img)
+            return pil_to_tensor(img)
+        tensor = torch.from_numpy(array)
+        return tensor.unsqueeze(0) if array.ndim == 2 else tensor.permute(2, 0, 1)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -106,7 +141,7 @@ def split_transform(preset: Preset) -> tuple[Callable[[Image.Image], torch.Tenso
     [TranslateDuplicate] -> [CenterCrop] -> :class:`ToUint8`) and ``per_batch``: a stack of those -> ``float32``
     normalised batch (:class:`BatchNormalize`).
     """
-    return T.Compose(_pil_steps(preset) + [ToUint8()]), BatchNormalize(preset.mean, preset.std)
+    return Steps(_pil_steps(preset) + [ToUint8()]), BatchNormalize(preset.mean, preset.std)
 
 
 def build_transform(preset: Preset) -> Callable[[Image.Image], torch.Tensor]:
@@ -119,4 +154,6 @@ def build_transform(preset: Preset) -> Callable[[Image.Image], torch.Tensor]:
     Returns:
         A callable mapping a PIL RGB image of size ``(W, H)`` to a float32 tensor ``(3, H', W')``.
     """
+    from torchvision import transforms as T
+
     return T.Compose(_pil_steps(preset) + [T.ToTensor(), T.Normalize(mean=preset.mean, std=preset.std)])

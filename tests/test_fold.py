@@ -140,3 +140,38 @@ def test_folding_can_be_off():
 
     det = Unfolded(NPRNet(), weights=WeightsInfo(tag="random-init"))
     assert det.inference_model() is det.model
+
+
+@pytest.mark.parametrize("num_classes", [1, 1000])
+def test_own_resnet50_stages_equal_torchvision_under_the_same_seed(num_classes):
+    """fakebench.detectors.resnet builds NPR's and SAFE's stages without torchvision: same module names, the same
+    random numbers drawn in the same order (bit-identical parameters), the same outputs."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    from fakebench.detectors.resnet import resnet50_stages
+
+    torch.manual_seed(7)
+    theirs = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
+    after_theirs = torch.rand(1)
+    torch.manual_seed(7)
+    ours = resnet50_stages(num_classes)
+    after_ours = torch.rand(1)
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(after_theirs, after_ours)  # both left the random-number stream at the same place
+    _randomise_batchnorm(theirs, seed=3)
+    ours.load_state_dict(theirs.state_dict())
+    ours.eval()
+    x = torch.randn(2, 64, 20, 20)
+    with torch.no_grad():
+        assert torch.equal(ours.layer2(ours.layer1(x)), theirs.layer2(theirs.layer1(x)))
+
+
+def test_npr_module_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, fakebench.detectors.npr; print('torchvision' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

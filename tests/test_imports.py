@@ -60,6 +60,8 @@ def _only_run(output: Path) -> Path:
 def test_fully_cached_evaluate_imports_no_torch_sklearn_scipy(tmp_path, npr_checkpoint, image_tree):
     heavy, out = _cli(_evaluate_args(npr_checkpoint, image_tree, tmp_path / "first"), tmp_path)
     assert "16 scored" in out and "torch" in heavy  # the first run scores with the model
+    # ... without torchvision (about 1.8 s of imports, torch._dynamo): NPR's network and the native preset need none
+    assert "torchvision" not in heavy, heavy
     heavy, out = _cli(_evaluate_args(npr_checkpoint, image_tree, tmp_path / "second"), tmp_path)
     assert "0 scored, 16 from cache" in out, out
     assert heavy == [], f"a fully cached evaluate imported {heavy}"

@@ -227,6 +227,32 @@ def test_measure_cost_records_time_memory_and_device():
         assert small["images_per_second"] is None  # no images: no rate, rather than a misleading 0
 
 
+def test_measure_cost_counts_a_child_process_and_lists_children_at_the_refresh_rate(monkeypatch):
+    """The peak host memory sums the children's RSS; finding children (a walk over every process of the machine) is
+    done at most once per refresh, not at every sample."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    listings = []
+    real_children = psutil.Process.children
+    monkeypatch.setattr(psutil.Process, "children",
+                        lambda self, recursive=False: listings.append(1) or real_children(self, recursive=recursive))
+    child_mb = 96
+    code = (f"import mmap, sys, time; b = mmap.mmap(-1, {child_mb} << 20); b.write(b'\\1' * ({child_mb} << 20)); "
+            "print('ready', flush=True); time.sleep(1.5)")
+    with measure_cost("cpu", interval=0.02) as cost:
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(1.2)  # past one refresh (1 s) with the child's pages resident
+        child.wait()
+    assert cost["peak_host_memory_mb"] >= cost["peak_rss_mb"] + child_mb * 0.9
+    # about 75 samples at 0.02 s over the block: the children were listed a handful of times, not at every sample
+    assert 2 <= len(listings) <= 6, len(listings)
+
+
 def test_a_failing_pair_is_one_warning_line_without_a_traceback(tmp_path, image_tree, monkeypatch, caplog):
     """Issue #20 item 6: a pair that raises is one warning line (detector, data, error); the traceback goes to the
     debug log only."""
