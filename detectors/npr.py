@@ -16,7 +16,10 @@ the network runs channels-last (:attr:`NPR.cpu_channels_last`, 1.3-1.5x the imag
 the convolution kernels' summation order. Measured on the 24 NPR images of ``../shared/parity/expected.csv``
 (official outputs to 8 decimals, ``model_epoch_last_3090``, 2-core EPYC, torch 2.x): channels-last max |logit delta|
 1.7e-5 (2/24 equal to 8 decimals), contiguous 1.3e-5 (0/24), channels-last vs contiguous 9.5e-6 (2/24 bit-equal);
-every decision equal. So logits agree with the official ones to about 2e-5, not bit for bit (issue #20).
+every decision equal. So logits agree with the official ones to about 2e-5, not bit for bit (issue #20). Scoring
+also folds the batch norms into the convolutions (:attr:`NPR.fold_batchnorm`, revision 4; :mod:`fakebench.detectors.
+fold`): max |logit delta| 1.6e-5 (1/24 equal to 8 decimals), every decision equal. The stages are built without
+torchvision (:mod:`fakebench.detectors.resnet`, torchvision's names and initialisation).
 """
 
 from __future__ import annotations

@@ -54,3 +54,17 @@ def test_runner_predictions_equal_the_per_image_transform(tmp_path, npr_checkpoi
         img, _ = load_image(record.path)
         expected = det.predict(transform(img).unsqueeze(0)).logit.item()
         assert logit == pytest.approx(expected, abs=1e-5)  # batching changes float rounding only
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P", "1", "I;16", "I", "F"])
+def test_to_uint8_equals_torchvision_pil_to_tensor(mode):
+    """The native preset's per-image step needs no torchvision: the image array, channels first, for every PIL mode
+    (non-uint8 modes go through torchvision's own function)."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from fakebench.detectors.preprocess import ToUint8
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)).convert(mode)
+    ours, theirs = ToUint8()(img), pil_to_tensor(img)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape and torch.equal(ours, theirs)
