@@ -148,6 +148,48 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
     assert cost["images_per_second"] == pytest.approx(scored / cost["wall_seconds"], rel=1e-3)
 
 
+@pytest.mark.slow
+def test_two_torchrun_nodes_on_localhost_match_a_single_process_run(tree, tmp_path):
+    """Multi-node torchrun as docs/scale.md runs it under Slurm: two agents (the two "nodes", one process each) meet
+    at one c10d rendezvous; the merged predictions equal a single-process run's and the summary counts both ranks."""
+    import socket
+
+    from fakebench.eval.matrix import run_matrix
+
+    config = {"output": str(tmp_path / "dist"), "batch_size": 3, "workers": 0, "plugins": ["_toy"],
+              "detectors": [{"name": "toy-hf"}], "data": [{"data_dir": str(tree), "label": "data"}]}
+    (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config))
+    script = tmp_path / "launch.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
+        "from fakebench.cli.run import run\n"
+        f"run.main([{str(tmp_path / 'dist.yaml')!r}, '--quiet'], standalone_mode=False)\n")
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    agent = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+             "--rdzv_id", f"fakebench-test-{port}", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
+             str(script)]
+    nodes = [subprocess.Popen(agent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    for node, (out, err) in zip(nodes, outputs):
+        assert node.returncode == 0, out[-3000:] + err[-3000:]
+    stdout = "".join(out for out, _ in outputs)
+    assert stdout.count("1 ran of 1 pairs") == 1 and "(20 scored," in stdout  # rank 0 reports both ranks' images
+
+    single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
+    single_dir = single.pairs[0].run_dir
+    dist_dir = next((tmp_path / "dist" / "toy-hf.none@native").glob("data*"))
+    assert (dist_dir / "predictions.csv").read_bytes() == (single_dir / "predictions.csv").read_bytes()
+    assert _metrics(dist_dir) == _metrics(single_dir)
+    ranks = json.loads((dist_dir / "results.json").read_text())["distributed"]
+    assert ranks["world_size"] == 2 and sum(r["computed"] for r in ranks["ranks"]) == 20
+    assert all(r["computed"] > 0 for r in ranks["ranks"])  # both nodes scored their shard
+
+
 def test_combined_counts_add_up_to_the_total():
     ranks = [{"computed": 6, "cached": 2, "resumed": 1, "unreadable": 1},
              {"computed": 7, "cached": 0, "resumed": 3, "unreadable": 1}]
