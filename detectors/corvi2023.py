@@ -60,6 +60,11 @@ class Corvi2023(LogitDetector):
 
     name = "corvi2023"
     card = CORVI2023_CARD
+    #: 2: channels-last on the CPU and batch norms folded into the convolutions for scoring
+    #: (:attr:`cpu_channels_last`, :attr:`fold_batchnorm`; float rounding only, see docs/scale.md).
+    revision = "2"
+    cpu_channels_last = True
+    fold_batchnorm = True
 
     @classmethod
     def build_model(cls, layers: tuple[int, int, int, int] = (3, 4, 6, 3)) -> nn.Module:

@@ -40,6 +40,8 @@ class PatchBottleneck(nn.Module):
     """
 
     expansion = 4
+    #: :meth:`forward` feeds each convolution straight into its batch norm (:mod:`fakebench.detectors.fold`).
+    conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  kernel_size: int = 1) -> None:
@@ -74,6 +76,9 @@ class LaDeDaNet(nn.Module):
     Args:
         layers: Bottleneck blocks per stage (official ``(3, 4, 6, 3)``; tests may use fewer).
     """
+
+    #: :meth:`forward` feeds ``conv2``'s output straight into ``bn1`` (``conv1`` -> ``conv2`` -> ``bn1``).
+    conv_bn_pairs = (("conv2", "bn1"),)
 
     def __init__(self, layers: tuple[int, int, int, int] = (3, 4, 6, 3)) -> None:
         super().__init__()
@@ -118,6 +123,11 @@ class LaDeDa(LogitDetector):
 
     name = "ladeda"
     card = LADEDA_CARD
+    #: 2: channels-last on the CPU and batch norms folded into the convolutions for scoring
+    #: (:attr:`cpu_channels_last`, :attr:`fold_batchnorm`; float rounding only, see docs/scale.md).
+    revision = "2"
+    cpu_channels_last = True
+    fold_batchnorm = True
 
     @classmethod
     def build_model(cls, layers: tuple[int, int, int, int] = (3, 4, 6, 3)) -> LaDeDaNet:

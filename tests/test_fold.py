@@ -175,3 +175,22 @@ def test_npr_module_does_not_import_torchvision():
     code = "import sys, fakebench.detectors.npr; print('torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name,size", [("npr", 64), ("cnnspot", 64), ("corvi2023", 32), ("ladeda", 64)])
+def test_every_folding_detector_folds_all_its_batch_norms_and_keeps_its_outputs(name, size):
+    """For each detector that scores with folded batch norms: every batch norm of its network is covered by a known
+    conv -> batch-norm pair, and scores equal the official network's up to float rounding."""
+    from fakebench.detectors import get_detector_class
+
+    cls = get_detector_class(name)
+    assert cls.fold_batchnorm
+    torch.manual_seed(0)
+    det = cls.untrained()
+    _randomise_batchnorm(det.model, seed=5)
+    assert len(conv_bn_pairs(det.model)) == _count(det.model, nn.BatchNorm2d) > 0
+    assert _count(det.inference_model(), nn.BatchNorm2d) == 0
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        ref = det.model(x.contiguous(memory_format=det.memory_format)).reshape(-1)
+    assert torch.allclose(det.predict(x).logit, ref, rtol=1e-4, atol=1e-4)
