@@ -6,6 +6,8 @@ tests can assert that cached or resumed images cause no model work.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from fakebench.detectors import register_detector
@@ -22,7 +24,10 @@ TOY_CARD = DetectorCard(
 class ToyHF(Detector):
     card = TOY_CARD
     calls = 0
-    fail_after: int | None = None  # raise KeyboardInterrupt after this many calls (simulated interruption)
+    # raise KeyboardInterrupt after this many calls (simulated interruption); a job in another process (submitit's
+    # local executor) reads it from the environment
+    fail_after: int | None = int(os.environ["FAKEBENCH_TOY_FAIL_AFTER"]) if "FAKEBENCH_TOY_FAIL_AFTER" in os.environ \
+        else None
 
     @classmethod
     def load(cls, weights=None, *, preset=None, device="cpu", cache_dir=None):

@@ -90,3 +90,51 @@ def test_cli_launcher_option_plans_without_submitting(config, tmp_path):
     result = CliRunner().invoke(main, ["run", str(path), "--launcher", "submitit", "--cluster", "local", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "4 planned of 4 pairs" in result.output and not (Path(config["output"]) / "submitit").exists()
+
+
+def _run_dirs(output: Path) -> dict[str, tuple[bytes, str]]:
+    """``{detector folder/run folder: (predictions.csv bytes, metrics JSON)}`` of every run under ``output``."""
+    out = {}
+    for results in sorted(output.glob("*/*/results.json")):
+        run = results.parent
+        metrics = json.loads(results.read_text())["metrics"]
+        out[f"{run.parent.name}/{run.name}"] = ((run / "predictions.csv").read_bytes(),
+                                                json.dumps(metrics, sort_keys=True))
+    return out
+
+
+def test_cli_runs_a_2x2_matrix_through_submitit_like_a_plain_run(config, tmp_path):
+    """``fakebench run CONFIG --launcher submitit`` (submitit's local executor: one process per pair) gives a plain
+    run's predictions and metrics, and the leaderboard."""
+    import yaml
+    from click.testing import CliRunner
+
+    from fakebench.cli import main
+
+    path = tmp_path / "matrix.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["run", str(path), "--launcher", "submitit", "--cluster", "local", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "4 ran of 4 pairs" in result.output, result.output
+    plain = run_matrix({**config, "output": str(tmp_path / "plain")}, progress=False)
+    launched = _run_dirs(Path(config["output"]))
+    assert len(launched) == 4 and launched == _run_dirs(tmp_path / "plain")
+    assert (Path(config["output"]) / "leaderboard" / "leaderboard.md").is_file()
+
+
+def test_a_job_killed_under_submitit_resumes_when_launched_again(config, tmp_path, monkeypatch):
+    """The job itself is interrupted (in its own process, after its first forward pass): the launch reports the pair
+    as failed with its log folder; launching again resumes from the rows the killed job wrote."""
+    one = {**config, "detectors": config["detectors"][:1], "data": config["data"][:1]}
+    monkeypatch.setenv("FAKEBENCH_TOY_FAIL_AFTER", "1")
+    killed = run_matrix_submitit(one, cluster="local", folder=tmp_path / "jobs1")
+    assert not killed.ok and killed.pairs[0].status == "failed"
+    (partial,) = Path(config["output"]).glob("*/a-*/predictions.csv")
+    assert len(partial.read_text().splitlines()) == 3  # header + the first batch of 2, written before the kill
+    monkeypatch.delenv("FAKEBENCH_TOY_FAIL_AFTER")
+    again = run_matrix_submitit(one, cluster="local", folder=tmp_path / "jobs2")
+    assert again.ok
+    run = json.loads((again.pairs[0].run_dir / "results.json").read_text())["run"]
+    assert (run["resumed"], run["computed"]) == (2, 4)
+    plain = run_matrix({**one, "output": str(tmp_path / "plain")}, progress=False)
+    assert _files(again) == _files(plain)
