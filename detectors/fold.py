@@ -91,7 +91,9 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     return folded.requires_grad_(False).eval(), len(pairs)
 
 
-def state_versions(model: nn.Module) -> tuple[tuple[int, int], ...]:
-    """``(id, version counter)`` of every parameter and buffer of ``model``: it changes when a tensor is replaced or
-    modified in place (an optimiser step, ``load_state_dict``), so a folded copy keyed by it is never stale."""
-    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+def state_versions(model: nn.Module) -> tuple[tuple[int, int, int, torch.dtype], ...]:
+    """``(id, version counter, data pointer, dtype)`` of every parameter and buffer of ``model``: it changes when a
+    tensor is replaced, modified in place (an optimiser step, ``load_state_dict``) or given new storage (``.data =``,
+    ``.to()``), so a folded copy keyed by it is never stale. (Writes through ``tensor.data`` in place bypass the version
+    counter; fakebench never scores after such a write.)"""
+    return tuple((id(t), t._version, t.data_ptr(), t.dtype) for t in (*model.parameters(), *model.buffers()))

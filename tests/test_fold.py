@@ -126,6 +126,10 @@ def test_detector_scores_with_a_fresh_folded_copy_and_keeps_the_official_modules
         det.model.fc1.bias.add_(3.0)
     assert det.inference_model() is not folded
     assert torch.allclose(det.predict(x).logit, out.logit + 3.0, rtol=1e-5, atol=1e-5)
+    rebuilt = det.inference_model()
+    det.model.fc1.bias.data = det.model.fc1.bias.data - 3.0  # new storage, no version bump: rebuilt as well
+    assert det.inference_model() is not rebuilt
+    assert torch.allclose(det.predict(x).logit, out.logit, rtol=1e-5, atol=1e-5)
     det.model.train()  # training mode: the network itself (batch statistics), never a folded copy
     assert det.inference_model() is det.model
     det.model.eval()
