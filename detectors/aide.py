@@ -377,18 +377,16 @@ class AIDE(LogitDetector):
             WeightsNotFoundError: a tag that cannot be fetched.
         """
         from fakebench.core.files import sha256_file
-        from fakebench.detectors.checkpoints import load_strict, unwrap_state_dict
+        from fakebench.detectors.checkpoints import load_strict, require_published, unwrap_state_dict
 
         path, spec = cls.resolve_weights(weights, cache_dir)
         state = unwrap_state_dict(read_aide_checkpoint(path), path, nested_keys=("model",))
         config = AIDEConfig.from_state_dict(state, path)
-        if spec is not None and config != AIDE_CONVNEXT_XXL:
-            raise CheckpointError(f"Checkpoint {str(path)!r} (weights aide.{spec.tag}) holds a {config} trunk, "
-                                  f"expected the published {AIDE_CONVNEXT_XXL}; delete it and download it again.")
+        require_published(path, cls.name, spec, config, AIDE_CONVNEXT_XXL, name="ConvNeXt-XXL trunk")
         model = AIDENet(config)
         load_strict(model, state, path, what="AIDE (AIDE_Model) network")
         model.requires_grad_(False)
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
+        info = WeightsInfo.of_file(path, spec, sha256_file(path))
         return cls(model, preset=preset, weights=info, device=device)
 
     @torch.inference_mode()

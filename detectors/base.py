@@ -302,7 +302,7 @@ class LogitDetector(Detector):
         sha = verify_sha256(path, spec.sha256 if spec else None)
         state = unwrap_state_dict(read_checkpoint(path), path)
         load_strict(model, state, path, what=f"{cls.name} model")
-        return WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+        return WeightsInfo.of_file(path, spec, sha)
 
     @classmethod
     def untrained(cls, *, preset: Preset | str | None = None, device: str | torch.device = "cpu") -> "LogitDetector":

@@ -258,7 +258,7 @@ class BFree(LogitDetector):
                                   f"would give wrong scores.")
         model = BFreeNet(config)
         load_strict(model, _to_module_keys(state), path, what="B-Free ViT (keys prefixed 'vit.' here)")
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
+        info = WeightsInfo.of_file(path, spec, sha256_file(path))
         return cls(model, preset=chosen, weights=info, device=device)
 
     def input_note(self, image: torch.Tensor) -> str:

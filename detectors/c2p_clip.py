@@ -143,8 +143,7 @@ class C2PCLIP(LogitDetector):
         model = C2PCLIPNet(vision_config_from_state_dict(state))
         load_strict(model, state, path, what="C2P-CLIP model")
         model.requires_grad_(False)
-        return cls(model, preset=preset, weights=WeightsInfo(tag=spec.tag if spec else "file", path=str(path),
-                                                             sha256=sha), device=device)
+        return cls(model, preset=preset, weights=WeightsInfo.of_file(path, spec, sha), device=device)
 
     @classmethod
     def build_model(cls) -> C2PCLIPNet:

@@ -25,7 +25,8 @@ import torch
 from fakebench.core.errors import CheckpointError
 from fakebench.core.files import sha256_file
 
-__all__ = ["read_checkpoint", "unwrap_state_dict", "key_mismatch", "load_strict", "verify_sha256"]
+__all__ = ["read_checkpoint", "unwrap_state_dict", "key_mismatch", "load_strict", "verify_sha256",
+           "require_published"]
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
@@ -209,6 +210,27 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path
             f"Pass the right file with --weights."
         )
     module.load_state_dict(state, strict=True)
+
+
+def require_published(path: str | os.PathLike, detector: str, spec: Any, config: Any, published: Any, *,
+                      name: str = "") -> None:
+    """Refuse a card release whose checkpoint holds another configuration than the published one (a user's file,
+    ``spec`` ``None``, may hold any).
+
+    Args:
+        path: the checkpoint file (for the message).
+        detector: the detector's registry name.
+        spec: the card's :class:`~fakebench.detectors.card.WeightsSpec` the file was resolved as, or ``None``.
+        config: the configuration read from the checkpoint; published: the release's (compared with ``!=``).
+        name: a short name of the published configuration for the message (``"ViT-L/14"``).
+
+    Raises:
+        CheckpointError: ``spec`` is given and ``config != published``; the message says to download it again.
+    """
+    if spec is not None and config != published:
+        named = f"{name} " if name else ""
+        raise CheckpointError(f"Checkpoint {str(path)!r} (weights {detector}.{spec.tag}) holds {config}, expected the "
+                              f"published {named}{published}; delete it and download it again.")
 
 
 def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:

@@ -132,8 +132,7 @@ class CommFor(LogitDetector):
         model.requires_grad_(False)
         if preset is None and spec is None:
             preset = PRESET_FOR_SIZE.get(model.img_size)
-        det = cls(model, preset=preset, weights=WeightsInfo(tag=spec.tag if spec else "file", path=str(path),
-                                                            sha256=sha), device=device)
+        det = cls(model, preset=preset, weights=WeightsInfo.of_file(path, spec, sha), device=device)
         if det.preset.crop != model.img_size:
             raise CheckpointError(f"Checkpoint {str(path)!r} is a {model.img_size}-px model but preset "
                                   f"{det.preset.name!r} crops {det.preset.crop} px; use preset "

@@ -101,4 +101,4 @@ class Corvi2023(LogitDetector):
         sha = verify_sha256(path, spec.sha256 if spec else None)
         state = unwrap_state_dict(read_checkpoint(path), path, nested_keys=("model", "state_dict", "net"))
         load_strict(model, state, path, what=f"{cls.name} model")
-        return WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+        return WeightsInfo.of_file(path, spec, sha)

@@ -253,7 +253,7 @@ class DRCT(LogitDetector):
         clip = _build_clip(state, path) if config.backbone == "clip" else None
         model = DRCTNet(config, clip)
         load_strict(model, state, path, what=f"DRCT ({config.backbone}) model")
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
+        info = WeightsInfo.of_file(path, spec, sha256_file(path))
         return cls(model, preset=preset, weights=info, device=device)
 
     @torch.inference_mode()

@@ -252,7 +252,8 @@ class Effort(LogitDetector):
                 tag's file that is not the published ViT-L/14.
         """
         from fakebench.core.files import sha256_file
-        from fakebench.detectors.checkpoints import load_strict, read_checkpoint, unwrap_state_dict
+        from fakebench.detectors.checkpoints import (load_strict, read_checkpoint, require_published,
+                                                    unwrap_state_dict)
 
         path, spec = cls.resolve_weights(weights, cache_dir)
         state = unwrap_state_dict(read_checkpoint(path), path, nested_keys=("state_dict", "model"))
@@ -262,13 +263,11 @@ class Effort(LogitDetector):
             positions = (config.image_size // config.patch_size) ** 2 + 1
             if not torch.equal(ids.reshape(-1).long(), torch.arange(positions)):
                 raise CheckpointError(f"Checkpoint {str(path)!r}: {_POSITION_IDS} is not arange({positions}).")
-        if spec is not None and config != CLIP_VIT_L14:
-            raise CheckpointError(f"Checkpoint {str(path)!r} (weights effort.{spec.tag}) holds {config}, expected the "
-                                  f"published ViT-L/14 {CLIP_VIT_L14}; delete it and download it again.")
+        require_published(path, cls.name, spec, config, CLIP_VIT_L14, name="ViT-L/14")
         model = EffortNet(config)
         load_strict(model, state, path, what="Effort (CLIP ViT + SVD residual) model")
         model.requires_grad_(False)
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
+        info = WeightsInfo.of_file(path, spec, sha256_file(path))
         return cls(model, preset=preset, weights=info, device=device)
 
     @torch.inference_mode()

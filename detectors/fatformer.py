@@ -448,14 +448,13 @@ class FatFormer(LogitDetector):
                 tag's file that is not the published ViT-L/14 configuration.
         """
         from fakebench.core.files import sha256_file
-        from fakebench.detectors.checkpoints import load_strict, read_checkpoint, unwrap_state_dict
+        from fakebench.detectors.checkpoints import (load_strict, read_checkpoint, require_published,
+                                                    unwrap_state_dict)
 
         path, spec = cls.resolve_weights(weights, cache_dir)
         state = unwrap_state_dict(read_checkpoint(path), path, nested_keys=("model",))
         config = FatFormerConfig.from_state_dict(state, path)
-        if spec is not None and config != VIT_L14:
-            raise CheckpointError(f"Checkpoint {str(path)!r} (weights fatformer.{spec.tag}) holds {config}, expected "
-                                  f"the published ViT-L/14 {VIT_L14}; delete it and download it again.")
+        require_published(path, cls.name, spec, config, VIT_L14, name="ViT-L/14")
         try:
             model = FatFormerNet(config)
         except ValueError as exc:
@@ -466,7 +465,7 @@ class FatFormer(LogitDetector):
         except CheckpointError as exc:
             raise CheckpointError(f"Checkpoint {str(path)!r}: {exc}") from exc
         model.requires_grad_(False)
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha256_file(path))
+        info = WeightsInfo.of_file(path, spec, sha256_file(path))
         return cls(model, preset=preset, weights=info, device=device)
 
     @torch.inference_mode()

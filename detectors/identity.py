@@ -36,6 +36,18 @@ class WeightsInfo:
         (``file-1a2b3c4d``) so two different checkpoints never share a name."""
         return f"file-{self.sha256[:8]}" if self.tag == "file" and self.sha256 else self.tag
 
+    @classmethod
+    def of_file(cls, path: Any, spec: Any, sha256: str) -> "WeightsInfo":
+        """The provenance of a loaded checkpoint file: the card release ``spec`` names (a
+        :class:`~fakebench.detectors.card.WeightsSpec`), or ``"file"`` when ``spec`` is ``None`` (a user's file).
+
+        Args:
+            path: the file loaded (``str`` or path-like).
+            spec: the card's release the file was resolved as, or ``None``.
+            sha256: the file's hex sha256.
+        """
+        return cls(tag=spec.tag if spec else "file", path=str(path), sha256=sha256)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from fakebench.detectors.base import LogitDetector
 from fakebench.detectors.catalog import NPR_CARD
-from fakebench.detectors.resnet import resnet50_stages
+from fakebench.detectors.resnet import ResNet50Stages
 
 __all__ = ["TruncatedResNet50", "NPRNet", "npr_residual", "odd_size_note", "NPR"]
 
@@ -70,8 +70,8 @@ class TruncatedResNet50(nn.Module):
 
     Args:
         num_classes: outputs of ``fc1``.
-        base_classes: ``num_classes`` of the torchvision ResNet-50 the stages are taken from (it only changes how
-            far the random-number stream has advanced when ``conv1`` and ``fc1`` are initialised).
+        base_classes: ``num_classes`` of the ResNet-50 (built as torchvision's) the stages are taken from (it only
+            changes how far the random-number stream has advanced when ``conv1`` and ``fc1`` are initialised).
         kaiming_conv1: Kaiming-normal (fan-out) init of ``conv1``, as NPR's file does.
 
     Input ``(N, 3, H, W)`` float32; output ``(N, num_classes)`` logits.
@@ -84,7 +84,7 @@ class TruncatedResNet50(nn.Module):
         super().__init__()
         # ResNet-50 stages built and initialised as torchvision's (the official files' blocks and init), without
         # importing torchvision (fakebench.detectors.resnet)
-        base = resnet50_stages(num_classes=base_classes)
+        base = ResNet50Stages(num_classes=base_classes)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
         if kaiming_conv1:
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")

@@ -10,7 +10,7 @@ The facts followed (He et al., CVPR 2016; torchvision ``models/resnet.py``, the 
 * :class:`Bottleneck`: ``conv1`` 1x1 -> ``bn1`` -> ReLU -> ``conv2`` 3x3 (stride here: "v1.5") -> ``bn2`` -> ReLU ->
   ``conv3`` 1x1 (x4 channels) -> ``bn3``, plus the shortcut (``downsample`` = 1x1 conv + batch norm when the shape
   changes), then ReLU. No biases in the convolutions.
-* :func:`resnet50_stages` builds the whole ResNet-50 in torchvision's order (7x7 stem, four stages of 3, 4, 6, 3
+* :class:`ResNet50Stages` builds the whole ResNet-50 in torchvision's order (7x7 stem, four stages of 3, 4, 6, 3
   blocks, ``fc``), then initialises every convolution Kaiming-normal (fan-out, ReLU gain) and every batch norm to
   weight 1 / bias 0, exactly as torchvision's ``ResNet.__init__`` does; so under the same seed it draws the same
   random numbers and gives bit-identical parameters (``tests/test_fold.py`` compares them with torchvision's).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Bottleneck", "ResNet50Stages", "resnet50_stages"]
+__all__ = ["Bottleneck", "ResNet50Stages"]
 
 
 class Bottleneck(nn.Module):
@@ -74,8 +74,8 @@ def _stage(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequentia
 
 class ResNet50Stages(nn.Module):
     """A whole ResNet-50 built and initialised as torchvision's ``resnet50(num_classes=num_classes)``: ``conv1``
-    (7x7, stride 2), ``bn1``, ``layer1`` .. ``layer4``, ``fc``. Only its parts are used (:func:`resnet50_stages`); it
-    has no forward of its own."""
+    (7x7, stride 2), ``bn1``, ``layer1`` .. ``layer4``, ``fc``, drawing its random numbers as torchvision's does. Only its parts are used
+    (NPR's and SAFE's first two stages); it has no forward of its own."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -93,7 +93,3 @@ class ResNet50Stages(nn.Module):
                 nn.init.constant_(module.weight, 1)
                 nn.init.constant_(module.bias, 0)
 
-
-def resnet50_stages(num_classes: int = 1000) -> ResNet50Stages:
-    """A freshly initialised :class:`ResNet50Stages` (random numbers drawn as torchvision's ResNet-50 draws them)."""
-    return ResNet50Stages(num_classes)

@@ -216,7 +216,7 @@ class RINE(BackboneLogitDetector):
                              "sha256": sha256_file(backbone)}
         visual.requires_grad_(False)  # frozen, as the official Model sets requires_grad=False on clip
         model = RINENet(visual, head)
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+        info = WeightsInfo.of_file(path, spec, sha)
         return cls(model, preset=preset, weights=info, backbone=backbone_info, device=device)
 
     @classmethod

@@ -520,22 +520,21 @@ class SPAI(LogitDetector):
             CheckpointError: unreadable file, not a SPAI checkpoint, keys/shapes that do not match (listed), or a
                 tag's file that is not the published configuration.
         """
-        from fakebench.detectors.checkpoints import load_strict, unwrap_state_dict, verify_sha256
+        from fakebench.detectors.checkpoints import (load_strict, require_published, unwrap_state_dict,
+                                                    verify_sha256)
 
         path, spec = cls.resolve_weights(weights, cache_dir)
         sha = verify_sha256(path, spec.sha256 if spec else None)
         state = unwrap_state_dict(read_spai_checkpoint(path), path, nested_keys=("model",))
         config = SPAIConfig.from_state_dict(state, path)
-        if spec is not None and config != SPAI_VIT_B16:
-            raise CheckpointError(f"Checkpoint {str(path)!r} (weights spai.{spec.tag}) holds {config}, expected the "
-                                  f"published {SPAI_VIT_B16}; delete it and download it again.")
+        require_published(path, cls.name, spec, config, SPAI_VIT_B16)
         try:
             model = SPAINet(config, patch_batch=patch_batch)
         except ValueError as exc:
             raise CheckpointError(f"Checkpoint {str(path)!r}: {exc}") from exc
         load_strict(model, state, path, what="SPAI (PatchBasedMFViT) model")
         model.requires_grad_(False)
-        info = WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+        info = WeightsInfo.of_file(path, spec, sha)
         return cls(model, preset=preset, weights=info, device=device)
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:

@@ -101,10 +101,9 @@ def test_rank_device(monkeypatch):
         distributed.world_size()
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
-    from fakebench.eval.matrix import run_matrix
-
+def _torchrun_config(tree: Path, tmp_path: Path) -> tuple[dict, Path]:
+    """A one-pair matrix config (toy detector on ``tree``, written to ``dist.yaml``) and a launch script that runs
+    ``fakebench run`` on it in every process torchrun starts."""
     config = {"output": str(tmp_path / "dist"), "batch_size": 3, "workers": 0, "plugins": ["_toy"],
               "detectors": [{"name": "toy-hf"}], "data": [{"data_dir": str(tree), "label": "data"}]}
     (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config))
@@ -114,14 +113,14 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
         f"sys.path.insert(0, {str(TESTS)!r})\n"
         "from fakebench.cli.run import run\n"
         f"run.main([{str(tmp_path / 'dist.yaml')!r}, '--quiet'], standalone_mode=False)\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script)], check=False, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.stdout.count("1 ran of 1 pairs") == 1  # only rank 0 reports
-    assert "(20 scored," in proc.stdout  # the images the ranks scored, not rank 0's final pass (0)
+    return config, script
 
-    # the same config in one process, without the cache (so every image is really scored here)
+
+def _equal_to_a_single_process_run(config: dict, tmp_path: Path) -> Path:
+    """Run ``config`` in this process without the cache (every image really scored) and check that the distributed
+    run folder holds the same predictions.csv bytes and metrics; returns the distributed run folder."""
+    from fakebench.eval.matrix import run_matrix
+
     single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
     assert single.ok
     single_dir = single.pairs[0].run_dir
@@ -129,6 +128,20 @@ def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
     assert dist_dir.name == single_dir.name  # same detector and selection: same run key
     assert (dist_dir / "predictions.csv").read_bytes() == (single_dir / "predictions.csv").read_bytes()
     assert _metrics(dist_dir) == _metrics(single_dir)
+    return dist_dir
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_a_single_process_run(tree, tmp_path):
+    config, script = _torchrun_config(tree, tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], check=False, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("1 ran of 1 pairs") == 1  # only rank 0 reports
+    assert "(20 scored," in proc.stdout  # the images the ranks scored, not rank 0's final pass (0)
+
+    dist_dir = _equal_to_a_single_process_run(config, tmp_path)
     shards = [{line.split(",")[0] for line in (dist_dir / f"predictions.rank{k}.csv").read_text().splitlines()[1:]}
               for k in range(2)]
     assert shards[0] and shards[1] and not shards[0] & shards[1]
@@ -154,17 +167,7 @@ def test_two_torchrun_nodes_on_localhost_match_a_single_process_run(tree, tmp_pa
     at one c10d rendezvous; the merged predictions equal a single-process run's and the summary counts both ranks."""
     import socket
 
-    from fakebench.eval.matrix import run_matrix
-
-    config = {"output": str(tmp_path / "dist"), "batch_size": 3, "workers": 0, "plugins": ["_toy"],
-              "detectors": [{"name": "toy-hf"}], "data": [{"data_dir": str(tree), "label": "data"}]}
-    (tmp_path / "dist.yaml").write_text(yaml.safe_dump(config))
-    script = tmp_path / "launch.py"
-    script.write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(TESTS)!r})\n"
-        "from fakebench.cli.run import run\n"
-        f"run.main([{str(tmp_path / 'dist.yaml')!r}, '--quiet'], standalone_mode=False)\n")
+    config, script = _torchrun_config(tree, tmp_path)
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -180,11 +183,7 @@ def test_two_torchrun_nodes_on_localhost_match_a_single_process_run(tree, tmp_pa
     stdout = "".join(out for out, _ in outputs)
     assert stdout.count("1 ran of 1 pairs") == 1 and "(20 scored," in stdout  # rank 0 reports both ranks' images
 
-    single = run_matrix({**config, "output": str(tmp_path / "single"), "cache": False}, progress=False)
-    single_dir = single.pairs[0].run_dir
-    dist_dir = next((tmp_path / "dist" / "toy-hf.none@native").glob("data*"))
-    assert (dist_dir / "predictions.csv").read_bytes() == (single_dir / "predictions.csv").read_bytes()
-    assert _metrics(dist_dir) == _metrics(single_dir)
+    dist_dir = _equal_to_a_single_process_run(config, tmp_path)
     ranks = json.loads((dist_dir / "results.json").read_text())["distributed"]
     assert ranks["world_size"] == 2 and sum(r["computed"] for r in ranks["ranks"]) == 20
     assert all(r["computed"] > 0 for r in ranks["ranks"])  # both nodes scored their shard

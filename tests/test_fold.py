@@ -152,13 +152,13 @@ def test_own_resnet50_stages_equal_torchvision_under_the_same_seed(num_classes):
     random numbers drawn in the same order (bit-identical parameters), the same outputs."""
     from torchvision.models.resnet import Bottleneck, ResNet
 
-    from fakebench.detectors.resnet import resnet50_stages
+    from fakebench.detectors.resnet import ResNet50Stages
 
     torch.manual_seed(7)
     theirs = ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
     after_theirs = torch.rand(1)
     torch.manual_seed(7)
-    ours = resnet50_stages(num_classes)
+    ours = ResNet50Stages(num_classes)
     after_ours = torch.rand(1)
     a, b = theirs.state_dict(), ours.state_dict()
     assert list(a) == list(b)

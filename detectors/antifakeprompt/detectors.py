@@ -414,7 +414,7 @@ class AntifakePrompt(_YesNoInstructBlip):
         path, spec = cls.resolve_weights(weights, cache_dir)
         sha = verify_sha256(path, spec.sha256 if spec else None)
         state = read_pseudo_word_checkpoint(path)
-        return state, WeightsInfo(tag=spec.tag if spec else "file", path=str(path), sha256=sha)
+        return state, WeightsInfo.of_file(path, spec, sha)
 
     @classmethod
     def from_model(cls, model: nn.Module, qformer_tokenizer: Any, tokenizer: Any, *,
